@@ -1,0 +1,34 @@
+//! Registry settings, as read from the `[registry]`-less top level of the
+//! TOML file and overridden by command-line flags.
+
+use std::path::PathBuf;
+
+use serde::Deserialize;
+
+/// Everything the registry can be configured with. Every field has a default,
+/// so an empty configuration is a working one.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Address to listen on; port 0 picks a free one.
+    pub listen: String,
+    /// Where blobs, uploads and metadata live.
+    pub data_dir: PathBuf,
+    /// Largest manifest accepted (the spec asks for at least 4 MiB).
+    pub max_manifest_bytes: usize,
+    /// Accept manifests and indexes that reference blobs or manifests the
+    /// repository does not hold (for sparse mirrors). Off: such a push gets
+    /// `MANIFEST_BLOB_UNKNOWN`.
+    pub allow_missing_references: bool,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:5000".into(),
+            data_dir: PathBuf::from("berth-data"),
+            max_manifest_bytes: 4 * 1024 * 1024,
+            allow_missing_references: false,
+        }
+    }
+}

@@ -1,0 +1,170 @@
+//! Registry events: the payload the webhooks crate delivers and the durable
+//! event log it is read from.
+//!
+//! An event is appended to the `events` tree inside the same sled transaction
+//! as the change it describes, and the database is flushed before the client
+//! gets its 2xx: an acknowledged change always has its event, and a change
+//! that did not commit never does. Sequence numbers come from a counter read
+//! and written in that transaction, so they follow commit order and a reader
+//! can tail the log with a cursor without missing a late-committing event.
+
+use serde::{Deserialize, Serialize};
+use sled::transaction::{ConflictableTransactionError, TransactionalTree};
+
+/// What happened. Serialized as the contract's lowercase names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Action {
+    /// A manifest was stored under a tag or digest.
+    Push,
+    /// A manifest was deleted.
+    Delete,
+    /// A Helm chart was uploaded or pushed as an OCI artifact.
+    ChartPush,
+    /// A Helm chart version was deleted.
+    ChartDelete,
+    /// A manifest was pushed while quarantine is enabled.
+    Quarantine,
+}
+
+/// The event payload, field for field as in the webhooks contract.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Event {
+    /// A UUID, for receivers to deduplicate at-least-once deliveries.
+    pub id: String,
+    /// RFC 3339 UTC with nanoseconds, e.g. `2017-11-17T16:52:01.343145347Z`.
+    pub timestamp: String,
+    /// What happened.
+    pub action: Action,
+    /// What it happened to.
+    pub target: Target,
+    /// The HTTP request that caused it.
+    pub request: Request,
+}
+
+/// The object of an event.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Target {
+    /// The manifest's (or chart's) media type.
+    pub media_type: String,
+    /// Byte count; absent on `delete`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub size: Option<u64>,
+    /// Content digest.
+    pub digest: String,
+    /// Byte count again (ACR sends both); absent on `delete` and charts.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub length: Option<u64>,
+    /// Repository name.
+    pub repository: String,
+    /// The tag pushed; absent for pushes by digest and for deletes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tag: Option<String>,
+    /// Chart name (chart events only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Chart version (chart events only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+}
+
+/// The request behind an event, exactly as the client sent it.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Request {
+    /// The request id, also returned to the client as `X-Request-Id`.
+    pub id: String,
+    /// The `Host` header as received.
+    pub host: String,
+    /// The HTTP method.
+    pub method: String,
+    /// The `User-Agent` header as received.
+    pub useragent: String,
+}
+
+impl Event {
+    /// A new event with a fresh id and the current time.
+    pub fn new(action: Action, target: Target, request: Request) -> Self {
+        Self {
+            id: uuid::Uuid::new_v4().to_string(),
+            timestamp: humantime::format_rfc3339_nanos(std::time::SystemTime::now()).to_string(),
+            action,
+            target,
+            request,
+        }
+    }
+}
+
+/// One entry of the event log: the event plus what matching needs but the
+/// wire payload does not carry.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Record {
+    /// The payload as delivered.
+    pub event: Event,
+    /// For `delete`: the tags the manifest had when it was deleted, so that a
+    /// `repo:tag` scope matches (the payload itself carries no tag).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tags: Vec<String>,
+}
+
+/// Key of the sequence counter in the `counters` tree.
+const SEQ_KEY: &[u8] = b"events";
+
+/// Appends `record` to the log inside a transaction over the `events` and
+/// `counters` trees, returning its sequence number.
+pub fn append(
+    events: &TransactionalTree,
+    counters: &TransactionalTree,
+    record: &Record,
+) -> Result<u64, ConflictableTransactionError<crate::Error>> {
+    let seq = counters.get(SEQ_KEY)?.map_or(0, |v| decode_seq(&v)) + 1;
+    counters.insert(SEQ_KEY, &seq.to_be_bytes())?;
+    let bytes =
+        serde_json::to_vec(record).map_err(|e| ConflictableTransactionError::Abort(e.into()))?;
+    events.insert(&seq.to_be_bytes(), bytes)?;
+    Ok(seq)
+}
+
+/// Decodes a big-endian sequence number key.
+pub fn decode_seq(bytes: &[u8]) -> u64 {
+    bytes.try_into().map(u64::from_be_bytes).unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn push_payload_has_contract_fields_only() {
+        let target = Target {
+            media_type: "application/vnd.oci.image.manifest.v1+json".into(),
+            size: Some(524),
+            digest: "sha256:abc".into(),
+            length: Some(524),
+            repository: "hello-world".into(),
+            tag: Some("v1".into()),
+            ..Target::default()
+        };
+        let request = Request {
+            id: "r".into(),
+            host: "h".into(),
+            method: "PUT".into(),
+            useragent: "ua".into(),
+        };
+        let event = Event::new(Action::Push, target, request);
+        let json = serde_json::to_value(&event).unwrap();
+        let keys: Vec<_> = json["target"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .cloned()
+            .collect();
+        assert_eq!(
+            keys,
+            ["digest", "length", "mediaType", "repository", "size", "tag"]
+        );
+        assert_eq!(json["action"], "push");
+        assert!(event.timestamp.ends_with('Z') && event.timestamp.contains('.'));
+        assert_eq!(serde_json::from_value::<Event>(json).unwrap(), event);
+    }
+}

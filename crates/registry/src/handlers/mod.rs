@@ -1,0 +1,93 @@
+//! One async function per endpoint, and [`handle`], which routes a request
+//! to it. Handlers return `Result<Response, Error>`; the error becomes the
+//! spec's JSON error body here, in one place.
+
+mod blobs;
+mod listing;
+mod manifests;
+pub mod query;
+mod referrers;
+mod uploads;
+
+use futures_util::TryStreamExt;
+use http_body_util::BodyDataStream;
+use hyper::body::Incoming;
+use hyper::{header, Method, Request, Response, StatusCode};
+
+use crate::body::{self, Body};
+use crate::route::Route;
+use crate::{events, Error, Registry};
+use query::Query;
+
+/// What a handler returns.
+pub type Reply = Result<Response<Body>, Error>;
+
+/// Per-request context handlers may need.
+#[derive(Clone, Debug)]
+pub struct Ctx {
+    /// The request as events record it (id, host, method, user agent).
+    pub request: events::Request,
+}
+
+/// Routes `req` to its handler and turns errors into responses.
+pub async fn handle(reg: &Registry, ctx: &Ctx, req: Request<Incoming>) -> Response<Body> {
+    dispatch(reg, ctx, req)
+        .await
+        .unwrap_or_else(Error::into_response)
+}
+
+async fn dispatch(reg: &Registry, ctx: &Ctx, req: Request<Incoming>) -> Reply {
+    let route = Route::parse(req.uri().path())?;
+    let (parts, body) = req.into_parts();
+    let query = Query::parse(parts.uri.query());
+    let head = parts.method == Method::HEAD;
+    let headers = &parts.headers;
+    match (parts.method, route) {
+        (Method::GET | Method::HEAD, Route::Base) => {
+            Ok(body::json(StatusCode::OK, &serde_json::json!({})))
+        }
+        (Method::GET, Route::Catalog) => listing::list_repositories(reg, &query).await,
+        (Method::GET, Route::Tags(repo)) => listing::list_tags(reg, &repo, &query).await,
+        (Method::GET | Method::HEAD, Route::Manifest(repo, r)) => {
+            manifests::get_manifest(reg, &repo, &r, head).await
+        }
+        (Method::PUT, Route::Manifest(repo, r)) => {
+            manifests::put_manifest(reg, ctx, &repo, &r, &query, headers, body).await
+        }
+        (Method::DELETE, Route::Manifest(repo, r)) => {
+            manifests::delete_manifest(reg, ctx, &repo, &r).await
+        }
+        (Method::GET | Method::HEAD, Route::Blob(repo, d)) => {
+            let range = headers.get(header::RANGE).and_then(|v| v.to_str().ok());
+            blobs::get_blob(reg, &repo, &d, range, head).await
+        }
+        (Method::DELETE, Route::Blob(repo, d)) => blobs::delete_blob(reg, &repo, &d).await,
+        (Method::POST, Route::Uploads(repo)) => {
+            uploads::start_upload(reg, &repo, &query, body).await
+        }
+        (Method::GET, Route::Upload(repo, id)) => uploads::upload_status(reg, &repo, &id).await,
+        (Method::PATCH, Route::Upload(repo, id)) => {
+            uploads::patch_upload(reg, &repo, &id, headers, body).await
+        }
+        (Method::PUT, Route::Upload(repo, id)) => {
+            uploads::finish_upload(reg, &repo, &id, &query, headers, body).await
+        }
+        (Method::DELETE, Route::Upload(repo, id)) => uploads::cancel_upload(reg, &repo, &id).await,
+        (Method::GET, Route::Referrers(repo, d)) => {
+            referrers::list_referrers(reg, &repo, &d, &query).await
+        }
+        _ => Err(Error::MethodNotAllowed),
+    }
+}
+
+/// An empty response with `status`.
+pub fn status(status: StatusCode) -> Response<Body> {
+    let mut resp = Response::new(body::empty());
+    *resp.status_mut() = status;
+    resp
+}
+
+/// A request body as the chunk stream storage consumes.
+fn chunks(body: Incoming) -> impl crate::storage::uploads::Chunks {
+    BodyDataStream::new(body).map_err(|e| Error::BodyRead(e.to_string()))
+}

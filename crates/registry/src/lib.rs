@@ -1,0 +1,61 @@
+//! Berth's registry: the OCI Distribution API over hyper, its storage, and
+//! the event log the webhooks are built on.
+//!
+//! # Layout
+//! - [`server`]: accepts connections, gives each request an id and a span.
+//! - [`route`]: parses a path into a typed [`route::Route`].
+//! - `handlers`: one async function per endpoint (`get_blob`, `put_manifest`, ...).
+//! - [`storage`]: blob bytes behind a trait (filesystem now), metadata in sled,
+//!   and the operations handlers call; [`storage::paths`] draws the on-disk tree.
+//! - [`manifest`]: what a pushed manifest references.
+//! - [`events`]: the event payload and the durable event log.
+//! - [`types`]: validated names, tags, digests, ranges and upload ids.
+//! - [`error`]: the error enum and its mapping to the spec's codes.
+//!
+//! A request flows `server` → `route` → `handlers` → `storage`; a manifest
+//! change and its event are committed in one sled transaction and flushed
+//! before the 2xx.
+
+pub mod body;
+pub mod config;
+pub mod error;
+pub mod events;
+mod handlers;
+pub mod manifest;
+pub mod route;
+pub mod server;
+pub mod storage;
+pub mod types;
+
+pub use config::Config;
+pub use error::{Error, ErrorCode};
+
+use storage::{Store, StoreConfig};
+
+/// A registry: its configuration and its open store.
+#[derive(Debug)]
+pub struct Registry {
+    config: Config,
+    store: Store,
+}
+
+impl Registry {
+    /// Opens the store under `config.data_dir` (creating it if needed).
+    pub fn open(config: Config) -> Result<Self, Error> {
+        let store_config = StoreConfig {
+            allow_missing_references: config.allow_missing_references,
+        };
+        let store = Store::open(&config.data_dir, store_config)?;
+        Ok(Self { config, store })
+    }
+
+    /// The configuration it was opened with.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// Its storage, for readers such as the event log.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+}

@@ -1,0 +1,113 @@
+//! Accepting connections and serving requests until shutdown.
+//!
+//! Each connection runs HTTP/1.1 or HTTP/2 (hyper-util's `auto`) on its own
+//! task and is watched by a [`GracefulShutdown`]: on the shutdown signal the
+//! listener is dropped, in-flight requests finish (bounded by a deadline),
+//! and idle connections close. Every request gets an id, returned as
+//! `X-Request-Id` and carried by every log line of that request.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use hyper::body::Incoming;
+use hyper::header::{self, HeaderValue};
+use hyper::service::service_fn;
+use hyper::{Request, Response};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::GracefulShutdown;
+use tokio::net::TcpListener;
+use tracing::Instrument;
+
+use crate::body::{header_value, Body};
+use crate::handlers::{self, Ctx};
+use crate::{events, Registry};
+
+/// How long a client may take to send a request's headers.
+const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long in-flight requests get to finish after the shutdown signal.
+const DRAIN_DEADLINE: Duration = Duration::from_secs(30);
+
+/// Serves `registry` on `listener` until `shutdown` completes, then drains.
+pub async fn serve(
+    listener: TcpListener,
+    registry: Arc<Registry>,
+    shutdown: impl Future<Output = ()>,
+) {
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT);
+    let graceful = GracefulShutdown::new();
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(conn) => conn,
+                Err(e) => {
+                    // Usually EMFILE: back off instead of spinning.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let _ = stream.set_nodelay(true);
+        let registry = registry.clone();
+        let service = service_fn(move |req| {
+            let registry = registry.clone();
+            async move { Ok::<_, Infallible>(respond(&registry, req).await) }
+        });
+        let conn = graceful.watch(
+            builder
+                .serve_connection(TokioIo::new(stream), service)
+                .into_owned(),
+        );
+        tokio::spawn(async move {
+            if let Err(e) = conn.await {
+                tracing::debug!(%peer, error = %e, "connection ended with an error");
+            }
+        });
+    }
+    drop(listener);
+    tokio::select! {
+        () = graceful.shutdown() => tracing::info!("all connections closed"),
+        () = tokio::time::sleep(DRAIN_DEADLINE) => tracing::warn!("shutdown deadline passed; closing open connections"),
+    }
+}
+
+/// Handles one request inside a span carrying its id.
+async fn respond(registry: &Registry, req: Request<Incoming>) -> Response<Body> {
+    let header = |name: header::HeaderName| {
+        req.headers()
+            .get(name)
+            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+    };
+    let request = events::Request {
+        id: uuid::Uuid::new_v4().to_string(),
+        host: header(header::HOST)
+            .or_else(|| req.uri().authority().map(|a| a.to_string()))
+            .unwrap_or_default(),
+        method: req.method().to_string(),
+        useragent: header(header::USER_AGENT).unwrap_or_default(),
+    };
+    let span = tracing::info_span!("request", id = %request.id, method = %req.method(), path = %req.uri().path());
+    let ctx = Ctx { request };
+    async move {
+        let mut resp = handlers::handle(registry, &ctx, req).await;
+        tracing::debug!(status = resp.status().as_u16(), "answered");
+        let h = resp.headers_mut();
+        h.insert("x-request-id", header_value(&ctx.request.id));
+        h.insert(
+            "docker-distribution-api-version",
+            HeaderValue::from_static("registry/2.0"),
+        );
+        resp
+    }
+    .instrument(span)
+    .await
+}

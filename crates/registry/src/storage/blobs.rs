@@ -1,0 +1,187 @@
+//! Blob bytes: the [`BlobStore`] seam and its filesystem implementation.
+//!
+//! The store knows nothing of repositories: it keeps content by digest plus
+//! *staging objects* (the bytes of upload sessions), and promotes a staging
+//! object to a blob only once its digest has been verified. An object store
+//! (S3) can implement the same trait without touching the handlers.
+
+use std::future::Future;
+use std::io;
+use std::pin::Pin;
+
+use bytes::Bytes;
+use futures_util::{Stream, StreamExt};
+use tokio::fs::{self, File, OpenOptions};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
+
+use super::paths::Paths;
+use crate::error::Error;
+use crate::types::{ByteRange, Digest, Digester, UploadId};
+
+/// A reader over (part of) a blob.
+pub type BlobReader = Pin<Box<dyn AsyncRead + Send + Sync>>;
+
+/// Where blob bytes live.
+pub trait BlobStore: Send + Sync {
+    /// The size of a stored blob, `None` when absent.
+    fn size(&self, digest: &Digest) -> impl Future<Output = io::Result<Option<u64>>> + Send;
+
+    /// Reads `range` of a stored blob.
+    fn read(
+        &self,
+        digest: &Digest,
+        range: ByteRange,
+    ) -> impl Future<Output = io::Result<BlobReader>> + Send;
+
+    /// Creates an empty staging object for an upload.
+    fn stage(&self, id: &UploadId) -> impl Future<Output = io::Result<()>> + Send;
+
+    /// The number of bytes staged so far, `None` when there is no such object.
+    fn staged_len(&self, id: &UploadId) -> impl Future<Output = io::Result<Option<u64>>> + Send;
+
+    /// Appends every chunk of `chunks` to a staging object and makes it
+    /// durable before returning the number of bytes appended. On error the
+    /// object may hold a partial append: callers [`truncate`](Self::truncate).
+    fn append<S>(
+        &self,
+        id: &UploadId,
+        chunks: S,
+    ) -> impl Future<Output = Result<u64, Error>> + Send
+    where
+        S: Stream<Item = Result<Bytes, Error>> + Send;
+
+    /// Cuts a staging object back to `len` bytes.
+    fn truncate(&self, id: &UploadId, len: u64) -> impl Future<Output = io::Result<()>> + Send;
+
+    /// Hashes a staging object from its first byte.
+    fn hash_staged(
+        &self,
+        id: &UploadId,
+        digester: Digester,
+    ) -> impl Future<Output = io::Result<Digest>> + Send;
+
+    /// Promotes a verified staging object to the blob `digest`, durably.
+    /// Content already stored under that digest is kept as it is.
+    fn commit(&self, id: &UploadId, digest: &Digest)
+        -> impl Future<Output = io::Result<()>> + Send;
+
+    /// Removes a staging object (no error when it is already gone).
+    fn discard(&self, id: &UploadId) -> impl Future<Output = io::Result<()>> + Send;
+}
+
+/// Blobs as files under the data directory (see [`Paths`]).
+#[derive(Clone, Debug)]
+pub struct FsBlobStore {
+    paths: Paths,
+}
+
+/// Read buffer for rehashing a staged upload after a restart.
+const HASH_CHUNK: usize = 1024 * 1024;
+
+impl FsBlobStore {
+    /// A store over `paths`, creating its directories.
+    pub fn open(paths: Paths) -> io::Result<Self> {
+        std::fs::create_dir_all(paths.uploads())?;
+        Ok(Self { paths })
+    }
+}
+
+impl BlobStore for FsBlobStore {
+    async fn size(&self, digest: &Digest) -> io::Result<Option<u64>> {
+        match fs::metadata(self.paths.blob(digest)).await {
+            Ok(m) => Ok(Some(m.len())),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn read(&self, digest: &Digest, range: ByteRange) -> io::Result<BlobReader> {
+        let mut file = File::open(self.paths.blob(digest)).await?;
+        if range.start > 0 {
+            file.seek(io::SeekFrom::Start(range.start)).await?;
+        }
+        Ok(Box::pin(file.take(range.len())))
+    }
+
+    async fn stage(&self, id: &UploadId) -> io::Result<()> {
+        File::create(self.paths.upload(id))
+            .await?
+            .sync_all()
+            .await?;
+        File::open(self.paths.uploads()).await?.sync_all().await
+    }
+
+    async fn staged_len(&self, id: &UploadId) -> io::Result<Option<u64>> {
+        match fs::metadata(self.paths.upload(id)).await {
+            Ok(m) => Ok(Some(m.len())),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn append<S>(&self, id: &UploadId, chunks: S) -> Result<u64, Error>
+    where
+        S: Stream<Item = Result<Bytes, Error>> + Send,
+    {
+        let mut file = OpenOptions::new()
+            .append(true)
+            .open(self.paths.upload(id))
+            .await?;
+        let mut written = 0u64;
+        let mut chunks = std::pin::pin!(chunks);
+        while let Some(chunk) = chunks.next().await {
+            let chunk = chunk?;
+            // tokio's File hands the write to a blocking thread and returns,
+            // so hashing the next chunk overlaps with writing this one.
+            file.write_all(&chunk).await?;
+            written += chunk.len() as u64;
+        }
+        file.flush().await?;
+        file.sync_data().await?;
+        Ok(written)
+    }
+
+    async fn truncate(&self, id: &UploadId, len: u64) -> io::Result<()> {
+        let file = OpenOptions::new()
+            .write(true)
+            .open(self.paths.upload(id))
+            .await?;
+        file.set_len(len).await?;
+        file.sync_data().await
+    }
+
+    async fn hash_staged(&self, id: &UploadId, mut digester: Digester) -> io::Result<Digest> {
+        let mut file = File::open(self.paths.upload(id)).await?;
+        let mut buf = vec![0u8; HASH_CHUNK];
+        loop {
+            let n = file.read(&mut buf).await?;
+            if n == 0 {
+                return Ok(digester.finish());
+            }
+            digester.update(&buf[..n]);
+        }
+    }
+
+    async fn commit(&self, id: &UploadId, digest: &Digest) -> io::Result<()> {
+        let staged = self.paths.upload(id);
+        let target = self.paths.blob(digest);
+        if fs::try_exists(&target).await? {
+            return fs::remove_file(&staged).await;
+        }
+        let dir = target
+            .parent()
+            .ok_or_else(|| io::Error::other("blob path has no parent"))?;
+        fs::create_dir_all(dir).await?;
+        // The staged bytes were synced by `append`; the rename is made durable
+        // by syncing the directory that now holds the blob.
+        fs::rename(&staged, &target).await?;
+        File::open(dir).await?.sync_all().await
+    }
+
+    async fn discard(&self, id: &UploadId) -> io::Result<()> {
+        match fs::remove_file(self.paths.upload(id)).await {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
+            _ => Ok(()),
+        }
+    }
+}

@@ -1,0 +1,129 @@
+//! Registry metadata in sled: tree names, key encodings and record types.
+//!
+//! | tree            | key                              | value                          |
+//! |-----------------|----------------------------------|--------------------------------|
+//! | `repos`         | name                             | empty                          |
+//! | `links`         | name `\0` digest                 | blob size, u64 big-endian      |
+//! | `manifests`     | name `\0` digest                 | the manifest bytes as pushed   |
+//! | `manifest_meta` | name `\0` digest                 | [`ManifestMeta`] JSON          |
+//! | `tags`          | name `\0` tag                    | digest                         |
+//! | `referrers`     | name `\0` subject `\0` digest    | descriptor JSON                |
+//! | `uploads`       | upload id                        | [`UploadRecord`] JSON          |
+//! | `events`        | sequence, u64 big-endian         | [`crate::events::Record`] JSON |
+//! | `counters`      | counter name                     | u64 big-endian                 |
+//!
+//! `\0` cannot occur in names, tags or digests, so prefixes never collide.
+
+use std::collections::BTreeSet;
+
+use serde::{Deserialize, Serialize};
+
+use crate::types::RepoName;
+
+/// Every tree of the database, opened once.
+#[derive(Clone, Debug)]
+pub struct Meta {
+    /// The database, for flushing.
+    pub db: sled::Db,
+    /// Repositories that have ever held content, for the catalog.
+    pub repos: sled::Tree,
+    /// Which blobs each repository holds.
+    pub links: sled::Tree,
+    /// Manifest bytes.
+    pub manifests: sled::Tree,
+    /// Manifest media type, size, subject and current tags.
+    pub manifest_meta: sled::Tree,
+    /// Tag to digest.
+    pub tags: sled::Tree,
+    /// Subject to referrer descriptors.
+    pub referrers: sled::Tree,
+    /// Open upload sessions.
+    pub uploads: sled::Tree,
+    /// The event log (see [`crate::events`]).
+    pub events: sled::Tree,
+    /// Sequence counters.
+    pub counters: sled::Tree,
+}
+
+impl Meta {
+    /// Opens (or creates) the database at `path`.
+    pub fn open(path: &std::path::Path) -> sled::Result<Self> {
+        let db = sled::Config::new()
+            .path(path)
+            .mode(sled::Mode::HighThroughput)
+            .open()?;
+        Ok(Self {
+            repos: db.open_tree("repos")?,
+            links: db.open_tree("links")?,
+            manifests: db.open_tree("manifests")?,
+            manifest_meta: db.open_tree("manifest_meta")?,
+            tags: db.open_tree("tags")?,
+            referrers: db.open_tree("referrers")?,
+            uploads: db.open_tree("uploads")?,
+            events: db.open_tree("events")?,
+            counters: db.open_tree("counters")?,
+            db,
+        })
+    }
+
+    /// Makes every committed change durable; called before any 2xx that
+    /// acknowledges a change.
+    pub async fn flush(&self) -> sled::Result<()> {
+        self.db.flush_async().await.map(drop)
+    }
+}
+
+/// `name \0 part`: the key of something inside a repository.
+pub fn key(repo: &RepoName, part: &str) -> Vec<u8> {
+    let mut k = Vec::with_capacity(repo.as_str().len() + 1 + part.len());
+    k.extend_from_slice(repo.as_str().as_bytes());
+    k.push(0);
+    k.extend_from_slice(part.as_bytes());
+    k
+}
+
+/// `name \0`: the prefix of everything inside a repository.
+pub fn prefix(repo: &RepoName) -> Vec<u8> {
+    key(repo, "")
+}
+
+/// `name \0 subject \0 referrer`.
+pub fn referrer_key(repo: &RepoName, subject: &str, referrer: &str) -> Vec<u8> {
+    let mut k = key(repo, subject);
+    k.push(0);
+    k.extend_from_slice(referrer.as_bytes());
+    k
+}
+
+/// What the registry keeps about a manifest besides its bytes.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct ManifestMeta {
+    /// The media type it is served with.
+    pub media_type: String,
+    /// Its byte count.
+    pub size: u64,
+    /// Its subject, so deleting it can drop the referrers entry.
+    pub subject: Option<String>,
+    /// Tags currently pointing at it, so deleting it can drop them (sled
+    /// transactions cannot scan).
+    pub tags: BTreeSet<String>,
+}
+
+/// An upload session.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct UploadRecord {
+    /// The repository it uploads into.
+    pub repo: String,
+    /// When it started, in unix seconds, for expiry.
+    pub started: u64,
+}
+
+/// Decodes a JSON record, turning corruption into an internal error.
+pub fn decode<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, crate::Error> {
+    Ok(serde_json::from_slice(bytes)?)
+}
+
+/// Decodes a big-endian u64 value.
+pub fn decode_u64(bytes: &[u8]) -> u64 {
+    bytes.try_into().map(u64::from_be_bytes).unwrap_or(0)
+}

@@ -1,0 +1,114 @@
+//! Storage: blob bytes behind [`BlobStore`], metadata in sled ([`meta`]),
+//! and the operations handlers call on a [`Store`], grouped by resource:
+//! blobs (this file), [`uploads`] and [`manifests`].
+
+pub mod blobs;
+pub mod manifests;
+pub mod meta;
+pub mod paths;
+pub mod uploads;
+
+use std::path::Path;
+
+use blobs::{BlobReader, BlobStore, FsBlobStore};
+use meta::Meta;
+use paths::Paths;
+
+use crate::types::{ByteRange, Digest, RepoName};
+use crate::Error;
+
+/// Storage settings.
+#[derive(Clone, Debug)]
+pub struct StoreConfig {
+    /// Accept manifests whose blobs or children are missing (sparse mirrors).
+    pub allow_missing_references: bool,
+}
+
+/// The registry's storage: one data directory.
+#[derive(Debug)]
+pub struct Store {
+    blobs: FsBlobStore,
+    meta: Meta,
+    sessions: uploads::Sessions,
+    config: StoreConfig,
+}
+
+impl Store {
+    /// Opens (or creates) the store in `dir`.
+    pub fn open(dir: &Path, config: StoreConfig) -> Result<Self, Error> {
+        let paths = Paths::new(dir);
+        let blobs = FsBlobStore::open(paths.clone())?;
+        let meta = Meta::open(&paths.meta())?;
+        Ok(Self {
+            blobs,
+            meta,
+            sessions: uploads::Sessions::default(),
+            config,
+        })
+    }
+
+    /// The metadata trees, for readers such as the event log.
+    pub fn meta(&self) -> &Meta {
+        &self.meta
+    }
+
+    /// The size of a blob held by `repo`, `None` when the repository does
+    /// not hold it (even if another one does).
+    pub fn blob_size(&self, repo: &RepoName, digest: &Digest) -> Result<Option<u64>, Error> {
+        Ok(self
+            .meta
+            .links
+            .get(meta::key(repo, digest.as_str()))?
+            .map(|v| meta::decode_u64(&v)))
+    }
+
+    /// Reads `range` of a blob whose presence was checked with [`Store::blob_size`].
+    pub async fn read_blob(&self, digest: &Digest, range: ByteRange) -> Result<BlobReader, Error> {
+        Ok(self.blobs.read(digest, range).await?)
+    }
+
+    /// end-11: makes a blob available in `repo` without uploading it, when
+    /// `from` holds it (or, without `from`, when the registry stores it).
+    /// Returns its size, `None` when it cannot be mounted.
+    pub async fn mount_blob(
+        &self,
+        repo: &RepoName,
+        digest: &Digest,
+        from: Option<&RepoName>,
+    ) -> Result<Option<u64>, Error> {
+        let size = match from {
+            Some(from) => self.blob_size(from, digest)?,
+            None => self.blobs.size(digest).await?,
+        };
+        if let Some(size) = size {
+            self.link_blob(repo, digest, size).await?;
+        }
+        Ok(size)
+    }
+
+    /// end-10: removes a blob from `repo`; its bytes stay until garbage
+    /// collection, since other repositories may hold them.
+    pub async fn delete_blob(&self, repo: &RepoName, digest: &Digest) -> Result<(), Error> {
+        self.meta
+            .links
+            .remove(meta::key(repo, digest.as_str()))?
+            .ok_or(Error::BlobUnknown)?;
+        self.meta.flush().await?;
+        Ok(())
+    }
+
+    /// Records that `repo` holds a verified, durable blob, durably.
+    async fn link_blob(&self, repo: &RepoName, digest: &Digest, size: u64) -> Result<(), Error> {
+        self.meta
+            .links
+            .insert(meta::key(repo, digest.as_str()), &size.to_be_bytes())?;
+        self.meta.repos.insert(repo.as_str(), &[])?;
+        self.meta.flush().await?;
+        Ok(())
+    }
+
+    /// Whether any content was ever stored in `repo`.
+    pub fn repo_exists(&self, repo: &RepoName) -> Result<bool, Error> {
+        Ok(self.meta.repos.contains_key(repo.as_str())?)
+    }
+}

@@ -1,0 +1,59 @@
+//! The on-disk layout. This is the only module that builds paths.
+//!
+//! ```text
+//! <data-dir>/
+//!   meta/                        sled database: manifests, tags, blob links,
+//!                                referrers, upload sessions, the event log
+//!   blobs/<algo>/<hex[..2]>/<hex> verified blob content, named by its digest
+//!   uploads/<uuid>               bytes of an upload session in progress
+//! ```
+//!
+//! Blob and upload paths are built only from a validated [`Digest`] or
+//! [`UploadId`], so no request can name a path outside the data directory.
+
+use std::path::{Path, PathBuf};
+
+use crate::types::{Digest, UploadId};
+
+/// The paths under one data directory.
+#[derive(Clone, Debug)]
+pub struct Paths {
+    root: PathBuf,
+}
+
+impl Paths {
+    /// The layout rooted at `root`.
+    pub fn new(root: impl Into<PathBuf>) -> Self {
+        Self { root: root.into() }
+    }
+
+    /// The sled database directory.
+    pub fn meta(&self) -> PathBuf {
+        self.root.join("meta")
+    }
+
+    /// Where a verified blob lives.
+    pub fn blob(&self, digest: &Digest) -> PathBuf {
+        let hex = digest.hex();
+        self.root
+            .join("blobs")
+            .join(digest.algorithm().as_str())
+            .join(&hex[..2])
+            .join(hex)
+    }
+
+    /// The directory holding upload sessions' bytes.
+    pub fn uploads(&self) -> PathBuf {
+        self.root.join("uploads")
+    }
+
+    /// The bytes of one upload session.
+    pub fn upload(&self, id: &UploadId) -> PathBuf {
+        self.uploads().join(id.as_str())
+    }
+
+    /// The data directory itself.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+}

@@ -1,0 +1,158 @@
+//! The two byte-range headers of the API: `Content-Range` on upload chunks
+//! (`start-end`, inclusive) and `Range` on blob reads (`bytes=...`).
+
+/// A chunk's `Content-Range: <start>-<end>` (inclusive on both ends).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ContentRange {
+    /// Offset of the chunk's first byte.
+    pub start: u64,
+    /// Offset of the chunk's last byte.
+    pub end: u64,
+}
+
+impl ContentRange {
+    /// Parses `start-end`, also accepting the `bytes ` prefix some clients
+    /// send and a trailing `/total`. `None` unless `start <= end`.
+    pub fn parse(s: &str) -> Option<Self> {
+        let s = s.trim();
+        let s = s.strip_prefix("bytes ").unwrap_or(s);
+        let s = s.split_once('/').map_or(s, |(r, _)| r);
+        let (a, b) = s.split_once('-')?;
+        let (start, end) = (parse_u64(a)?, parse_u64(b)?);
+        (start <= end).then_some(Self { start, end })
+    }
+
+    /// Number of bytes the range covers.
+    pub fn len(&self) -> u64 {
+        self.end - self.start + 1
+    }
+}
+
+/// A satisfiable `Range` request resolved against a blob's size: bytes
+/// `start..end` (end exclusive).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ByteRange {
+    /// First byte served.
+    pub start: u64,
+    /// One past the last byte served.
+    pub end: u64,
+}
+
+impl ByteRange {
+    /// Resolves a `Range: bytes=a-b | a- | -n` header against `size`.
+    ///
+    /// `Ok(None)` means the header is absent in effect (not a single `bytes`
+    /// range we understand: RFC 9110 lets us ignore it and send everything);
+    /// `Err(())` means it is unsatisfiable (416).
+    #[allow(clippy::result_unit_err)]
+    pub fn resolve(header: &str, size: u64) -> Result<Option<Self>, ()> {
+        let Some(spec) = header.trim().strip_prefix("bytes=") else {
+            return Ok(None);
+        };
+        if spec.contains(',') {
+            return Ok(None);
+        }
+        let Some((a, b)) = spec.split_once('-') else {
+            return Ok(None);
+        };
+        let range = match (a.trim(), b.trim()) {
+            ("", n) => {
+                let Some(n) = parse_u64(n) else {
+                    return Ok(None);
+                };
+                if n == 0 || size == 0 {
+                    return Err(());
+                }
+                Self {
+                    start: size.saturating_sub(n),
+                    end: size,
+                }
+            }
+            (a, b) => {
+                let Some(start) = parse_u64(a) else {
+                    return Ok(None);
+                };
+                let last = if b.is_empty() {
+                    Some(u64::MAX)
+                } else {
+                    parse_u64(b)
+                };
+                let Some(last) = last else { return Ok(None) };
+                if last < start {
+                    return Ok(None);
+                }
+                if start >= size {
+                    return Err(());
+                }
+                Self {
+                    start,
+                    end: last.saturating_add(1).min(size),
+                }
+            }
+        };
+        Ok(Some(range))
+    }
+
+    /// Number of bytes served.
+    pub fn len(&self) -> u64 {
+        self.end - self.start
+    }
+}
+
+fn parse_u64(s: &str) -> Option<u64> {
+    (!s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()))
+        .then(|| s.parse().ok())
+        .flatten()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn content_range() {
+        assert_eq!(
+            ContentRange::parse("0-9"),
+            Some(ContentRange { start: 0, end: 9 })
+        );
+        assert_eq!(
+            ContentRange::parse("bytes 10-19/*").map(|r| r.len()),
+            Some(10)
+        );
+        for bad in ["", "9-0", "-1-2", "a-b", "1", "1-", "+1-2"] {
+            assert_eq!(ContentRange::parse(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn byte_range() {
+        let r = |h| ByteRange::resolve(h, 100);
+        assert_eq!(r("bytes=0-9"), Ok(Some(ByteRange { start: 0, end: 10 })));
+        assert_eq!(
+            r("bytes=90-"),
+            Ok(Some(ByteRange {
+                start: 90,
+                end: 100
+            }))
+        );
+        assert_eq!(
+            r("bytes=-10"),
+            Ok(Some(ByteRange {
+                start: 90,
+                end: 100
+            }))
+        );
+        assert_eq!(
+            r("bytes=50-1000"),
+            Ok(Some(ByteRange {
+                start: 50,
+                end: 100
+            }))
+        );
+        assert_eq!(r("bytes=100-"), Err(()));
+        assert_eq!(r("bytes=-0"), Err(()));
+        assert_eq!(r("items=0-1"), Ok(None));
+        assert_eq!(r("bytes=5-1"), Ok(None));
+        assert_eq!(r("bytes=0-1,3-4"), Ok(None));
+    }
+}

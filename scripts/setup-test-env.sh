@@ -1,0 +1,172 @@
+#!/usr/bin/env bash
+# Prepare a bare Debian (bookworm) machine, as root, for Berth's integration
+# tests with real clients: docker (real daemon), podman, skopeo, oras-py,
+# curl, openssl, jq.
+#
+# Usage (either works; the script is idempotent and a rerun takes ~1 s):
+#
+#   bash scripts/setup-test-env.sh && . /tmp/berth-test-env   # run, then load env
+#   source scripts/setup-test-env.sh                          # run + load env in one go
+#
+# When sourced, the work runs in a child bash (with `set -euo pipefail`), so the
+# caller's shell options are untouched; only the variables below are exported
+# into the caller. A failure returns non-zero from `source`.
+#
+# What it does:
+#   1. apt-get install (only if a needed command is missing): docker.io podman
+#      skopeo curl openssl jq uidmap (+ their dependencies: containerd, runc,
+#      conmon, containernetworking-plugins, golang-github-containers-common).
+#   2. pip install oras==$BERTH_ORAS_VERSION (oras-py, the Python SDK).
+#   3. Starts a private dockerd (vfs storage, no bridge, no iptables) on
+#      unix:///run/berth-test-docker.sock unless one already answers there.
+#      Log: /tmp/berth-test-dockerd.log. It is left running.
+#   4. Writes the environment to /tmp/berth-test-env (override the path with
+#      BERTH_TEST_ENV_FILE):
+#        DOCKER_HOST            unix:///run/berth-test-docker.sock
+#        DOCKER_BUILDKIT        0 (no buildx here: the legacy builder is used)
+#        BERTH_DOCKER           /usr/bin/docker (Debian's client, same version as
+#                               the daemon; /usr/local/bin/docker also works)
+#        BERTH_PODMAN_ROOT      /tmp/berth-test-podman (default base; tests should
+#                               use their own --root/--runroot under /tmp)
+#        BERTH_PODMAN_FLAGS     global podman flags (vfs, cgroupfs, file events,
+#                               --root/--runroot under BERTH_PODMAN_ROOT)
+#        BERTH_TEST_ENV_READY   1
+
+if [[ "${BASH_SOURCE[0]}" != "${0}" ]]; then
+    # Sourced: do the work in a child process, then load the env file.
+    bash "${BASH_SOURCE[0]}" "$@" || return $?
+    # shellcheck disable=SC1090
+    . "${BERTH_TEST_ENV_FILE:-/tmp/berth-test-env}" || return $?
+    return 0
+fi
+
+set -euo pipefail
+
+BERTH_ORAS_VERSION="${BERTH_ORAS_VERSION:-0.2.43}"
+ENV_FILE="${BERTH_TEST_ENV_FILE:-/tmp/berth-test-env}"
+DOCKER_SOCK=/run/berth-test-docker.sock
+DOCKER_URL="unix://${DOCKER_SOCK}"
+DOCKER_DATA=/var/lib/berth-test-docker
+DOCKER_EXEC=/run/berth-test-docker
+DOCKER_PID=/run/berth-test-docker.pid
+DOCKER_LOG=/tmp/berth-test-dockerd.log
+DOCKER_WAIT_SECS="${BERTH_DOCKER_WAIT_SECS:-60}"
+PODMAN_ROOT=/tmp/berth-test-podman
+
+log() { printf '[setup-test-env] %s\n' "$*" >&2; }
+die() { printf '[setup-test-env] ERROR: %s\n' "$*" >&2; exit 1; }
+
+[[ "$(id -u)" == 0 ]] || die "must run as root (apt-get, dockerd)"
+
+# ---------------------------------------------------------------- 1. apt
+# dockerd is checked (not docker): a docker CLI alone may be preinstalled.
+need_apt=0
+for cmd in dockerd containerd runc podman conmon skopeo curl openssl jq newuidmap tar gzip sha256sum; do
+    if ! command -v "$cmd" >/dev/null 2>&1; then
+        log "missing command: $cmd"
+        need_apt=1
+    fi
+done
+[[ -x /usr/bin/docker ]] || need_apt=1
+if [[ "$need_apt" == 1 ]]; then
+    log "apt-get update && apt-get install (takes ~30 s)"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -q >/dev/null
+    apt-get install -y -q --no-install-recommends \
+        docker.io podman skopeo curl openssl jq uidmap ca-certificates tar gzip coreutils \
+        >/tmp/berth-test-apt.log 2>&1 || { tail -n 30 /tmp/berth-test-apt.log >&2; die "apt-get install failed (log: /tmp/berth-test-apt.log)"; }
+else
+    log "apt packages already installed"
+fi
+
+# podman and skopeo refuse to run without a signature policy
+# ("Error loading trust policy: open /etc/containers/policy.json"). Debian's
+# golang-github-containers-common ships one; recreate it if it went missing.
+if [[ ! -s /etc/containers/policy.json ]]; then
+    log "writing /etc/containers/policy.json (insecureAcceptAnything)"
+    mkdir -p /etc/containers
+    printf '{\n    "default": [\n        {\n            "type": "insecureAcceptAnything"\n        }\n    ]\n}\n' \
+        >/etc/containers/policy.json
+fi
+
+# ---------------------------------------------------------------- 2. oras-py
+if ! command -v python3 >/dev/null 2>&1; then
+    log "installing python3 + pip from apt"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends python3 python3-pip >/dev/null
+fi
+have_oras="$(python3 -c 'import importlib.metadata as m; print(m.version("oras"))' 2>/dev/null || true)"
+if [[ "$have_oras" != "$BERTH_ORAS_VERSION" ]]; then
+    log "pip install oras==${BERTH_ORAS_VERSION} (installed: ${have_oras:-none})"
+    pip_args=(install -q --disable-pip-version-check "oras==${BERTH_ORAS_VERSION}")
+    if ! PIP_ROOT_USER_ACTION=ignore python3 -m pip "${pip_args[@]}"; then
+        # Debian's own python3 is "externally managed" (PEP 668).
+        PIP_ROOT_USER_ACTION=ignore python3 -m pip "${pip_args[@]}" --break-system-packages \
+            || die "pip install oras==${BERTH_ORAS_VERSION} failed"
+    fi
+    python3 -c 'import oras.client' || die "oras-py installed but 'import oras.client' fails"
+else
+    log "oras-py ${have_oras} already installed"
+fi
+
+# ---------------------------------------------------------------- 3. dockerd
+docker_ok() { timeout 10 /usr/bin/docker -H "$DOCKER_URL" info >/dev/null 2>&1; }
+
+if docker_ok; then
+    log "dockerd already answering on ${DOCKER_URL}"
+else
+    # A dead daemon may leave its pid file / socket behind: dockerd refuses to
+    # start if the pid in the pid file is alive, so only clear stale ones.
+    if [[ -f "$DOCKER_PID" ]]; then
+        oldpid="$(cat "$DOCKER_PID" 2>/dev/null || true)"
+        if [[ -n "$oldpid" ]] && kill -0 "$oldpid" 2>/dev/null; then
+            log "dockerd pid $oldpid exists but does not answer yet; waiting for it"
+        else
+            rm -f "$DOCKER_PID" "$DOCKER_SOCK"
+        fi
+    fi
+    if ! { [[ -f "$DOCKER_PID" ]] && kill -0 "$(cat "$DOCKER_PID")" 2>/dev/null; }; then
+        log "starting dockerd on ${DOCKER_URL} (log: ${DOCKER_LOG})"
+        mkdir -p "$DOCKER_DATA" "$DOCKER_EXEC"
+        # setsid+nohup: the daemon outlives this script and its caller's shell.
+        setsid nohup dockerd \
+            --iptables=false --ip6tables=false --bridge=none \
+            --storage-driver=vfs \
+            --data-root "$DOCKER_DATA" \
+            --exec-root "$DOCKER_EXEC" \
+            --pidfile "$DOCKER_PID" \
+            -H "$DOCKER_URL" \
+            >"$DOCKER_LOG" 2>&1 </dev/null &
+    fi
+    deadline=$((SECONDS + DOCKER_WAIT_SECS))
+    until docker_ok; do
+        if ((SECONDS >= deadline)); then
+            tail -n 40 "$DOCKER_LOG" >&2 || true
+            die "dockerd did not answer on ${DOCKER_URL} within ${DOCKER_WAIT_SECS}s (log: ${DOCKER_LOG})"
+        fi
+        sleep 1
+    done
+    log "dockerd is up"
+fi
+
+# ---------------------------------------------------------------- 4. env file
+PODMAN_FLAGS="--root ${PODMAN_ROOT}/root --runroot ${PODMAN_ROOT}/runroot --storage-driver vfs --cgroup-manager cgroupfs --events-backend file"
+mkdir -p "$PODMAN_ROOT"
+tmp_env="$(mktemp "${ENV_FILE}.XXXXXX")"
+cat >"$tmp_env" <<EOF
+# Generated by scripts/setup-test-env.sh; load with: . ${ENV_FILE}
+export DOCKER_HOST=${DOCKER_URL}
+export DOCKER_BUILDKIT=0
+export BERTH_DOCKER=/usr/bin/docker
+export BERTH_PODMAN_ROOT=${PODMAN_ROOT}
+export BERTH_PODMAN_FLAGS="${PODMAN_FLAGS}"
+export BERTH_TEST_ENV_READY=1
+EOF
+mv -f "$tmp_env" "$ENV_FILE"
+
+# ---------------------------------------------------------------- smoke checks
+# shellcheck disable=SC2086
+timeout 60 podman ${PODMAN_FLAGS} info >/dev/null || die "podman info failed"
+skopeo --version >/dev/null || die "skopeo does not run"
+log "ready: docker $(/usr/bin/docker -H "$DOCKER_URL" version --format '{{.Server.Version}}'), $(podman --version), $(skopeo --version), oras-py $(python3 -c 'import importlib.metadata as m; print(m.version("oras"))')"
+log "env written to ${ENV_FILE}"
+cat "$ENV_FILE"

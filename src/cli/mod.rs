@@ -1,0 +1,36 @@
+//! The command-line verbs.
+
+mod serve;
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+/// A minimal OCI registry with built-in webhooks.
+#[derive(Debug, Parser)]
+#[command(name = "berth", version, about)]
+pub struct Args {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the registry.
+    Serve(serve::ServeArgs),
+}
+
+/// Runs the chosen verb.
+pub fn run(args: Args) -> Result<(), String> {
+    match args.command {
+        Command::Serve(a) => serve::run(a),
+    }
+}
+
+/// Flags shared by verbs that open a configuration.
+#[derive(Debug, clap::Args)]
+pub struct ConfigArgs {
+    /// TOML configuration file; flags override its values.
+    #[arg(long, env = "BERTH_CONFIG")]
+    pub config: Option<PathBuf>,
+}
