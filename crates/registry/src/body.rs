@@ -33,6 +33,37 @@ pub fn stream(reader: impl AsyncRead + Send + Sync + 'static) -> Body {
     StreamBody::new(frames).boxed()
 }
 
+/// How much of an oversized body is read and dropped before the error is
+/// sent, so that a client that writes its whole body before reading the
+/// response sees our error rather than a broken pipe. A larger body gets a
+/// closed connection.
+const DRAIN_LIMIT: usize = 16 * 1024 * 1024;
+
+/// Reads a whole request body of at most `limit` bytes. `Ok(None)` when it
+/// is larger (the rest is drained, up to a bound).
+pub async fn collect_limited(
+    mut body: hyper::body::Incoming,
+    limit: usize,
+) -> Result<Option<Bytes>, hyper::Error> {
+    let mut buf = bytes::BytesMut::new();
+    while let Some(frame) = body.frame().await {
+        if let Some(data) = frame?.data_ref() {
+            if buf.len() + data.len() > limit {
+                let mut seen = buf.len() + data.len();
+                while seen <= limit + DRAIN_LIMIT {
+                    match body.frame().await {
+                        Some(Ok(f)) => seen += f.data_ref().map_or(0, Bytes::len),
+                        _ => break,
+                    }
+                }
+                return Ok(None);
+            }
+            buf.extend_from_slice(data);
+        }
+    }
+    Ok(Some(buf.freeze()))
+}
+
 /// A JSON response with the given status.
 pub fn json(status: StatusCode, value: &serde_json::Value) -> Response<Body> {
     let bytes = serde_json::to_vec(value).unwrap_or_default();

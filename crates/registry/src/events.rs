@@ -125,6 +125,22 @@ pub fn append(
     Ok(seq)
 }
 
+/// Up to `limit` records with a sequence number above `after`, oldest first.
+pub fn read(
+    events: &sled::Tree,
+    after: u64,
+    limit: usize,
+) -> Result<Vec<(u64, Record)>, crate::Error> {
+    events
+        .range((after + 1).to_be_bytes()..)
+        .take(limit)
+        .map(|item| {
+            let (k, v) = item?;
+            Ok((decode_seq(&k), serde_json::from_slice(&v)?))
+        })
+        .collect()
+}
+
 /// Decodes a big-endian sequence number key.
 pub fn decode_seq(bytes: &[u8]) -> u64 {
     bytes.try_into().map(u64::from_be_bytes).unwrap_or(0)

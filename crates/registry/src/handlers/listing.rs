@@ -58,11 +58,10 @@ fn page(query: &Query) -> Result<(usize, Option<&str>), Error> {
 }
 
 /// Cuts a list fetched with one extra item back to `n`; returns the last
-/// item kept when there was more.
+/// item kept when there was more. `n=0` is an empty page with no next one
+/// (end-8b: no `Link` header).
 fn more(items: &mut Vec<String>, n: usize) -> Option<String> {
-    if items.len() <= n {
-        return None;
-    }
+    let more = items.len() > n;
     items.truncate(n);
-    Some(items.last().cloned().unwrap_or_default())
+    items.last().cloned().filter(|_| more)
 }

@@ -1,7 +1,5 @@
 //! Manifests (end-3, end-7, end-9).
 
-use bytes::Bytes;
-use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 use hyper::header::{self, HeaderMap, HeaderValue};
 use hyper::{Response, StatusCode};
@@ -47,19 +45,10 @@ pub async fn put_manifest(
     body: Incoming,
 ) -> Reply {
     let limit = reg.config.max_manifest_bytes;
-    let declared = headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok()?.parse::<usize>().ok());
-    if declared.is_some_and(|n| n > limit) {
-        return Err(Error::ManifestTooLarge(limit));
-    }
-    let bytes: Bytes = match Limited::new(body, limit).collect().await {
-        Ok(collected) => collected.to_bytes(),
-        Err(e) if e.is::<http_body_util::LengthLimitError>() => {
-            return Err(Error::ManifestTooLarge(limit))
-        }
-        Err(e) => return Err(Error::BodyRead(e.to_string())),
-    };
+    let bytes = body::collect_limited(body, limit)
+        .await
+        .map_err(|e| Error::BodyRead(e.to_string()))?
+        .ok_or(Error::ManifestTooLarge(limit))?;
     let content_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok());

@@ -30,7 +30,7 @@ pub struct Sessions {
 
 #[derive(Debug)]
 enum Slot {
-    Idle(Progress),
+    Idle(Box<Progress>),
     /// A request is appending to it; a second one is refused.
     Busy,
 }
@@ -61,7 +61,7 @@ impl Drop for Lease<'_> {
         if self.forget {
             slots.remove(&self.id);
         } else {
-            slots.insert(self.id.clone(), Slot::Idle(self.progress.clone()));
+            slots.insert(self.id.clone(), Slot::Idle(Box::new(self.progress.clone())));
         }
     }
 }
@@ -88,10 +88,10 @@ impl Store {
         self.meta.flush().await?;
         self.sessions.lock().insert(
             id.clone(),
-            Slot::Idle(Progress {
+            Slot::Idle(Box::new(Progress {
                 len: 0,
                 sha256: Some(Digester::new(Algorithm::Sha256)),
-            }),
+            })),
         );
         Ok(id)
     }
@@ -187,7 +187,7 @@ impl Store {
                     "another request is writing to this upload".into(),
                 ))
             }
-            Some(Slot::Idle(progress)) => Some(progress),
+            Some(Slot::Idle(progress)) => Some(*progress),
             None => None,
         };
         let unknown = Progress {
@@ -238,11 +238,11 @@ impl Store {
         });
         let result = self.blobs.append(&lease.id, hashed).await;
         let result = match (result, range) {
-            (Ok(n), Some(r)) if n != r.len() => Err(Error::SizeInvalid(format!(
+            (Ok(n), Some(r)) if n != r.count() => Err(Error::SizeInvalid(format!(
                 "Content-Range {}-{} announces {} bytes but the body had {n}",
                 r.start,
                 r.end,
-                r.len()
+                r.count()
             ))),
             (other, _) => other,
         };

@@ -22,8 +22,8 @@ impl ContentRange {
         (start <= end).then_some(Self { start, end })
     }
 
-    /// Number of bytes the range covers.
-    pub fn len(&self) -> u64 {
+    /// Number of bytes the range covers (never zero: both ends are inclusive).
+    pub fn count(&self) -> u64 {
         self.end - self.start + 1
     }
 }
@@ -97,6 +97,11 @@ impl ByteRange {
     pub fn len(&self) -> u64 {
         self.end - self.start
     }
+
+    /// Whether no byte is served (the whole of an empty blob).
+    pub fn is_empty(&self) -> bool {
+        self.start == self.end
+    }
 }
 
 fn parse_u64(s: &str) -> Option<u64> {
@@ -116,7 +121,7 @@ mod tests {
             Some(ContentRange { start: 0, end: 9 })
         );
         assert_eq!(
-            ContentRange::parse("bytes 10-19/*").map(|r| r.len()),
+            ContentRange::parse("bytes 10-19/*").map(|r| r.count()),
             Some(10)
         );
         for bad in ["", "9-0", "-1-2", "a-b", "1", "1-", "+1-2"] {

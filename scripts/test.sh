@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Berth's whole test suite, from a bare Debian machine (as root):
+#   1. installs and starts what the tests need (scripts/setup-test-env.sh:
+#      docker daemon, podman, skopeo, oras-py, ...),
+#   2. runs Berth's conformance program against a fresh Berth,
+#   3. runs every Rust test (unit, integration, real clients) with nextest.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# shellcheck source=scripts/setup-test-env.sh
+source scripts/setup-test-env.sh
+
+if ! command -v cargo-nextest >/dev/null; then
+    cargo install --locked cargo-nextest
+fi
+cargo build --workspace --all-targets
+
+echo "== conformance: the OCI Distribution Spec against a fresh Berth"
+data=$(mktemp -d)
+out=$(mktemp)
+target/debug/berth serve --listen 127.0.0.1:0 --data-dir "$data" >"$out" &
+berth=$!
+trap 'kill $berth 2>/dev/null || true; rm -rf "$data" "$out"' EXIT
+for _ in $(seq 100); do grep -q '^listening on ' "$out" && break; sleep 0.05; done
+url=$(sed -n 's/^listening on //p' "$out")
+[ -n "$url" ] || { echo "berth did not start"; exit 1; }
+target/debug/conformance "$url"
+kill "$berth"; wait "$berth" || true
+
+echo "== cargo nextest"
+cargo nextest run --workspace --no-fail-fast

@@ -1,0 +1,271 @@
+//! Shared pieces of the integration tests: a real `berth` process on a free
+//! port ([`TestRegistry`]), a small HTTP client ([`http`]), and helpers for
+//! running the real client tools.
+
+#![allow(dead_code)] // each test binary uses a different subset
+#![allow(clippy::unwrap_used)]
+
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+use sha2::{Digest as _, Sha256};
+
+/// A `berth serve` process on `127.0.0.1:<free port>` over its own data
+/// directory. Dropping it kills the process.
+pub struct TestRegistry {
+    child: Child,
+    /// `127.0.0.1:PORT`, as clients write it in image references.
+    pub host: String,
+    dir: PathBuf,
+    _tmp: Option<tempfile::TempDir>,
+}
+
+impl TestRegistry {
+    /// Starts Berth on a fresh temporary data directory.
+    pub fn start() -> Self {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let mut reg = Self::start_in(tmp.path());
+        reg._tmp = Some(tmp);
+        reg
+    }
+
+    /// Starts Berth on `dir` (which may hold a previous run's data).
+    pub fn start_in(dir: &Path) -> Self {
+        Self::start_with(dir, &[])
+    }
+
+    /// Starts Berth on `dir` with extra `berth serve` flags.
+    pub fn start_with(dir: &Path, extra: &[&str]) -> Self {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_berth"))
+            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(dir)
+            .args(extra)
+            .env(
+                "BERTH_LOG",
+                std::env::var("BERTH_LOG").unwrap_or("warn".into()),
+            )
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("spawn berth");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut line = String::new();
+        BufReader::new(stdout)
+            .read_line(&mut line)
+            .expect("read the ready line");
+        let host = line
+            .trim()
+            .strip_prefix("listening on http://")
+            .unwrap_or_else(|| panic!("unexpected first line from berth: {line:?}"))
+            .to_owned();
+        Self {
+            child,
+            host,
+            dir: dir.to_owned(),
+            _tmp: None,
+        }
+    }
+
+    /// `http://127.0.0.1:PORT`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.host)
+    }
+
+    /// The data directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// `kill -9`: no shutdown, no flush, no chance to finish anything.
+    pub fn kill9(&mut self) {
+        self.child.kill().expect("SIGKILL");
+        self.child.wait().expect("reap");
+    }
+
+    /// SIGTERM, then the exit status.
+    pub fn terminate(&mut self) -> std::process::ExitStatus {
+        let pid = self.child.id().to_string();
+        let ok = Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .expect("kill -TERM");
+        assert!(ok.success());
+        self.child.wait().expect("wait")
+    }
+}
+
+impl Drop for TestRegistry {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A response, whatever its status.
+pub struct Resp {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Resp {
+    /// The first value of header `name` (case-insensitive).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The body as JSON.
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&self.body)))
+    }
+
+    /// The `code` of the first error of a spec error body.
+    pub fn error_code(&self) -> String {
+        self.json()["errors"][0]["code"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    }
+}
+
+/// Sends one request and returns the response, 4xx and 5xx included.
+pub fn http(method: &str, url: &str, headers: &[(&str, &str)], body: &[u8]) -> Resp {
+    let mut req = ureq::request(method, url);
+    for (k, v) in headers {
+        req = req.set(k, v);
+    }
+    let resp = match req.send_bytes(body) {
+        Ok(r) | Err(ureq::Error::Status(_, r)) => r,
+        Err(e) => panic!("{method} {url}: {e}"),
+    };
+    let status = resp.status();
+    let mut names = resp.headers_names();
+    names.dedup();
+    let headers = names
+        .iter()
+        .flat_map(|n| {
+            resp.all(n)
+                .into_iter()
+                .map(move |v| (n.clone(), v.to_owned()))
+        })
+        .collect();
+    let mut body = Vec::new();
+    resp.into_reader()
+        .read_to_end(&mut body)
+        .expect("read body");
+    Resp {
+        status,
+        headers,
+        body,
+    }
+}
+
+/// `sha256:<hex>` of `bytes`.
+pub fn digest(bytes: &[u8]) -> String {
+    let hex: String = Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    format!("sha256:{hex}")
+}
+
+/// Deterministic pseudo-random bytes (xorshift), so content differs per seed
+/// and compresses poorly, like real layers.
+pub fn random_bytes(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed | 1;
+    let mut out = Vec::with_capacity(len + 8);
+    while out.len() < len {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        out.extend_from_slice(&x.to_le_bytes());
+    }
+    out.truncate(len);
+    out
+}
+
+/// Uploads `bytes` as a blob of `repo` with a monolithic POST; returns its digest.
+pub fn push_blob(url: &str, repo: &str, bytes: &[u8]) -> String {
+    let d = digest(bytes);
+    let r = http(
+        "POST",
+        &format!("{url}/v2/{repo}/blobs/uploads/?digest={d}"),
+        &[],
+        bytes,
+    );
+    assert_eq!(
+        r.status,
+        201,
+        "blob push: {}",
+        String::from_utf8_lossy(&r.body)
+    );
+    d
+}
+
+/// Pushes a one-layer OCI image manifest to `repo:reference`; returns the
+/// manifest bytes and the response.
+pub fn push_image(url: &str, repo: &str, reference: &str, seed: u64) -> (Vec<u8>, Resp) {
+    let config = format!("{{\"seed\":{seed}}}").into_bytes();
+    let layer = random_bytes(1000, seed);
+    let (cd, ld) = (push_blob(url, repo, &config), push_blob(url, repo, &layer));
+    let manifest = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": cd, "size": config.len()},
+        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": ld, "size": layer.len()}],
+    });
+    let bytes = serde_json::to_vec(&manifest).expect("json");
+    let r = http(
+        "PUT",
+        &format!("{url}/v2/{repo}/manifests/{reference}"),
+        &[
+            ("Content-Type", "application/vnd.oci.image.manifest.v1+json"),
+            ("User-Agent", "berth-tests/1"),
+        ],
+        &bytes,
+    );
+    (bytes, r)
+}
+
+/// Runs a client tool and returns its stdout; panics with its stderr if it
+/// fails, so a missing tool or a refused push fails the test loudly.
+pub fn run(program: &str, args: &[&str]) -> String {
+    run_in(None, program, args)
+}
+
+/// [`run`] in working directory `dir`.
+pub fn run_in(dir: Option<&Path>, program: &str, args: &[&str]) -> String {
+    let mut cmd = Command::new(program);
+    cmd.args(args);
+    if let Some(d) = dir {
+        cmd.current_dir(d);
+    }
+    let out = cmd.output().unwrap_or_else(|e| {
+        panic!("cannot run {program} (run scripts/test.sh, which installs it): {e}")
+    });
+    assert!(
+        out.status.success(),
+        "{program} {args:?} failed ({}):\n{}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The events recorded in the (stopped) registry's log at `dir`.
+pub fn events(dir: &Path) -> Vec<registry::events::Record> {
+    let meta =
+        registry::storage::meta::Meta::open(&registry::storage::paths::Paths::new(dir).meta())
+            .expect("open sled");
+    registry::events::read(&meta.events, 0, usize::MAX)
+        .expect("read events")
+        .into_iter()
+        .map(|(_, r)| r)
+        .collect()
+}
