@@ -1,0 +1,81 @@
+//! Berth's benchmark harness.
+//!
+//! `bench --url URL` runs the scenarios against any registry and prints a
+//! table. `bench --all` builds nothing itself: it starts a fresh
+//! `target/release/berth` on a temporary directory, measures this machine's
+//! ceilings in the same run, runs every scenario and rewrites
+//! `docs/benchmarks.md`. `--short` shrinks every size so CI can prove the
+//! harness works in seconds (its figures mean nothing).
+
+mod ceilings;
+mod report;
+mod scenarios;
+mod server;
+
+use std::process::ExitCode;
+
+/// Parsed command line.
+struct Args {
+    url: Option<String>,
+    all: bool,
+    short: bool,
+}
+
+fn parse_args() -> Result<Args, String> {
+    let mut args = Args {
+        url: None,
+        all: false,
+        short: false,
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--url" => args.url = Some(it.next().ok_or("--url needs a value")?),
+            "--all" => args.all = true,
+            "--short" => args.short = true,
+            other => {
+                return Err(format!(
+                    "unknown argument {other:?}; usage: bench (--url URL | --all) [--short]"
+                ))
+            }
+        }
+    }
+    if args.url.is_none() && !args.all {
+        return Err("usage: bench (--url URL | --all) [--short]".into());
+    }
+    Ok(args)
+}
+
+fn main() -> ExitCode {
+    match run() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("bench: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run() -> Result<(), String> {
+    let args = parse_args()?;
+    let size = if args.short { 32 << 20 } else { 1 << 30 };
+    let ceilings = args.all.then(|| ceilings::measure(size)).transpose()?;
+    let server = match &args.url {
+        Some(_) => None,
+        None => Some(server::Berth::start()?),
+    };
+    let url = args
+        .url
+        .clone()
+        .or_else(|| server.as_ref().map(|s| s.url.clone()))
+        .ok_or("no registry")?;
+    let results = scenarios::run_all(&url, size, server.as_ref())?;
+    let table = report::markdown(&results, ceilings.as_ref(), size, args.short);
+    println!("{table}");
+    if args.all && !args.short {
+        std::fs::write("docs/benchmarks.md", table)
+            .map_err(|e| format!("cannot write docs/benchmarks.md: {e}"))?;
+        eprintln!("wrote docs/benchmarks.md");
+    }
+    Ok(())
+}

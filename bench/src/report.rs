@@ -1,0 +1,59 @@
+//! The Markdown report written to `docs/benchmarks.md`.
+
+use std::fmt::Write;
+
+use crate::ceilings::Ceilings;
+use crate::scenarios::{Ceiling, Figure};
+
+/// The whole report: ceilings, then each figure beside its ceiling.
+pub fn markdown(
+    figures: &[Figure],
+    ceilings: Option<&Ceilings>,
+    size: usize,
+    short: bool,
+) -> String {
+    let mut s = String::from("# Benchmarks\n\n");
+    let _ = writeln!(
+        s,
+        "Produced by `cargo build --release && cargo run --release -p bench -- --all` on this machine \
+         ({} cores). Sizes: {} MiB payloads. MB = 10^6 bytes.{}\n",
+        std::thread::available_parallelism().map_or(0, |n| n.get()),
+        size >> 20,
+        if short { " SHORT MODE: figures are not meaningful." } else { "" }
+    );
+    if let Some(c) = ceilings {
+        s.push_str("## This machine's ceilings (measured in the same run)\n\n| ceiling | MB/s |\n|---|---:|\n");
+        if let Some(o) = c.openssl_sha256 {
+            let _ = writeln!(
+                s,
+                "| `openssl speed -evp sha256` (16 KiB blocks, one core) | {o:.0} |"
+            );
+        }
+        let _ = writeln!(
+            s,
+            "| sha256 with the `sha2` crate (1 MiB chunks, one core) | {:.0} |",
+            c.sha2_sha256
+        );
+        let _ = writeln!(
+            s,
+            "| disk: write {} MiB + `fdatasync` | {:.0} |\n",
+            size >> 20,
+            c.disk_write
+        );
+    }
+    s.push_str("## Berth\n\n| scenario | value | unit | ratio to ceiling |\n|---|---:|---|---|\n");
+    for f in figures {
+        let ratio = match (f.ceiling, ceilings) {
+            (Some(Ceiling::Sha256), Some(c)) => {
+                let base = c.openssl_sha256.unwrap_or(c.sha2_sha256);
+                format!("{:.0}% of single-core sha256", 100.0 * f.value / base)
+            }
+            (Some(Ceiling::Disk), Some(c)) => {
+                format!("{:.1}x disk write speed", f.value / c.disk_write)
+            }
+            _ => String::new(),
+        };
+        let _ = writeln!(s, "| {} | {:.1} | {} | {ratio} |", f.name, f.value, f.unit);
+    }
+    s
+}
