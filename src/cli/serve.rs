@@ -4,6 +4,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use registry::Registry;
+use tokio_util::sync::CancellationToken;
+use webhooks::Webhooks;
 
 use super::ConfigArgs;
 
@@ -23,7 +25,8 @@ pub struct ServeArgs {
 /// Opens the store, binds, prints `listening on http://ADDR` on stdout once
 /// ready, and serves until a signal.
 pub fn run(args: ServeArgs) -> Result<(), String> {
-    let mut config = crate::config::load(args.config.config.as_deref())?;
+    let file = crate::config::load(args.config.config.as_deref())?;
+    let mut config = file.registry;
     if let Some(listen) = args.listen {
         config.listen = listen;
     }
@@ -40,11 +43,17 @@ pub fn run(args: ServeArgs) -> Result<(), String> {
             .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
         let addr = listener.local_addr().map_err(|e| e.to_string())?;
         let data_dir = config.data_dir.clone();
-        let registry = Registry::open(config)
+        let mut registry = Registry::open(config)
             .map_err(|e| format!("cannot open {}: {e}", data_dir.display()))?;
+        let stop = CancellationToken::new();
+        let hooks = Webhooks::start(registry.db(), file.delivery, file.webhooks, stop.clone())
+            .await
+            .map_err(|e| format!("cannot start webhooks: {e}"))?;
+        registry.mount(Arc::new(hooks));
         tracing::info!(%addr, data_dir = %data_dir.display(), "serving");
         println!("listening on http://{addr}");
         registry::server::serve(listener, Arc::new(registry), shutdown_signal()).await;
+        stop.cancel();
         Ok(())
     })
 }

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use sled::transaction::{ConflictableTransactionError, TransactionalTree};
 
 /// What happened. Serialized as the contract's lowercase names.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Action {
     /// A manifest was stored under a tag or digest.
@@ -132,7 +132,7 @@ pub fn read(
     limit: usize,
 ) -> Result<Vec<(u64, Record)>, crate::Error> {
     events
-        .range((after + 1).to_be_bytes()..)
+        .range(after.saturating_add(1).to_be_bytes()..)
         .take(limit)
         .map(|item| {
             let (k, v) = item?;

@@ -11,6 +11,7 @@
 //! - [`events`]: the event payload and the durable event log.
 //! - [`types`]: validated names, tags, digests, ranges and upload ids.
 //! - [`error`]: the error enum and its mapping to the spec's codes.
+//! - [`extension`]: how other crates (webhooks) serve their API on our port.
 //!
 //! A request flows `server` → `route` → `handlers` → `storage`; a manifest
 //! change and its event are committed in one sled transaction and flushed
@@ -20,7 +21,8 @@ pub mod body;
 pub mod config;
 pub mod error;
 pub mod events;
-mod handlers;
+pub mod extension;
+pub mod handlers;
 pub mod manifest;
 pub mod route;
 pub mod server;
@@ -30,13 +32,27 @@ pub mod types;
 pub use config::Config;
 pub use error::{Error, ErrorCode};
 
+use std::sync::Arc;
+
+use extension::Extension;
 use storage::{Store, StoreConfig};
 
-/// A registry: its configuration and its open store.
-#[derive(Debug)]
+/// A registry: its configuration, its open store, and the extensions
+/// served on its port.
 pub struct Registry {
     config: Config,
     store: Store,
+    extensions: Vec<Arc<dyn Extension>>,
+}
+
+impl std::fmt::Debug for Registry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let prefixes: Vec<_> = self.extensions.iter().map(|e| e.prefix()).collect();
+        f.debug_struct("Registry")
+            .field("config", &self.config)
+            .field("extensions", &prefixes)
+            .finish()
+    }
 }
 
 impl Registry {
@@ -46,7 +62,21 @@ impl Registry {
             allow_missing_references: config.allow_missing_references,
         };
         let store = Store::open(&config.data_dir, store_config)?;
-        Ok(Self { config, store })
+        Ok(Self {
+            config,
+            store,
+            extensions: Vec::new(),
+        })
+    }
+
+    /// Serves `extension` under its prefix.
+    pub fn mount(&mut self, extension: Arc<dyn Extension>) {
+        self.extensions.push(extension);
+    }
+
+    /// The sled database, shared with extensions that keep their own trees.
+    pub fn db(&self) -> &sled::Db {
+        &self.store.meta().db
     }
 
     /// The configuration it was opened with.

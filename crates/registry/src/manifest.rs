@@ -89,6 +89,11 @@ impl Manifest {
         {
             return Err(Error::ManifestInvalid("schemaVersion must be 2".into()));
         }
+        if !valid_media_type(&media_type) {
+            return Err(Error::ManifestInvalid(format!(
+                "{media_type:?} is not a media type"
+            )));
+        }
         let image = matches!(media_type.as_str(), OCI_MANIFEST | DOCKER_MANIFEST);
         let index = matches!(media_type.as_str(), OCI_INDEX | DOCKER_LIST);
         if image && (raw.config.is_none() || raw.layers.is_none()) {
@@ -120,7 +125,7 @@ impl Manifest {
             .collect::<Result<_, _>>()?;
         let subject = raw.subject.as_ref().map(descriptor_digest).transpose()?;
         // image-spec: an artifact's type defaults to its config's media type.
-        let artifact_type = raw.artifact_type.or_else(|| {
+        let artifact_type = raw.artifact_type.filter(|t| !t.is_empty()).or_else(|| {
             image
                 .then(|| raw.config.as_ref().and_then(|c| c.media_type.clone()))
                 .flatten()
@@ -155,6 +160,17 @@ impl Manifest {
         }
         d
     }
+}
+
+/// RFC 6838 `type/subtype`: restricted name characters around one `/`.
+fn valid_media_type(m: &str) -> bool {
+    let name = |s: &str| {
+        !s.is_empty()
+            && s.len() <= 127
+            && s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"!#$&-^_.+".contains(&b))
+    };
+    m.split_once('/').is_some_and(|(t, s)| name(t) && name(s))
 }
 
 fn descriptor_digest(d: &RawDescriptor) -> Result<Digest, Error> {
@@ -201,6 +217,36 @@ mod tests {
             Some(d('e').as_str())
         );
         assert_eq!(m.artifact_type(), Some("application/vnd.example+json"));
+    }
+
+    #[test]
+    fn empty_artifact_type_counts_as_missing() {
+        let body = json!({
+            "schemaVersion": 2, "mediaType": OCI_MANIFEST, "artifactType": "",
+            "config": {"mediaType": "application/vnd.example.cfg", "digest": d('a'), "size": 2},
+            "layers": [],
+        });
+        let m = Manifest::parse(&serde_json::to_vec(&body).unwrap(), None).unwrap();
+        assert_eq!(m.artifact_type(), Some("application/vnd.example.cfg"));
+        let index = json!({"schemaVersion": 2, "mediaType": OCI_INDEX, "artifactType": "", "manifests": []});
+        let m = Manifest::parse(&serde_json::to_vec(&index).unwrap(), None).unwrap();
+        assert_eq!(m.artifact_type(), None);
+    }
+
+    #[test]
+    fn media_types_follow_the_grammar() {
+        let body = json!({"schemaVersion": 2, "manifests": []}).to_string();
+        for bad in ["x", "a/b/c", "a/b\u{1}", "/b", "a b/c"] {
+            assert!(
+                Manifest::parse(body.as_bytes(), Some(bad)).is_err(),
+                "{bad}"
+            );
+        }
+        assert!(Manifest::parse(
+            body.as_bytes(),
+            Some("application/vnd.custom+json; charset=utf-8")
+        )
+        .is_ok());
     }
 
     #[test]

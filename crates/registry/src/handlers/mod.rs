@@ -3,13 +3,14 @@
 //! spec's JSON error body here, in one place.
 
 mod blobs;
+mod event_log;
 mod listing;
 mod manifests;
 pub mod query;
 mod referrers;
 mod uploads;
 
-use futures_util::TryStreamExt;
+use futures_util::{StreamExt, TryStreamExt};
 use http_body_util::BodyDataStream;
 use hyper::body::Incoming;
 use hyper::{header, Method, Request, Response, StatusCode};
@@ -37,7 +38,21 @@ pub async fn handle(reg: &Registry, ctx: &Ctx, req: Request<Incoming>) -> Respon
 }
 
 async fn dispatch(reg: &Registry, ctx: &Ctx, req: Request<Incoming>) -> Reply {
-    let route = Route::parse(req.uri().path())?;
+    let path = req.uri().path();
+    if path == "/api/events" {
+        return match *req.method() {
+            Method::GET => event_log::list_events(reg, &Query::parse(req.uri().query())).await,
+            _ => Err(Error::MethodNotAllowed),
+        };
+    }
+    let owner = reg.extensions.iter().find(|e| {
+        path.strip_prefix(e.prefix())
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+    });
+    if let Some(ext) = owner {
+        return Ok(ext.handle(ctx, req).await);
+    }
+    let route = Route::parse(path)?;
     let (parts, body) = req.into_parts();
     let query = Query::parse(parts.uri.query());
     let head = parts.method == Method::HEAD;
@@ -88,6 +103,22 @@ pub fn status(status: StatusCode) -> Response<Body> {
 }
 
 /// A request body as the chunk stream storage consumes.
+///
+/// A client that sends nothing for [`BODY_IDLE_TIMEOUT`] fails its request,
+/// so a stalled upload cannot hold its session forever.
 fn chunks(body: Incoming) -> impl crate::storage::uploads::Chunks {
-    BodyDataStream::new(body).map_err(|e| Error::BodyRead(e.to_string()))
+    let data = BodyDataStream::new(body).map_err(|e| Error::BodyRead(e.to_string()));
+    futures_util::stream::unfold(Box::pin(data), |mut data| async move {
+        match tokio::time::timeout(BODY_IDLE_TIMEOUT, data.next()).await {
+            Ok(next) => next.map(|item| (item, data)),
+            Err(_) => Some((
+                Err(Error::BodyRead("no data received for 60 s".into())),
+                data,
+            )),
+        }
+    })
+    .boxed()
 }
+
+/// How long a request body may pause between two reads.
+const BODY_IDLE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);

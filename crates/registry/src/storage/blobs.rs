@@ -129,14 +129,22 @@ impl BlobStore for FsBlobStore {
             .await?;
         let mut written = 0u64;
         let mut chunks = std::pin::pin!(chunks);
-        while let Some(chunk) = chunks.next().await {
-            let chunk = chunk?;
-            // tokio's File hands the write to a blocking thread and returns,
-            // so hashing the next chunk overlaps with writing this one.
-            file.write_all(&chunk).await?;
-            written += chunk.len() as u64;
+        let copied: Result<(), Error> = async {
+            while let Some(chunk) = chunks.next().await {
+                let chunk = chunk?;
+                // tokio's File hands the write to a blocking thread and returns,
+                // so hashing the next chunk overlaps with writing this one.
+                file.write_all(&chunk).await?;
+                written += chunk.len() as u64;
+            }
+            Ok(())
         }
-        file.flush().await?;
+        .await;
+        // Always wait for the write still in flight, also on error: a write
+        // landing after the caller's truncate would corrupt the upload.
+        let flushed = file.flush().await;
+        copied?;
+        flushed?;
         file.sync_data().await?;
         Ok(written)
     }
@@ -165,13 +173,21 @@ impl BlobStore for FsBlobStore {
     async fn commit(&self, id: &UploadId, digest: &Digest) -> io::Result<()> {
         let staged = self.paths.upload(id);
         let target = self.paths.blob(digest);
-        if fs::try_exists(&target).await? {
-            return fs::remove_file(&staged).await;
-        }
         let dir = target
             .parent()
             .ok_or_else(|| io::Error::other("blob path has no parent"))?;
-        fs::create_dir_all(dir).await?;
+        if fs::try_exists(&target).await? {
+            // Another upload stored it; make sure its rename is durable too.
+            File::open(dir).await?.sync_all().await?;
+            return fs::remove_file(&staged).await;
+        }
+        if !fs::try_exists(dir).await? {
+            fs::create_dir_all(dir).await?;
+            // New shard directories must survive a power loss as well.
+            for ancestor in dir.ancestors().skip(1).take(2) {
+                File::open(ancestor).await?.sync_all().await?;
+            }
+        }
         // The staged bytes were synced by `append`; the rename is made durable
         // by syncing the directory that now holds the blob.
         fs::rename(&staged, &target).await?;

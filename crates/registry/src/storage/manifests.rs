@@ -110,12 +110,14 @@ impl Store {
                 let mut record = match metas.get(&meta_key)? {
                     Some(v) => decode(&v)?,
                     None => ManifestMeta {
-                        media_type: manifest.media_type.clone(),
                         size: bytes.len() as u64,
                         subject: manifest.subject.as_ref().map(Digest::to_string),
                         ..ManifestMeta::default()
                     },
                 };
+                // The same bytes re-pushed under another Content-Type are
+                // served as last pushed, as the push event says.
+                record.media_type = manifest.media_type.clone();
                 for tag in tags {
                     let tag_key = meta::key(repo, tag.as_str());
                     if let Some(old) = tag_tree.insert(tag_key, digest.as_str())? {

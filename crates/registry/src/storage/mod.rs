@@ -29,7 +29,7 @@ pub struct StoreConfig {
 pub struct Store {
     blobs: FsBlobStore,
     meta: Meta,
-    sessions: uploads::Sessions,
+    sessions: std::sync::Arc<uploads::Sessions>,
     config: StoreConfig,
 }
 
@@ -42,7 +42,7 @@ impl Store {
         Ok(Self {
             blobs,
             meta,
-            sessions: uploads::Sessions::default(),
+            sessions: std::sync::Arc::default(),
             config,
         })
     }

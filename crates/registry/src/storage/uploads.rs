@@ -6,17 +6,18 @@
 //! second read; after a restart, or for sha512, the staged bytes are hashed
 //! once at completion instead.
 //!
-//! Every append is all-or-nothing: a chunk that fails half-way (client gone,
-//! wrong length) is cut off again, so the session is exactly as before it.
+//! Every append is all or nothing, even when the request is dropped half-way
+//! (client gone, HTTP/2 reset): it runs in its own task, which owns the
+//! session's lease and cuts a failed chunk off again before releasing it.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use futures_util::{Stream, StreamExt};
 
-use super::blobs::BlobStore;
+use super::blobs::{BlobStore, FsBlobStore};
 use super::meta::{self, UploadRecord};
 use super::Store;
 use crate::types::{Algorithm, ContentRange, Digest, Digester, RepoName, UploadId};
@@ -31,8 +32,11 @@ pub struct Sessions {
 #[derive(Debug)]
 enum Slot {
     Idle(Box<Progress>),
-    /// A request is appending to it; a second one is refused.
-    Busy,
+    /// A request is appending to it; a second writer is refused, but its
+    /// committed length (before the running append) can still be reported.
+    Busy {
+        len: u64,
+    },
 }
 
 #[derive(Clone, Debug)]
@@ -42,20 +46,18 @@ struct Progress {
     sha256: Option<Digester>,
 }
 
-/// Exclusive use of one session for the length of a request. Dropping it
-/// makes the session available again with the progress it holds, unless
-/// `forget` is set: then the next request re-reads the length from the
-/// staged bytes. `forget` is set whenever the in-memory progress may be
-/// stale: while an append runs (the request future can be dropped at any
-/// await) and once the session is finished.
-struct Lease<'a> {
-    sessions: &'a Sessions,
+/// Exclusive use of one session. Dropping it makes the session available
+/// again with the progress it holds, unless `forget` is set: then the next
+/// request re-reads the length from the staged bytes (after a restart, or
+/// once the session is finished).
+struct Lease {
+    sessions: Arc<Sessions>,
     id: UploadId,
     progress: Progress,
     forget: bool,
 }
 
-impl Drop for Lease<'_> {
+impl Drop for Lease {
     fn drop(&mut self) {
         let mut slots = self.sessions.lock();
         if self.forget {
@@ -67,8 +69,8 @@ impl Drop for Lease<'_> {
 }
 
 /// A request body as a stream of chunks.
-pub trait Chunks: Stream<Item = Result<Bytes, Error>> + Send + Unpin {}
-impl<S: Stream<Item = Result<Bytes, Error>> + Send + Unpin> Chunks for S {}
+pub trait Chunks: Stream<Item = Result<Bytes, Error>> + Send + Unpin + 'static {}
+impl<S: Stream<Item = Result<Bytes, Error>> + Send + Unpin + 'static> Chunks for S {}
 
 impl Store {
     /// end-4a: opens a session in `repo`.
@@ -86,19 +88,29 @@ impl Store {
             .uploads
             .insert(id.as_str(), serde_json::to_vec(&record)?)?;
         self.meta.flush().await?;
-        self.sessions.lock().insert(
-            id.clone(),
-            Slot::Idle(Box::new(Progress {
-                len: 0,
-                sha256: Some(Digester::new(Algorithm::Sha256)),
-            })),
-        );
+        let fresh = Progress {
+            len: 0,
+            sha256: Some(Digester::new(Algorithm::Sha256)),
+        };
+        self.sessions
+            .lock()
+            .insert(id.clone(), Slot::Idle(Box::new(fresh)));
         Ok(id)
     }
 
-    /// end-13: the number of bytes received so far.
+    /// end-13: the number of bytes received so far (not counting a chunk
+    /// still being received).
     pub async fn upload_len(&self, repo: &RepoName, id: &UploadId) -> Result<u64, Error> {
-        Ok(self.lease(repo, id).await?.progress.len)
+        self.check_session(repo, id)?;
+        let known = match self.sessions.lock().get(id) {
+            Some(Slot::Busy { len }) => Some(*len),
+            Some(Slot::Idle(p)) => Some(p.len),
+            None => None,
+        };
+        match known {
+            Some(len) => Ok(len),
+            None => self.blobs.staged_len(id).await?.ok_or(Error::UploadUnknown),
+        }
     }
 
     /// end-5: appends a chunk; `range`, when given, must start where the
@@ -110,8 +122,8 @@ impl Store {
         range: Option<ContentRange>,
         body: impl Chunks,
     ) -> Result<u64, Error> {
-        let mut lease = self.lease(repo, id).await?;
-        self.append(&mut lease, range, body).await?;
+        let lease = self.lease(repo, id).await?;
+        let lease = append(self.blobs.clone(), lease, range, body).await?;
         Ok(lease.progress.len)
     }
 
@@ -126,10 +138,18 @@ impl Store {
         range: Option<ContentRange>,
         body: impl Chunks,
     ) -> Result<u64, Error> {
-        let mut lease = self.lease(repo, id).await?;
-        self.append(&mut lease, range, body).await?;
+        let lease = self.lease(repo, id).await?;
+        let mut lease = append(self.blobs.clone(), lease, range, body).await?;
+        let on_disk = self.blobs.staged_len(id).await?;
         let actual = match &lease.progress.sha256 {
-            Some(h) if digest.algorithm() == Algorithm::Sha256 => h.clone().finish(),
+            // The running hash is used only when it provably covers every
+            // staged byte; anything else is hashed from disk.
+            Some(h)
+                if digest.algorithm() == Algorithm::Sha256
+                    && on_disk == Some(lease.progress.len) =>
+            {
+                h.clone().finish()
+            }
             _ => {
                 self.blobs
                     .hash_staged(id, Digester::new(digest.algorithm()))
@@ -146,12 +166,13 @@ impl Store {
                 actual: actual.to_string(),
             });
         }
+        let len = on_disk.unwrap_or(lease.progress.len);
         self.blobs.commit(id, digest).await?;
-        self.link_blob(repo, digest, lease.progress.len).await?;
-        Ok(lease.progress.len)
+        self.link_blob(repo, digest, len).await?;
+        Ok(len)
     }
 
-    /// end-4b: a whole blob in one request.
+    /// end-4b: a whole blob in one request; a failed one leaves no session.
     pub async fn put_blob(
         &self,
         repo: &RepoName,
@@ -159,7 +180,11 @@ impl Store {
         body: impl Chunks,
     ) -> Result<u64, Error> {
         let id = self.start_upload(repo).await?;
-        self.finish_upload(repo, &id, digest, None, body).await
+        let result = self.finish_upload(repo, &id, digest, None, body).await;
+        if result.is_err() && self.meta.uploads.contains_key(id.as_str())? {
+            self.cancel_upload(repo, &id).await?;
+        }
+        result
     }
 
     /// end-14: abandons a session and its bytes.
@@ -172,30 +197,47 @@ impl Store {
         Ok(())
     }
 
-    /// Takes exclusive use of a session of `repo`.
-    async fn lease(&self, repo: &RepoName, id: &UploadId) -> Result<Lease<'_>, Error> {
+    /// The session's record exists and belongs to `repo`.
+    fn check_session(&self, repo: &RepoName, id: &UploadId) -> Result<(), Error> {
         let record: UploadRecord = match self.meta.uploads.get(id.as_str())? {
             Some(bytes) => meta::decode(&bytes)?,
             None => return Err(Error::UploadUnknown),
         };
-        if record.repo != repo.as_str() {
-            return Err(Error::UploadUnknown);
+        if record.repo == repo.as_str() {
+            Ok(())
+        } else {
+            Err(Error::UploadUnknown)
         }
-        let known = match self.sessions.lock().insert(id.clone(), Slot::Busy) {
-            Some(Slot::Busy) => {
-                return Err(Error::UploadInvalid(
-                    "another request is writing to this upload".into(),
-                ))
+    }
+
+    /// Takes exclusive use of a session of `repo`.
+    async fn lease(&self, repo: &RepoName, id: &UploadId) -> Result<Lease, Error> {
+        self.check_session(repo, id)?;
+        let known = {
+            let mut slots = self.sessions.lock();
+            match slots.get(id) {
+                Some(Slot::Busy { .. }) => {
+                    return Err(Error::UploadInvalid(
+                        "another request is writing to this upload".into(),
+                    ))
+                }
+                Some(Slot::Idle(p)) => {
+                    let p = (**p).clone();
+                    slots.insert(id.clone(), Slot::Busy { len: p.len });
+                    Some(p)
+                }
+                None => {
+                    slots.insert(id.clone(), Slot::Busy { len: 0 });
+                    None
+                }
             }
-            Some(Slot::Idle(progress)) => Some(*progress),
-            None => None,
         };
         let unknown = Progress {
             len: 0,
             sha256: None,
         };
         let mut lease = Lease {
-            sessions: &self.sessions,
+            sessions: self.sessions.clone(),
             id: id.clone(),
             progress: unknown,
             forget: true,
@@ -208,6 +250,7 @@ impl Store {
                     .staged_len(id)
                     .await?
                     .ok_or(Error::UploadUnknown)?;
+                self.sessions.lock().insert(id.clone(), Slot::Busy { len });
                 let sha256 = (len == 0).then(|| Digester::new(Algorithm::Sha256));
                 Progress { len, sha256 }
             }
@@ -215,34 +258,44 @@ impl Store {
         lease.forget = false;
         Ok(lease)
     }
+}
 
-    /// Appends `body` to a leased session, all or nothing.
-    async fn append(
-        &self,
-        lease: &mut Lease<'_>,
-        range: Option<ContentRange>,
-        body: impl Chunks,
-    ) -> Result<(), Error> {
+/// Appends `body` to a leased session, all or nothing, in a task of its own
+/// so that dropping the request cannot interrupt the clean-up. Returns the
+/// lease with its new progress.
+async fn append(
+    blobs: FsBlobStore,
+    lease: Lease,
+    range: Option<ContentRange>,
+    body: impl Chunks,
+) -> Result<Lease, Error> {
+    let task = tokio::spawn(async move {
+        let mut lease = lease;
         let start = lease.progress.len;
         if let Some(r) = range {
             if r.start != start {
                 return Err(Error::RangeNotSatisfiable { offset: start });
             }
         }
+        let limit = range.map(|r| r.count());
         let mut sha256 = lease.progress.sha256.clone();
-        lease.forget = true;
-        let hashed = body.inspect(|chunk| {
-            if let (Some(h), Ok(bytes)) = (sha256.as_mut(), chunk) {
-                h.update(bytes);
+        let mut seen = 0u64;
+        let checked = body.map(|chunk| {
+            let bytes = chunk?;
+            seen += bytes.len() as u64;
+            if limit.is_some_and(|l| seen > l) {
+                return Err(Error::SizeInvalid(
+                    "the body is longer than its Content-Range".into(),
+                ));
             }
+            if let Some(h) = sha256.as_mut() {
+                h.update(&bytes);
+            }
+            Ok(bytes)
         });
-        let result = self.blobs.append(&lease.id, hashed).await;
-        let result = match (result, range) {
-            (Ok(n), Some(r)) if n != r.count() => Err(Error::SizeInvalid(format!(
-                "Content-Range {}-{} announces {} bytes but the body had {n}",
-                r.start,
-                r.end,
-                r.count()
+        let result = match (blobs.append(&lease.id, checked).await, limit) {
+            (Ok(n), Some(l)) if n != l => Err(Error::SizeInvalid(format!(
+                "Content-Range announces {l} bytes but the body had {n}"
             ))),
             (other, _) => other,
         };
@@ -252,16 +305,20 @@ impl Store {
                     len: start + n,
                     sha256,
                 };
-                lease.forget = false;
-                Ok(())
+                Ok(lease)
             }
             Err(e) => {
-                self.blobs.truncate(&lease.id, start).await?;
-                lease.forget = false;
+                if let Err(cut) = blobs.truncate(&lease.id, start).await {
+                    // The staged bytes no longer match the progress: forget it,
+                    // so the next request re-reads the length from disk.
+                    lease.forget = true;
+                    tracing::error!(error = %cut, "cannot cut a failed chunk off an upload");
+                }
                 Err(e)
             }
         }
-    }
+    });
+    task.await.map_err(Error::internal)?
 }
 
 impl Sessions {

@@ -19,7 +19,8 @@ impl ContentRange {
         let s = s.split_once('/').map_or(s, |(r, _)| r);
         let (a, b) = s.split_once('-')?;
         let (start, end) = (parse_u64(a)?, parse_u64(b)?);
-        (start <= end).then_some(Self { start, end })
+        // `end < u64::MAX` keeps `count()` from overflowing.
+        (start <= end && end < u64::MAX).then_some(Self { start, end })
     }
 
     /// Number of bytes the range covers (never zero: both ends are inclusive).
@@ -124,7 +125,16 @@ mod tests {
             ContentRange::parse("bytes 10-19/*").map(|r| r.count()),
             Some(10)
         );
-        for bad in ["", "9-0", "-1-2", "a-b", "1", "1-", "+1-2"] {
+        for bad in [
+            "",
+            "9-0",
+            "-1-2",
+            "a-b",
+            "1",
+            "1-",
+            "+1-2",
+            "0-18446744073709551615",
+        ] {
             assert_eq!(ContentRange::parse(bad), None, "{bad}");
         }
     }

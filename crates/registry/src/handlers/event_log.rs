@@ -1,0 +1,84 @@
+//! `GET /api/events`: the registry-wide event log, so a pipeline can assert
+//! what happened without running a receiver.
+
+use hyper::StatusCode;
+use serde_json::json;
+
+use super::{query::Query, Reply};
+use crate::events::{self, Action};
+use crate::{body, Error, Registry};
+
+/// Largest page; more continues with `?after=<last seq>`.
+const MAX_PAGE: usize = 1000;
+
+/// `GET /api/events[?action=&repository=&since=&after=&n=]`: events oldest
+/// first, each with its sequence number `seq`. `since` is an RFC 3339
+/// timestamp; `after` a sequence number (exclusive). The reply carries
+/// `last`, the sequence number to pass as `after` for the next page.
+pub async fn list_events(reg: &Registry, query: &Query) -> Reply {
+    let action = match query.get("action") {
+        Some(a) => Some(
+            serde_json::from_value::<Action>(json!(a))
+                .map_err(|_| Error::BadParameter("action"))?,
+        ),
+        None => None,
+    };
+    let repository = query.get("repository").map(str::to_owned);
+    let since = match query.get("since") {
+        Some(s) => {
+            Some(humantime::parse_rfc3339_weak(s).map_err(|_| Error::BadParameter("since"))?)
+        }
+        None => None,
+    };
+    let after = match query.get("after") {
+        Some(a) => a.parse::<u64>().map_err(|_| Error::BadParameter("after"))?,
+        None => 0,
+    };
+    let n = match query.get("n") {
+        Some(n) => n
+            .parse::<usize>()
+            .map_err(|_| Error::BadParameter("n"))?
+            .min(MAX_PAGE),
+        None => MAX_PAGE,
+    };
+    // Serve only what is durable: a crash must not take back a listed event.
+    reg.store.meta().flush().await?;
+    let tree = reg.store.meta().events.clone();
+    let (items, last) = tokio::task::spawn_blocking(move || -> Result<_, Error> {
+        let mut items = Vec::new();
+        let mut last = after;
+        let mut cursor = after;
+        // Scan in batches until the page is full or the log ends.
+        while items.len() < n {
+            let batch = events::read(&tree, cursor, MAX_PAGE)?;
+            let Some((seq, _)) = batch.last() else { break };
+            cursor = *seq;
+            for (seq, record) in batch {
+                last = seq;
+                let e = &record.event;
+                let keep = action.is_none_or(|a| a == e.action)
+                    && repository
+                        .as_ref()
+                        .is_none_or(|r| *r == e.target.repository)
+                    && since.is_none_or(|s| {
+                        humantime::parse_rfc3339_weak(&e.timestamp).is_ok_and(|t| t >= s)
+                    });
+                if keep {
+                    let mut value = serde_json::to_value(e)?;
+                    value["seq"] = json!(seq);
+                    items.push(value);
+                    if items.len() == n {
+                        break;
+                    }
+                }
+            }
+        }
+        Ok((items, last))
+    })
+    .await
+    .map_err(Error::internal)??;
+    Ok(body::json(
+        StatusCode::OK,
+        &json!({"events": items, "last": last}),
+    ))
+}

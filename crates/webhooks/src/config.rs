@@ -1,0 +1,71 @@
+//! Delivery settings. Every field has a default, documented here and in the
+//! README.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Deserializer};
+
+use crate::retry::Policy;
+
+/// How deliveries behave (the `[delivery]` table of the configuration file).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Per-attempt timeout (default `10s`).
+    #[serde(deserialize_with = "duration")]
+    pub timeout: Duration,
+    /// Attempts before a delivery is marked failed (default 10).
+    pub max_attempts: u32,
+    /// Age after which a delivery is not retried (default `24h`).
+    #[serde(deserialize_with = "duration")]
+    pub max_age: Duration,
+    /// First retry delay, doubling each attempt (default `1s`).
+    #[serde(deserialize_with = "duration")]
+    pub backoff_base: Duration,
+    /// Largest retry delay, also the cap on `Retry-After` (default `5m`).
+    #[serde(deserialize_with = "duration")]
+    pub backoff_cap: Duration,
+    /// Pending deliveries per webhook; past it a new event is recorded as
+    /// dropped in that webhook's history (default 10000).
+    pub queue_limit: u64,
+    /// Delivery history entries kept per webhook (default 500).
+    pub history_limit: usize,
+    /// Webhooks the registry may hold (default 500, ACR's largest tier).
+    pub max_webhooks: usize,
+    /// How long a rotated-out signing secret keeps signing (default `24h`).
+    #[serde(deserialize_with = "duration")]
+    pub secret_rotation_grace: Duration,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            timeout: Duration::from_secs(10),
+            max_attempts: 10,
+            max_age: Duration::from_secs(24 * 3600),
+            backoff_base: Duration::from_secs(1),
+            backoff_cap: Duration::from_secs(300),
+            queue_limit: 10_000,
+            history_limit: 500,
+            max_webhooks: 500,
+            secret_rotation_grace: Duration::from_secs(24 * 3600),
+        }
+    }
+}
+
+impl Config {
+    /// The retry policy these settings describe.
+    pub fn policy(&self) -> Policy {
+        Policy {
+            max_attempts: self.max_attempts,
+            max_age: self.max_age,
+            base: self.backoff_base,
+            cap: self.backoff_cap,
+        }
+    }
+}
+
+fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+    let s = String::deserialize(d)?;
+    humantime::parse_duration(&s).map_err(serde::de::Error::custom)
+}

@@ -1,0 +1,136 @@
+//! The webhooks' sled trees, in the registry's database.
+//!
+//! | tree                 | key                                | value                 |
+//! |----------------------|------------------------------------|-----------------------|
+//! | `webhooks`           | name                               | [`Webhook`] JSON      |
+//! | `webhook_deliveries` | name `\0` event seq (u64 BE)       | [`Delivery`] JSON     |
+//! | `webhook_history`    | name `\0` !history seq (u64 BE)    | history entry JSON    |
+//! | `counters` (shared)  | `webhooks/cursor`, `queue/<name>`  | u64 BE                |
+//!
+//! History keys store the bitwise complement of an increasing id, so a prefix
+//! scan yields the newest entry first.
+
+use registry::events::Event;
+use serde::{Deserialize, Serialize};
+
+use crate::webhook::Webhook;
+use crate::Error;
+
+/// A pending delivery of one event to one webhook.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Delivery {
+    /// The payload.
+    pub event: Event,
+    /// Attempts made so far.
+    pub attempts: u32,
+    /// When it was queued, unix milliseconds.
+    pub queued_ms: u64,
+    /// Not before this time, unix milliseconds.
+    pub next_attempt_ms: u64,
+}
+
+/// The trees.
+#[derive(Clone, Debug)]
+pub struct Store {
+    /// The shared database (flushes).
+    pub db: sled::Db,
+    /// Webhook definitions.
+    pub webhooks: sled::Tree,
+    /// Pending deliveries, one ordered queue per webhook.
+    pub deliveries: sled::Tree,
+    /// Delivery history, newest first per webhook.
+    pub history: sled::Tree,
+    /// The registry's counters tree (cursor, queue lengths).
+    pub counters: sled::Tree,
+    /// The registry's event log.
+    pub events: sled::Tree,
+}
+
+/// Key of the dispatcher's cursor: the last event seq turned into deliveries.
+pub const CURSOR: &[u8] = b"webhooks/cursor";
+
+impl Store {
+    /// Opens the trees in `db`.
+    pub fn open(db: &sled::Db) -> Result<Self, Error> {
+        Ok(Self {
+            db: db.clone(),
+            webhooks: db.open_tree("webhooks")?,
+            deliveries: db.open_tree("webhook_deliveries")?,
+            history: db.open_tree("webhook_history")?,
+            counters: db.open_tree("counters")?,
+            events: db.open_tree("events")?,
+        })
+    }
+
+    /// Every webhook, by name.
+    pub fn all(&self) -> Result<Vec<Webhook>, Error> {
+        self.webhooks
+            .iter()
+            .map(|item| Ok(serde_json::from_slice(&item?.1)?))
+            .collect()
+    }
+
+    /// One webhook.
+    pub fn get(&self, name: &str) -> Result<Webhook, Error> {
+        let bytes = self
+            .webhooks
+            .get(name)?
+            .ok_or_else(|| Error::NotFound(name.to_owned()))?;
+        Ok(serde_json::from_slice(&bytes)?)
+    }
+
+    /// Stores `hook` (create or replace), durably.
+    pub async fn put(&self, hook: &Webhook) -> Result<(), Error> {
+        self.webhooks
+            .insert(hook.name.as_str(), serde_json::to_vec(hook)?)?;
+        self.db.flush_async().await?;
+        Ok(())
+    }
+
+    /// Removes a webhook with its queue and history, durably.
+    pub async fn remove(&self, name: &str) -> Result<(), Error> {
+        self.webhooks
+            .remove(name)?
+            .ok_or_else(|| Error::NotFound(name.to_owned()))?;
+        for tree in [&self.deliveries, &self.history] {
+            for key in tree.scan_prefix(prefix(name)).keys() {
+                tree.remove(key?)?;
+            }
+        }
+        self.counters.remove(queue_key(name))?;
+        self.db.flush_async().await?;
+        Ok(())
+    }
+}
+
+/// `name \0`.
+pub fn prefix(name: &str) -> Vec<u8> {
+    let mut k = name.as_bytes().to_vec();
+    k.push(0);
+    k
+}
+
+/// `name \0 n` with `n` big-endian.
+pub fn key(name: &str, n: u64) -> Vec<u8> {
+    let mut k = prefix(name);
+    k.extend_from_slice(&n.to_be_bytes());
+    k
+}
+
+/// The counter holding a webhook's queue length.
+pub fn queue_key(name: &str) -> Vec<u8> {
+    format!("queue/{name}").into_bytes()
+}
+
+/// Decodes a u64 counter value.
+pub fn decode_u64(v: Option<sled::IVec>) -> u64 {
+    v.and_then(|v| <[u8; 8]>::try_from(v.as_ref()).ok())
+        .map_or(0, u64::from_be_bytes)
+}
+
+/// Unix milliseconds now.
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}

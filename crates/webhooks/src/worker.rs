@@ -1,0 +1,172 @@
+//! One worker per webhook: it delivers that webhook's queue in order, one
+//! attempt at a time, so a slow, failing or hanging receiver delays only its
+//! own queue.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, Weak};
+use std::time::Duration;
+
+use sled::Transactional;
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+use crate::history::{self, Outcome as Listed};
+use crate::retry::Outcome;
+use crate::store::{self, Delivery};
+use crate::{Error, Shared};
+
+/// The running workers, by webhook name.
+#[derive(Debug, Default)]
+pub struct Workers {
+    running: Mutex<HashMap<String, Handle>>,
+}
+
+#[derive(Debug)]
+struct Handle {
+    wake: Arc<Notify>,
+    stop: CancellationToken,
+}
+
+impl Workers {
+    /// Starts the worker of `name` unless it runs already.
+    pub fn start(&self, shared: &Arc<Shared>, name: &str) {
+        let mut running = self.lock();
+        if running.contains_key(name) {
+            return;
+        }
+        let wake = Arc::new(Notify::new());
+        let stop = shared.shutdown.child_token();
+        running.insert(
+            name.to_owned(),
+            Handle {
+                wake: wake.clone(),
+                stop: stop.clone(),
+            },
+        );
+        tokio::spawn(run(Arc::downgrade(shared), name.to_owned(), wake, stop));
+    }
+
+    /// Tells the worker of `name` to look at its queue again.
+    pub fn wake(&self, name: &str) {
+        if let Some(h) = self.lock().get(name) {
+            h.wake.notify_one();
+        }
+    }
+
+    /// Stops the worker of `name` (its webhook was deleted).
+    pub fn stop(&self, name: &str) {
+        if let Some(h) = self.lock().remove(name) {
+            h.stop.cancel();
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Handle>> {
+        self.running.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// Waits for `duration`, a wake-up or the stop signal; false on stop.
+async fn pause(wake: &Notify, stop: &CancellationToken, duration: Option<Duration>) -> bool {
+    let sleep = async {
+        match duration {
+            Some(d) => tokio::time::sleep(d).await,
+            None => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        () = sleep => true,
+        () = wake.notified() => true,
+        () = stop.cancelled() => false,
+    }
+}
+
+async fn run(shared: Weak<Shared>, name: String, wake: Arc<Notify>, stop: CancellationToken) {
+    loop {
+        let Some(s) = shared.upgrade() else { return };
+        let wait = match step(&s, &name).await {
+            Ok(wait) => wait,
+            Err(e) => {
+                tracing::error!(webhook = %name, error = %e, "webhook worker failed; retrying");
+                Some(Duration::from_secs(1))
+            }
+        };
+        drop(s);
+        if wait != Some(Duration::ZERO) && !pause(&wake, &stop, wait).await {
+            return;
+        }
+        if stop.is_cancelled() {
+            return;
+        }
+    }
+}
+
+/// Delivers the head of the queue if it is due. Returns how long to wait
+/// before the next step (`None`: until woken; zero: at once).
+async fn step(shared: &Shared, name: &str) -> Result<Option<Duration>, Error> {
+    let s = &shared.store;
+    let Some((key, value)) = s
+        .deliveries
+        .scan_prefix(store::prefix(name))
+        .next()
+        .transpose()?
+    else {
+        return Ok(None);
+    };
+    let mut delivery: Delivery = serde_json::from_slice(&value)?;
+    let now = store::now_ms();
+    if delivery.next_attempt_ms > now {
+        return Ok(Some(Duration::from_millis(delivery.next_attempt_ms - now)));
+    }
+    let hook = s.get(name)?;
+    let payload = serde_json::to_value(&delivery.event)?;
+    let attempt = shared
+        .client
+        .post(&hook, &delivery.event.id, serde_json::to_vec(&payload)?)
+        .await;
+    delivery.attempts += 1;
+    let response = attempt.response.as_ref().ok();
+    let retry_after = response
+        .and_then(|r| r.headers.get("retry-after"))
+        .and_then(|v| crate::retry::parse_retry_after(v));
+    let age = Duration::from_millis(store::now_ms().saturating_sub(delivery.queued_ms));
+    let outcome = shared.config.policy().classify(
+        response.map(|r| r.status),
+        retry_after,
+        delivery.attempts,
+        age,
+    );
+    let listed = match outcome {
+        Outcome::Delivered => Listed::Delivered,
+        Outcome::Retry(_) => Listed::Retrying,
+        Outcome::GiveUp => Listed::Failed,
+    };
+    let entry = history::attempt_entry(&hook, &payload, &attempt, delivery.attempts, listed);
+    history::append(s, name, &entry, shared.config.history_limit)?;
+    match outcome {
+        Outcome::Retry(delay) => {
+            delivery.next_attempt_ms = store::now_ms() + delay.as_millis() as u64;
+            s.deliveries.insert(key, serde_json::to_vec(&delivery)?)?;
+            if listed == Listed::Retrying {
+                tracing::info!(webhook = %name, event = %delivery.event.id, attempts = delivery.attempts, ?delay, "delivery failed; will retry");
+            }
+            Ok(Some(delay))
+        }
+        Outcome::Delivered | Outcome::GiveUp => {
+            if outcome == Outcome::GiveUp {
+                tracing::warn!(webhook = %name, event = %delivery.event.id, attempts = delivery.attempts, "delivery failed for good");
+            }
+            let queue = store::queue_key(name);
+            (&s.deliveries, &s.counters)
+                .transaction(|(deliveries, counters)| {
+                    deliveries.remove(&key)?;
+                    let len = store::decode_u64(counters.get(&queue)?);
+                    counters.insert(queue.as_slice(), &len.saturating_sub(1).to_be_bytes())?;
+                    Ok(())
+                })
+                .map_err(|e: sled::transaction::TransactionError<()>| {
+                    Error::Internal(format!("{e:?}"))
+                })?;
+            Ok(Some(Duration::ZERO))
+        }
+    }
+}
