@@ -11,6 +11,8 @@ use std::process::{Child, Command, Stdio};
 
 use sha2::{Digest as _, Sha256};
 
+pub mod receiver;
+
 /// A `berth serve` process on `127.0.0.1:<free port>` over its own data
 /// directory. Dropping it kills the process.
 pub struct TestRegistry {
@@ -18,6 +20,7 @@ pub struct TestRegistry {
     /// `127.0.0.1:PORT`, as clients write it in image references.
     pub host: String,
     dir: PathBuf,
+    args: Vec<String>,
     _tmp: Option<tempfile::TempDir>,
 }
 
@@ -33,6 +36,17 @@ impl TestRegistry {
     /// Starts Berth on `dir` (which may hold a previous run's data).
     pub fn start_in(dir: &Path) -> Self {
         Self::start_with(dir, &[])
+    }
+
+    /// Starts Berth on a fresh temporary directory with this configuration file.
+    pub fn with_config(toml: &str) -> Self {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let config = tmp.path().join("berth.toml");
+        std::fs::write(&config, toml).expect("write config");
+        let data = tmp.path().join("data");
+        let mut reg = Self::start_with(&data, &["--config", config.to_str().expect("utf-8 path")]);
+        reg._tmp = Some(tmp);
+        reg
     }
 
     /// Starts Berth on `dir` with extra `berth serve` flags.
@@ -59,12 +73,23 @@ impl TestRegistry {
             .strip_prefix("listening on http://")
             .unwrap_or_else(|| panic!("unexpected first line from berth: {line:?}"))
             .to_owned();
+        let args = extra.iter().map(|a| a.to_string()).collect();
         Self {
             child,
             host,
             dir: dir.to_owned(),
+            args,
             _tmp: None,
         }
+    }
+
+    /// Starts a new process on the same directory with the same flags (after
+    /// [`TestRegistry::kill9`] or [`TestRegistry::terminate`]).
+    pub fn restart(mut self) -> Self {
+        let args: Vec<&str> = self.args.iter().map(String::as_str).collect();
+        let mut next = Self::start_with(&self.dir, &args);
+        next._tmp = self._tmp.take();
+        next
     }
 
     /// `http://127.0.0.1:PORT`.

@@ -11,6 +11,10 @@
 //! | POST   | `/api/webhooks/{name}/ping`       | ping        |
 //! | GET    | `/api/webhooks/{name}/events`     | list-events |
 //!
+//! A change takes effect in event order: every event logged before it is
+//! matched against the webhooks as they were (a webhook disabled at push time
+//! never gets that push, one created after it never does either).
+//!
 //! Errors are `{"error": {"code", "message"}}` with 400 (invalid field),
 //! 404 (unknown webhook), 409 (name taken) or 422 (quota reached).
 
@@ -25,6 +29,7 @@ use registry::handlers::{query::Query, Ctx};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
+use crate::dispatcher::dispatch_pending;
 use crate::history::{self, Outcome};
 use crate::webhook::{Status, Webhook};
 use crate::{Error, Webhooks};
@@ -93,7 +98,7 @@ impl Webhooks {
         match (method, parts.as_slice()) {
             (Method::GET, []) => self.list(),
             (Method::PUT, [name]) => self.create(name, read(req).await?).await,
-            (Method::GET, [name]) => Ok((StatusCode::OK, self.shared.store.get(name)?.summary())),
+            (Method::GET, [name]) => self.show(name),
             (Method::PATCH, [name]) => self.update(name, read(req).await?).await,
             (Method::DELETE, [name]) => self.delete(name).await,
             (Method::GET, [name, "config"]) => {
@@ -114,13 +119,25 @@ impl Webhooks {
             .store
             .all()?
             .iter()
-            .map(Webhook::summary)
-            .collect();
+            .map(|h| self.view(h))
+            .collect::<Result<_, _>>()?;
         Ok((StatusCode::OK, json!({"webhooks": hooks})))
+    }
+
+    fn show(&self, name: &str) -> Reply {
+        Ok((StatusCode::OK, self.view(&self.shared.store.get(name)?)?))
+    }
+
+    /// The summary plus `pending`: deliveries queued and not yet done.
+    fn view(&self, hook: &Webhook) -> Result<Value, Error> {
+        let mut v = hook.summary();
+        v["pending"] = json!(self.shared.store.pending(&hook.name)?);
+        Ok(v)
     }
 
     async fn create(&self, name: &str, f: Fields) -> Reply {
         let s = &self.shared;
+        dispatch_pending(s).await?;
         if s.store.webhooks.contains_key(name)? {
             return Err(Error::Exists(name.to_owned()));
         }
@@ -150,6 +167,7 @@ impl Webhooks {
 
     async fn update(&self, name: &str, f: Fields) -> Reply {
         let s = &self.shared;
+        dispatch_pending(s).await?;
         let mut hook = s.store.get(name)?;
         if let Some(v) = f.service_uri {
             hook.service_uri = v;
@@ -183,6 +201,7 @@ impl Webhooks {
     }
 
     async fn delete(&self, name: &str) -> Reply {
+        dispatch_pending(&self.shared).await?;
         self.shared.workers.stop(name);
         self.shared.store.remove(name).await?;
         Ok((StatusCode::OK, json!({"deleted": name})))

@@ -1,11 +1,20 @@
-//! One POST to a receiver: headers per the contract, optional Standard
-//! Webhooks signature, no redirects, a per-attempt timeout.
+//! One POST to a receiver: exactly the contract's headers (custom headers,
+//! `Content-Type`, optional Standard Webhooks signature, plus the `Host` and
+//! `Content-Length` HTTP needs), no redirects, a per-attempt timeout.
+//!
+//! Built on hyper's client rather than a higher-level one because those add
+//! headers of their own (`Accept: */*`), which the contract forbids.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use base64::Engine as _;
+use bytes::Bytes;
 use hmac::{Hmac, Mac};
+use http_body_util::{BodyExt, Full, Limited};
+use hyper_rustls::HttpsConnector;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
 use sha2::Sha256;
 
 use crate::webhook::Webhook;
@@ -36,105 +45,129 @@ pub struct Attempt {
 
 /// Response bodies kept in the history are cut to this many bytes.
 pub const MAX_BODY: usize = 4096;
+/// Response bodies are read up to this size (the rest is not waited for).
+const READ_LIMIT: usize = 64 * 1024;
 
-/// Sends webhook POSTs.
+/// Sends webhook POSTs over HTTP or HTTPS (rustls; the system's roots, or
+/// Mozilla's when the system has none; `SSL_CERT_FILE` adds a private CA).
 #[derive(Clone, Debug)]
 pub struct Client {
-    http: reqwest::Client,
+    http: hyper_util::client::legacy::Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
     timeout: Duration,
 }
 
 impl Client {
     /// A client whose attempts time out after `timeout`.
-    pub fn new(timeout: Duration) -> Result<Self, reqwest::Error> {
-        let http = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .build()?;
-        Ok(Self { http, timeout })
+    pub fn new(timeout: Duration) -> Self {
+        let builder = hyper_rustls::HttpsConnectorBuilder::new();
+        let builder = match builder.with_native_roots() {
+            Ok(b) => b,
+            Err(_) => hyper_rustls::HttpsConnectorBuilder::new().with_webpki_roots(),
+        };
+        let connector = builder.https_or_http().enable_http1().build();
+        let http =
+            hyper_util::client::legacy::Client::builder(TokioExecutor::new()).build(connector);
+        Self { http, timeout }
     }
 
     /// POSTs `body` (the JSON payload of event `id`) to `hook`.
     pub async fn post(&self, hook: &Webhook, id: &str, body: Vec<u8>) -> Attempt {
-        let mut headers = BTreeMap::new();
-        if !hook
-            .custom_headers
-            .keys()
-            .any(|k| k.eq_ignore_ascii_case("content-type"))
-        {
-            headers.insert("Content-Type".to_owned(), "application/json".to_owned());
-        }
-        headers.extend(hook.custom_headers.clone());
-        if let Some(secret) = &hook.secret {
-            let timestamp = SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .map_or(0, |d| d.as_secs());
-            let mut signatures = vec![sign(secret, id, timestamp, &body)];
-            if let (Some(old), Some(until)) = (&hook.previous_secret, hook.previous_secret_until) {
-                if timestamp < until {
-                    signatures.push(sign(old, id, timestamp, &body));
-                }
-            }
-            headers.insert("webhook-id".to_owned(), id.to_owned());
-            headers.insert("webhook-timestamp".to_owned(), timestamp.to_string());
-            headers.insert("webhook-signature".to_owned(), signatures.join(" "));
-        }
-        let mut request = self
-            .http
-            .post(&hook.service_uri)
-            .timeout(self.timeout)
-            .body(body);
-        for (k, v) in &headers {
-            request = request.header(k, v);
-        }
+        let headers = headers(hook, id, &body);
         let start = Instant::now();
-        let response = match request.send().await {
-            Ok(resp) => Ok(read(resp).await),
-            Err(e) => Err(describe(&e)),
-        };
+        let response =
+            match tokio::time::timeout(self.timeout, self.send(hook, &headers, body)).await {
+                Ok(result) => result,
+                Err(_) => Err(format!("timed out after {:?}", self.timeout)),
+            };
         Attempt {
             request_headers: headers,
             response,
             latency: start.elapsed(),
         }
     }
-}
 
-async fn read(resp: reqwest::Response) -> Response {
-    let status = resp.status();
-    let headers = resp
-        .headers()
-        .iter()
-        .map(|(k, v)| {
-            (
-                k.to_string(),
-                String::from_utf8_lossy(v.as_bytes()).into_owned(),
-            )
-        })
-        .collect();
-    let mut body = resp.text().await.unwrap_or_default();
-    if body.len() > MAX_BODY {
-        let mut cut = MAX_BODY;
-        while !body.is_char_boundary(cut) {
-            cut -= 1;
+    async fn send(
+        &self,
+        hook: &Webhook,
+        headers: &BTreeMap<String, String>,
+        body: Vec<u8>,
+    ) -> Result<Response, String> {
+        let mut request = hyper::Request::post(hook.service_uri.as_str());
+        for (k, v) in headers {
+            request = request.header(k, v);
         }
-        body.truncate(cut);
-    }
-    Response {
-        status: status.as_u16(),
-        reason: status.canonical_reason().unwrap_or("").to_owned(),
-        headers,
-        body,
+        let request = request
+            .body(Full::new(Bytes::from(body)))
+            .map_err(|e| e.to_string())?;
+        let resp = self.http.request(request).await.map_err(|e| describe(&e))?;
+        let (parts, body) = resp.into_parts();
+        let headers = parts
+            .headers
+            .iter()
+            .map(|(k, v)| {
+                (
+                    k.to_string(),
+                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                )
+            })
+            .collect();
+        let bytes = Limited::new(body, READ_LIMIT)
+            .collect()
+            .await
+            .map(|c| c.to_bytes())
+            .unwrap_or_default();
+        let mut text = String::from_utf8_lossy(&bytes[..bytes.len().min(MAX_BODY)]).into_owned();
+        if text.ends_with('\u{FFFD}') && bytes.len() > MAX_BODY {
+            text.pop();
+        }
+        Ok(Response {
+            status: parts.status.as_u16(),
+            reason: parts.status.canonical_reason().unwrap_or("").to_owned(),
+            headers,
+            body: text,
+        })
     }
 }
 
-fn describe(e: &reqwest::Error) -> String {
-    if e.is_timeout() {
-        "timed out".to_owned()
-    } else if e.is_connect() {
-        format!("connection failed: {e}")
-    } else {
-        e.to_string()
+/// The headers of a delivery: `Content-Type` unless a custom header sets it,
+/// the custom headers, and the signature headers when the hook has a secret.
+fn headers(hook: &Webhook, id: &str, body: &[u8]) -> BTreeMap<String, String> {
+    let mut headers = BTreeMap::new();
+    if !hook
+        .custom_headers
+        .keys()
+        .any(|k| k.eq_ignore_ascii_case("content-type"))
+    {
+        headers.insert("Content-Type".to_owned(), "application/json".to_owned());
     }
+    headers.extend(hook.custom_headers.clone());
+    if let Some(secret) = &hook.secret {
+        let timestamp = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        let mut signatures = vec![sign(secret, id, timestamp, body)];
+        if let (Some(old), Some(until)) = (&hook.previous_secret, hook.previous_secret_until) {
+            if timestamp < until {
+                signatures.push(sign(old, id, timestamp, body));
+            }
+        }
+        headers.insert("webhook-id".to_owned(), id.to_owned());
+        headers.insert("webhook-timestamp".to_owned(), timestamp.to_string());
+        headers.insert("webhook-signature".to_owned(), signatures.join(" "));
+    }
+    headers
+}
+
+fn describe(e: &hyper_util::client::legacy::Error) -> String {
+    use std::error::Error as _;
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
 }
 
 /// `v1,<base64 HMAC-SHA256 of "{id}.{timestamp}.{body}">`. A secret of the
@@ -146,8 +179,7 @@ pub fn sign(secret: &str, id: &str, timestamp: u64, body: &[u8]) -> String {
         .strip_prefix("whsec_")
         .and_then(|k| b64.decode(k).ok())
         .unwrap_or_else(|| secret.as_bytes().to_vec());
-    let mut mac = Hmac::<Sha256>::new_from_slice(&key)
-        .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"));
+    let mut mac = Hmac::<Sha256>::new_from_slice(&key).expect("HMAC accepts keys of any length");
     mac.update(format!("{id}.{timestamp}.").as_bytes());
     mac.update(body);
     format!("v1,{}", b64.encode(mac.finalize().into_bytes()))

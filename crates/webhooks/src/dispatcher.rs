@@ -37,9 +37,12 @@ pub async fn run(shared: Arc<Shared>) {
     }
 }
 
-/// Hands every durable, not yet dispatched event to its webhooks.
-async fn dispatch_pending(shared: &Shared) -> Result<(), crate::Error> {
+/// Hands every durable, not yet dispatched event to its webhooks. The
+/// admin API calls it before changing a webhook, so that events are matched
+/// against the webhooks as they were when the events happened.
+pub async fn dispatch_pending(shared: &Shared) -> Result<(), crate::Error> {
     let s = &shared.store;
+    let _one_at_a_time = shared.dispatch.lock().await;
     loop {
         // Only events that are on disk may go out: a crash must never deliver
         // an event whose change was rolled back.

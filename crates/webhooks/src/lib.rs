@@ -48,6 +48,8 @@ pub struct Shared {
     pub workers: worker::Workers,
     /// Cancelled when the registry shuts down.
     pub shutdown: CancellationToken,
+    /// Serializes dispatching (the dispatcher task and the admin API).
+    pub dispatch: tokio::sync::Mutex<()>,
 }
 
 /// The running webhooks subsystem.
@@ -67,8 +69,7 @@ impl Webhooks {
         configured: Vec<Webhook>,
         shutdown: CancellationToken,
     ) -> Result<Self, Error> {
-        let client = client::Client::new(config.timeout)
-            .map_err(|e| Error::Internal(format!("http client: {e}")))?;
+        let client = client::Client::new(config.timeout);
         let store = store::Store::open(db)?;
         for hook in configured {
             hook.validate()?;
@@ -80,6 +81,7 @@ impl Webhooks {
             client,
             workers: worker::Workers::default(),
             shutdown,
+            dispatch: tokio::sync::Mutex::new(()),
         });
         for hook in shared.store.all()? {
             shared.workers.start(&shared, &hook.name);

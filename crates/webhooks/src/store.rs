@@ -87,6 +87,11 @@ impl Store {
         Ok(())
     }
 
+    /// Deliveries queued for `name` and not yet delivered or given up.
+    pub fn pending(&self, name: &str) -> Result<u64, Error> {
+        Ok(decode_u64(self.counters.get(queue_key(name))?))
+    }
+
     /// Removes a webhook with its queue and history, durably.
     pub async fn remove(&self, name: &str) -> Result<(), Error> {
         self.webhooks

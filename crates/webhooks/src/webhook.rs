@@ -101,13 +101,13 @@ impl Webhook {
 }
 
 fn validate_uri(uri: &str) -> Result<(), Error> {
-    let parsed = reqwest::Url::parse(uri)
-        .map_err(|e| Error::Invalid("serviceUri", format!("{uri:?}: {e}")))?;
-    if !matches!(parsed.scheme(), "http" | "https") || parsed.host_str().is_none() {
-        return Err(Error::Invalid(
-            "serviceUri",
-            format!("{uri:?}: an absolute http:// or https:// URI is required"),
-        ));
+    let invalid = |why: &str| Error::Invalid("serviceUri", format!("{uri:?}: {why}"));
+    let parsed: hyper::Uri = uri
+        .parse()
+        .map_err(|e: hyper::http::uri::InvalidUri| invalid(&e.to_string()))?;
+    let scheme_ok = matches!(parsed.scheme_str(), Some("http" | "https"));
+    if !scheme_ok || parsed.host().is_none_or(str::is_empty) {
+        return Err(invalid("an absolute http:// or https:// URI is required"));
     }
     Ok(())
 }

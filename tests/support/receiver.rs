@@ -1,0 +1,179 @@
+//! A real HTTP receiver for webhook tests: a server on `127.0.0.1:0` that
+//! records every request and answers from a script (statuses, extra
+//! headers, or hanging), then its default reply.
+
+use std::collections::VecDeque;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::sync::mpsc::{self, Receiver as Rx, Sender};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// How the receiver answers one request.
+#[derive(Clone, Debug)]
+pub enum Reply {
+    /// This status, empty body.
+    Status(u16),
+    /// This status with these extra headers.
+    WithHeaders(u16, Vec<(&'static str, String)>),
+    /// Say nothing for this long, then close the connection.
+    Hang(Duration),
+}
+
+/// A request the receiver got.
+#[derive(Clone, Debug)]
+pub struct Received {
+    /// `POST`, ...
+    pub method: String,
+    /// The request target.
+    pub path: String,
+    /// Headers as sent (names lowercased), in order.
+    pub headers: Vec<(String, String)>,
+    /// The body.
+    pub body: Vec<u8>,
+}
+
+impl Received {
+    /// A header's value.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k == &name.to_ascii_lowercase())
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The body as JSON.
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body).expect("a JSON body")
+    }
+}
+
+/// The receiver; it runs until the test process ends.
+pub struct Receiver {
+    /// `http://127.0.0.1:PORT/hook`.
+    pub url: String,
+    rx: Mutex<Rx<Received>>,
+    script: Arc<Mutex<VecDeque<Reply>>>,
+    default: Arc<Mutex<Reply>>,
+}
+
+/// How long [`Receiver::next`] waits before failing the test: a failure
+/// signal, not a timing assertion.
+const PATIENCE: Duration = Duration::from_secs(30);
+
+impl Receiver {
+    /// A receiver answering 200 unless scripted otherwise.
+    pub fn start() -> Self {
+        Self::with_default(Reply::Status(200))
+    }
+
+    /// A receiver answering `default` unless scripted otherwise.
+    pub fn with_default(default: Reply) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let url = format!("http://{}/hook", listener.local_addr().expect("addr"));
+        let (tx, rx) = mpsc::channel();
+        let script = Arc::new(Mutex::new(VecDeque::new()));
+        let default = Arc::new(Mutex::new(default));
+        let (s, d) = (script.clone(), default.clone());
+        std::thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                let (tx, s, d) = (tx.clone(), s.clone(), d.clone());
+                std::thread::spawn(move || serve(stream, &tx, &s, &d));
+            }
+        });
+        Self {
+            url,
+            rx: Mutex::new(rx),
+            script,
+            default,
+        }
+    }
+
+    /// Replies for the next requests, in order.
+    pub fn script(&self, replies: Vec<Reply>) {
+        self.script.lock().unwrap().extend(replies);
+    }
+
+    /// The reply once the script is used up.
+    pub fn set_default(&self, reply: Reply) {
+        *self.default.lock().unwrap() = reply;
+    }
+
+    /// The next request received (fails the test after 30 s).
+    pub fn next(&self) -> Received {
+        self.rx
+            .lock()
+            .unwrap()
+            .recv_timeout(PATIENCE)
+            .expect("the receiver got nothing within 30 s")
+    }
+
+    /// Everything received so far that was not yet taken.
+    pub fn drain(&self) -> Vec<Received> {
+        self.rx.lock().unwrap().try_iter().collect()
+    }
+}
+
+fn serve(
+    stream: TcpStream,
+    tx: &Sender<Received>,
+    script: &Mutex<VecDeque<Reply>>,
+    default: &Mutex<Reply>,
+) {
+    let mut reader = BufReader::new(stream.try_clone().expect("clone"));
+    let mut line = String::new();
+    if reader.read_line(&mut line).unwrap_or(0) == 0 {
+        return;
+    }
+    let mut parts = line.split_whitespace();
+    let (method, path) = (
+        parts.next().unwrap_or("").to_owned(),
+        parts.next().unwrap_or("").to_owned(),
+    );
+    let mut headers = Vec::new();
+    loop {
+        let mut h = String::new();
+        if reader.read_line(&mut h).unwrap_or(0) == 0 || h.trim().is_empty() {
+            break;
+        }
+        if let Some((k, v)) = h.trim_end().split_once(':') {
+            headers.push((k.trim().to_ascii_lowercase(), v.trim().to_owned()));
+        }
+    }
+    let len = headers
+        .iter()
+        .find(|(k, _)| k == "content-length")
+        .and_then(|(_, v)| v.parse().ok())
+        .unwrap_or(0);
+    let mut body = vec![0; len];
+    if reader.read_exact(&mut body).is_err() {
+        return;
+    }
+    let reply = script
+        .lock()
+        .unwrap()
+        .pop_front()
+        .unwrap_or_else(|| default.lock().unwrap().clone());
+    let _ = tx.send(Received {
+        method,
+        path,
+        headers,
+        body,
+    });
+    let mut stream = stream;
+    let (status, extra) = match reply {
+        Reply::Hang(d) => {
+            std::thread::sleep(d);
+            return;
+        }
+        Reply::Status(s) => (s, vec![]),
+        Reply::WithHeaders(s, h) => (s, h),
+    };
+    let mut resp =
+        format!("HTTP/1.1 {status} Scripted\r\nContent-Length: 2\r\nConnection: close\r\n");
+    for (k, v) in extra {
+        resp.push_str(&format!("{k}: {v}\r\n"));
+    }
+    resp.push_str("\r\nok");
+    let _ = stream.write_all(resp.as_bytes());
+}

@@ -1,0 +1,624 @@
+//! Webhooks end to end: a real `berth` process, real HTTP receivers on
+//! 127.0.0.1, and the contract (`../shared/spec/webhooks.md`) checked field
+//! by field.
+
+#![allow(clippy::unwrap_used)] // a test crate: panicking is how it fails
+
+mod support;
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use base64::Engine as _;
+use hmac::{Hmac, Mac};
+use serde_json::{json, Value};
+use support::receiver::{Receiver, Reply};
+use support::{digest, http, push_image, TestRegistry};
+
+/// Fast retries so the tests do not wait on production backoffs.
+const FAST: &str =
+    "[delivery]\nbackoff_base = \"20ms\"\nbackoff_cap = \"200ms\"\ntimeout = \"2s\"\n";
+
+fn create(reg: &TestRegistry, name: &str, body: Value) -> support::Resp {
+    http(
+        "PUT",
+        &format!("{}/api/webhooks/{name}", reg.url()),
+        &[("Content-Type", "application/json")],
+        body.to_string().as_bytes(),
+    )
+}
+
+fn api(reg: &TestRegistry, method: &str, path: &str, body: Option<Value>) -> support::Resp {
+    let body = body.map(|b| b.to_string()).unwrap_or_default();
+    http(
+        method,
+        &format!("{}/api/webhooks{path}", reg.url()),
+        &[("Content-Type", "application/json")],
+        body.as_bytes(),
+    )
+}
+
+/// The delivery history of `name` once it holds `n` entries: the worker
+/// records an attempt just after the receiver answers it.
+fn history(reg: &TestRegistry, name: &str, n: usize) -> Vec<Value> {
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let entries = api(reg, "GET", &format!("/{name}/events"), None).json()["value"]
+            .as_array()
+            .unwrap()
+            .clone();
+        if entries.len() >= n || std::time::Instant::now() > deadline {
+            return entries;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn is_uuid(s: &str) -> bool {
+    s.len() == 36
+        && s.chars().enumerate().all(|(i, c)| {
+            if [8, 13, 18, 23].contains(&i) {
+                c == '-'
+            } else {
+                c.is_ascii_hexdigit()
+            }
+        })
+}
+
+fn is_timestamp(s: &str) -> bool {
+    s.ends_with('Z') && s.contains('.') && humantime::parse_rfc3339(s).is_ok()
+}
+
+#[test]
+fn push_and_delete_payloads_follow_the_contract_field_by_field() {
+    let rx = Receiver::start();
+    let reg = TestRegistry::start();
+    let r = create(
+        &reg,
+        "hook01",
+        json!({"serviceUri": rx.url, "actions": ["push", "delete"], "customHeaders": {"X-Token": "abc"}}),
+    );
+    assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
+
+    let (manifest, put) = push_image(&reg.url(), "hello-world", "v1", 1);
+    let got = rx.next();
+    assert_eq!((got.method.as_str(), got.path.as_str()), ("POST", "/hook"));
+    let names: BTreeSet<&str> = got.headers.iter().map(|(k, _)| k.as_str()).collect();
+    assert_eq!(
+        names,
+        BTreeSet::from(["content-length", "content-type", "host", "x-token"]),
+        "no other headers"
+    );
+    assert_eq!(got.header("content-type"), Some("application/json"));
+    assert_eq!(got.header("x-token"), Some("abc"));
+    let e = got.json();
+    let keys = |v: &Value| {
+        v.as_object()
+            .unwrap()
+            .keys()
+            .cloned()
+            .collect::<BTreeSet<_>>()
+    };
+    assert_eq!(
+        keys(&e),
+        ["action", "id", "request", "target", "timestamp"]
+            .map(String::from)
+            .into()
+    );
+    assert!(is_uuid(e["id"].as_str().unwrap()), "{}", e["id"]);
+    assert!(
+        is_timestamp(e["timestamp"].as_str().unwrap()),
+        "{}",
+        e["timestamp"]
+    );
+    assert_eq!(e["action"], "push");
+    let md = digest(&manifest);
+    assert_eq!(
+        e["target"],
+        json!({
+            "mediaType": "application/vnd.oci.image.manifest.v1+json", "size": manifest.len(), "digest": md,
+            "length": manifest.len(), "repository": "hello-world", "tag": "v1",
+        })
+    );
+    assert_eq!(
+        e["request"],
+        json!({
+            "id": put.header("x-request-id").unwrap(), "host": reg.host, "method": "PUT", "useragent": "berth-tests/1",
+        })
+    );
+
+    // Deleting a tag alone raises nothing; deleting the manifest raises one delete.
+    let tag = http(
+        "DELETE",
+        &format!("{}/v2/hello-world/manifests/v1", reg.url()),
+        &[],
+        &[],
+    );
+    assert_eq!(tag.status, 202);
+    let again = http(
+        "PUT",
+        &format!("{}/v2/hello-world/manifests/v2", reg.url()),
+        &[("Content-Type", "application/vnd.oci.image.manifest.v1+json")],
+        &manifest,
+    );
+    assert_eq!(again.status, 201);
+    assert_eq!(
+        rx.next().json()["target"]["tag"],
+        "v2",
+        "the tag delete raised no event"
+    );
+    let del = http(
+        "DELETE",
+        &format!("{}/v2/hello-world/manifests/{md}", reg.url()),
+        &[("User-Agent", "python-requests/2.18.4")],
+        &[],
+    );
+    assert_eq!(del.status, 202);
+    let d = rx.next().json();
+    assert_eq!(d["action"], "delete");
+    assert!(is_uuid(d["id"].as_str().unwrap()) && is_timestamp(d["timestamp"].as_str().unwrap()));
+    assert_eq!(
+        d["target"],
+        json!({"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": md, "repository": "hello-world"})
+    );
+    assert_eq!(
+        d["request"],
+        json!({"id": del.header("x-request-id").unwrap(), "host": reg.host, "method": "DELETE", "useragent": "python-requests/2.18.4"})
+    );
+}
+
+#[test]
+fn scope_status_and_actions_select_the_webhooks() {
+    let reg = TestRegistry::start();
+    let hooks = [
+        ("everything", json!({"actions": ["push"]})),
+        ("appstar", json!({"actions": ["push"], "scope": "app:*"})),
+        ("appv1only", json!({"actions": ["push"], "scope": "app:v1"})),
+        ("barerepo", json!({"actions": ["push"], "scope": "app"})),
+        (
+            "otherrepo",
+            json!({"actions": ["push"], "scope": "other:*"}),
+        ),
+        (
+            "disabled",
+            json!({"actions": ["push"], "status": "disabled"}),
+        ),
+        (
+            "deletesv1",
+            json!({"actions": ["delete"], "scope": "app:v1"}),
+        ),
+    ];
+    let receivers: Vec<Receiver> = hooks.iter().map(|_| Receiver::start()).collect();
+    for ((name, fields), rx) in hooks.iter().zip(&receivers) {
+        let mut body = fields.clone();
+        body["serviceUri"] = json!(rx.url);
+        assert_eq!(create(&reg, name, body).status, 201);
+    }
+    let (_, v1) = push_image(&reg.url(), "app", "v1", 1);
+    push_image(&reg.url(), "app", "latest", 2);
+    let (_, v2) = push_image(&reg.url(), "app", "v2", 3);
+    http(
+        "PUT",
+        &format!("{}/v2/app/manifests/v1b", reg.url()),
+        &[("Content-Type", "application/vnd.oci.image.manifest.v1+json")],
+        &http(
+            "GET",
+            &format!("{}/v2/app/manifests/v1", reg.url()),
+            &[],
+            &[],
+        )
+        .body,
+    );
+    for d in [
+        v1.header("docker-content-digest").unwrap(),
+        v2.header("docker-content-digest").unwrap(),
+    ] {
+        assert_eq!(
+            http(
+                "DELETE",
+                &format!("{}/v2/app/manifests/{d}", reg.url()),
+                &[],
+                &[]
+            )
+            .status,
+            202
+        );
+    }
+    // The last event (delete of v2's manifest) reaches no one; the delete of
+    // v1's manifest, which had tags v1 and v1b, reaches deletesv1.
+    let tags = |rx: &Receiver, n: usize| {
+        (0..n)
+            .map(|_| {
+                rx.next().json()["target"]["tag"]
+                    .as_str()
+                    .unwrap_or("-")
+                    .to_owned()
+            })
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(tags(&receivers[0], 4), ["v1", "latest", "v2", "v1b"]);
+    assert_eq!(tags(&receivers[1], 4), ["v1", "latest", "v2", "v1b"]);
+    assert_eq!(tags(&receivers[2], 1), ["v1"]);
+    assert_eq!(tags(&receivers[3], 1), ["latest"]);
+    let deleted = receivers[6].next().json();
+    assert_eq!(
+        (
+            deleted["action"].as_str(),
+            deleted["target"]["digest"].as_str()
+        ),
+        (Some("delete"), v1.header("docker-content-digest"))
+    );
+    // Every delivery of those events was created with the first ones (one
+    // transaction per batch): nothing is pending and nothing else arrived.
+    let pending = |name: &str| {
+        api(&reg, "GET", &format!("/{name}"), None).json()["pending"]
+            .as_u64()
+            .unwrap()
+    };
+    for (i, (name, _)) in hooks.iter().enumerate() {
+        assert_eq!(pending(name), 0, "{name}");
+        assert!(
+            receivers[i].drain().is_empty(),
+            "{name} got more than it should"
+        );
+    }
+}
+
+#[test]
+fn custom_content_type_wins_and_signatures_verify_across_a_rotation() {
+    let rx = Receiver::start();
+    let reg = TestRegistry::start();
+    let secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+    let body = json!({"serviceUri": rx.url, "actions": ["push"], "secret": secret,
+        "customHeaders": {"Content-Type": "application/cloudevents+json"}});
+    assert_eq!(create(&reg, "signed01", body).status, 201);
+    push_image(&reg.url(), "s", "v1", 1);
+    let got = rx.next();
+    assert_eq!(
+        got.header("content-type"),
+        Some("application/cloudevents+json")
+    );
+    let verify = |got: &support::receiver::Received, key: &str, signature: &str| {
+        let key = base64::engine::general_purpose::STANDARD
+            .decode(key.trim_start_matches("whsec_"))
+            .unwrap();
+        let mut mac = Hmac::<sha2::Sha256>::new_from_slice(&key).unwrap();
+        let (id, ts) = (
+            got.header("webhook-id").unwrap(),
+            got.header("webhook-timestamp").unwrap(),
+        );
+        mac.update(format!("{id}.{ts}.").as_bytes());
+        mac.update(&got.body);
+        signature
+            == format!(
+                "v1,{}",
+                base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
+            )
+    };
+    assert_eq!(got.header("webhook-id"), got.json()["id"].as_str());
+    let ts: u64 = got.header("webhook-timestamp").unwrap().parse().unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    assert!(ts.abs_diff(now) < 300);
+    let sigs: Vec<&str> = got
+        .header("webhook-signature")
+        .unwrap()
+        .split(' ')
+        .collect();
+    assert_eq!(sigs.len(), 1);
+    assert!(verify(&got, secret, sigs[0]), "signature does not verify");
+
+    let new = "whsec_c2Vjb25kIHNlY3JldCBmb3IgYmVydGg=";
+    assert_eq!(
+        api(&reg, "PATCH", "/signed01", Some(json!({"secret": new}))).status,
+        200
+    );
+    push_image(&reg.url(), "s", "v2", 2);
+    let got = rx.next();
+    let sigs: Vec<&str> = got
+        .header("webhook-signature")
+        .unwrap()
+        .split(' ')
+        .collect();
+    assert_eq!(sigs.len(), 2, "the rotated-out secret still signs");
+    assert!(verify(&got, new, sigs[0]) && verify(&got, secret, sigs[1]));
+    assert!(!verify(&got, secret, sigs[0]));
+
+    // Without a secret, nothing of the signature scheme is sent.
+    let plain = Receiver::start();
+    assert_eq!(
+        create(
+            &reg,
+            "plain01",
+            json!({"serviceUri": plain.url, "actions": ["push"]})
+        )
+        .status,
+        201
+    );
+    push_image(&reg.url(), "s", "v3", 3);
+    assert!(plain
+        .next()
+        .headers
+        .iter()
+        .all(|(k, _)| !k.starts_with("webhook-")));
+}
+
+#[test]
+fn failed_deliveries_are_retried_until_the_receiver_recovers() {
+    let rx = Receiver::start();
+    rx.script(vec![
+        Reply::Status(500),
+        Reply::WithHeaders(503, vec![("Retry-After", "0".into())]),
+        Reply::Status(302),
+    ]);
+    let reg = TestRegistry::with_config(FAST);
+    let body = json!({"serviceUri": rx.url, "actions": ["push"], "customHeaders": {"Authorization": "Bearer t0ken"}});
+    assert_eq!(create(&reg, "retry01", body).status, 201);
+    push_image(&reg.url(), "r", "v1", 1);
+    let attempts: Vec<Value> = (0..4).map(|_| rx.next().json()).collect();
+    assert!(
+        attempts.iter().all(|a| *a == attempts[0]),
+        "every attempt carries the same event"
+    );
+
+    let entries = history(&reg, "retry01", 4);
+    let codes: Vec<&str> = entries
+        .iter()
+        .map(|e| e["eventResponseMessage"]["statusCode"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        codes,
+        ["200", "302", "503", "500"],
+        "newest first; a redirect is a failure"
+    );
+    let results: Vec<&str> = entries
+        .iter()
+        .map(|e| e["result"].as_str().unwrap())
+        .collect();
+    assert_eq!(results, ["delivered", "retrying", "retrying", "retrying"]);
+    assert_eq!(entries[0]["attempts"], 4);
+    assert_eq!(entries[0]["eventRequestMessage"]["content"], attempts[0]);
+    assert_eq!(
+        entries[0]["eventRequestMessage"]["headers"]["Authorization"],
+        "******"
+    );
+    assert_eq!(
+        entries[0]["eventRequestMessage"]["requestUri"],
+        rx.url.as_str()
+    );
+    assert_eq!(entries[0]["eventResponseMessage"]["content"], "ok");
+    let paged = api(&reg, "GET", "/retry01/events?n=1&skip=1", None).json();
+    assert_eq!(
+        paged["value"][0]["eventResponseMessage"]["statusCode"],
+        "302"
+    );
+    assert_eq!(paged["nextLink"], "/api/webhooks/retry01/events?n=1&skip=2");
+
+    // Header values appear nowhere but get-config.
+    for path in ["", "/retry01", "/retry01/events"] {
+        let text = String::from_utf8(api(&reg, "GET", path, None).body).unwrap();
+        assert!(!text.contains("t0ken"), "{path} reveals a header value");
+    }
+    assert!(
+        !String::from_utf8(api(&reg, "GET", "", None).body)
+            .unwrap()
+            .contains(&rx.url),
+        "list hides the URI"
+    );
+    let config = api(&reg, "GET", "/retry01/config", None).json();
+    assert_eq!(
+        config,
+        json!({"serviceUri": rx.url, "customHeaders": {"Authorization": "Bearer t0ken"}})
+    );
+}
+
+#[test]
+fn a_delivery_gives_up_after_its_attempts_and_the_next_event_still_goes_out() {
+    let rx = Receiver::with_default(Reply::Status(500));
+    let reg = TestRegistry::with_config(&format!("{FAST}max_attempts = 3\n"));
+    assert_eq!(
+        create(
+            &reg,
+            "giveup01",
+            json!({"serviceUri": rx.url, "actions": ["push"]})
+        )
+        .status,
+        201
+    );
+    push_image(&reg.url(), "g", "v1", 1);
+    let first: Vec<Value> = (0..3).map(|_| rx.next().json()).collect();
+    assert!(first.iter().all(|e| e["target"]["tag"] == "v1"));
+    rx.set_default(Reply::Status(200));
+    push_image(&reg.url(), "g", "v2", 2);
+    assert_eq!(
+        rx.next().json()["target"]["tag"],
+        "v2",
+        "v1 was given up after 3 attempts"
+    );
+    let entries = history(&reg, "giveup01", 4);
+    let results: Vec<&str> = entries
+        .iter()
+        .map(|e| e["result"].as_str().unwrap())
+        .collect();
+    assert_eq!(results, ["delivered", "failed", "retrying", "retrying"]);
+}
+
+#[test]
+fn a_hanging_receiver_does_not_delay_the_others() {
+    let hanging = Receiver::with_default(Reply::Hang(Duration::from_secs(20)));
+    let healthy = Receiver::start();
+    let reg = TestRegistry::with_config("[delivery]\ntimeout = \"15s\"\n");
+    assert_eq!(
+        create(
+            &reg,
+            "hanging01",
+            json!({"serviceUri": hanging.url, "actions": ["push"]})
+        )
+        .status,
+        201
+    );
+    assert_eq!(
+        create(
+            &reg,
+            "healthy01",
+            json!({"serviceUri": healthy.url, "actions": ["push"]})
+        )
+        .status,
+        201
+    );
+    for (i, tag) in ["a", "b", "c"].iter().enumerate() {
+        push_image(&reg.url(), "iso", tag, i as u64);
+    }
+    let tags: Vec<Value> = (0..3)
+        .map(|_| healthy.next().json()["target"]["tag"].clone())
+        .collect();
+    assert_eq!(tags, ["a", "b", "c"]);
+    // Meanwhile the hanging receiver holds its first request: one received,
+    // the rest of its queue waits behind it, and it delays no one else.
+    assert_eq!(hanging.next().json()["target"]["tag"], "a");
+    assert!(hanging.drain().is_empty());
+    assert_eq!(api(&reg, "GET", "/hanging01", None).json()["pending"], 3);
+}
+
+#[test]
+fn acknowledged_events_survive_kill_9_and_arrive_after_restart() {
+    let rx = Receiver::with_default(Reply::Status(503));
+    let mut reg = TestRegistry::with_config(FAST);
+    assert_eq!(
+        create(
+            &reg,
+            "durable01",
+            json!({"serviceUri": rx.url, "actions": ["push", "delete"]})
+        )
+        .status,
+        201
+    );
+    let (manifest, put) = push_image(&reg.url(), "k", "v1", 1);
+    assert_eq!(put.status, 201);
+    let failed = rx.next().json();
+    reg.kill9();
+    rx.set_default(Reply::Status(200));
+    let _ = rx.drain();
+    let reg = reg.restart();
+    // The same event, byte for byte as it would have been, arrives.
+    let mut got = rx.next().json();
+    while got["id"] != failed["id"] {
+        got = rx.next().json();
+    }
+    assert_eq!(got, failed);
+    assert_eq!(got["target"]["digest"], digest(&manifest));
+    // And the log lists it, with its sequence number.
+    let log = http(
+        "GET",
+        &format!("{}/api/events?action=push&repository=k", reg.url()),
+        &[],
+        &[],
+    )
+    .json();
+    assert_eq!(log["events"].as_array().unwrap().len(), 1);
+    assert_eq!(log["events"][0]["id"], failed["id"]);
+}
+
+#[test]
+fn admin_api_errors_ping_quota_and_configured_webhooks() {
+    let rx = Receiver::start();
+    let config = format!(
+        "[delivery]\nmax_webhooks = 2\n[[webhooks]]\nname = \"fromfile1\"\nserviceUri = \"{}\"\nactions = [\"push\"]\nscope = \"cfg:*\"\n",
+        rx.url
+    );
+    let reg = TestRegistry::with_config(&config);
+    let listed = api(&reg, "GET", "", None).json();
+    assert_eq!(listed["webhooks"][0]["name"], "fromfile1");
+    assert_eq!(listed["webhooks"][0]["scope"], "cfg:*");
+
+    let ok = json!({"serviceUri": rx.url, "actions": ["push"]});
+    for (name, body, status, code) in [
+        ("abcd", ok.clone(), 400, "INVALID_FIELD"),
+        ("hook_01", ok.clone(), 400, "INVALID_FIELD"),
+        (
+            "hook01",
+            json!({"serviceUri": "ftp://x", "actions": ["push"]}),
+            400,
+            "INVALID_FIELD",
+        ),
+        (
+            "hook01",
+            json!({"serviceUri": rx.url, "actions": []}),
+            400,
+            "INVALID_FIELD",
+        ),
+        (
+            "hook01",
+            json!({"serviceUri": rx.url, "actions": ["pull"]}),
+            400,
+            "BAD_REQUEST",
+        ),
+        (
+            "hook01",
+            json!({"serviceUri": rx.url, "actions": ["push"], "scope": "a:b:c"}),
+            400,
+            "INVALID_FIELD",
+        ),
+        ("fromfile1", ok.clone(), 409, "WEBHOOK_EXISTS"),
+    ] {
+        let r = create(&reg, name, body);
+        assert_eq!(
+            (r.status, r.json()["error"]["code"].as_str().unwrap()),
+            (status, code),
+            "{name}"
+        );
+        assert!(!r.json()["error"]["message"].as_str().unwrap().is_empty());
+    }
+    assert_eq!(create(&reg, "second1", ok.clone()).status, 201);
+    let r = create(&reg, "third01", ok);
+    assert_eq!(
+        (r.status, r.json()["error"]["code"].as_str().unwrap()),
+        (422, "QUOTA_REACHED")
+    );
+    let r = api(&reg, "GET", "/nosuch1", None);
+    assert_eq!(
+        (r.status, r.json()["error"]["code"].as_str().unwrap()),
+        (404, "WEBHOOK_NOT_FOUND")
+    );
+
+    let ping = api(&reg, "POST", "/second1/ping", None).json();
+    assert_eq!(ping["statusCode"], 200);
+    let got = rx.next().json();
+    assert_eq!(got["action"], "ping");
+    assert_eq!(got["id"], ping["id"]);
+    assert!(is_timestamp(got["timestamp"].as_str().unwrap()));
+    assert_eq!(history(&reg, "second1", 1)[0]["id"], ping["id"]);
+
+    // A disabled webhook receives nothing; deleting one removes it.
+    assert_eq!(
+        api(
+            &reg,
+            "PATCH",
+            "/fromfile1",
+            Some(json!({"status": "disabled"}))
+        )
+        .json()["status"],
+        "disabled"
+    );
+    assert_eq!(api(&reg, "DELETE", "/second1", None).status, 200);
+    assert_eq!(api(&reg, "GET", "/second1", None).status, 404);
+    push_image(&reg.url(), "cfg", "v1", 1);
+    assert_eq!(
+        api(
+            &reg,
+            "PATCH",
+            "/fromfile1",
+            Some(json!({"status": "enabled"}))
+        )
+        .status,
+        200
+    );
+    push_image(&reg.url(), "cfg", "v2", 2);
+    assert_eq!(
+        rx.next().json()["target"]["tag"],
+        "v2",
+        "nothing was sent while disabled"
+    );
+}
