@@ -224,8 +224,9 @@ fn scope_status_and_actions_select_the_webhooks() {
             202
         );
     }
-    // The last event (delete of v2's manifest) reaches no one; the delete of
-    // v1's manifest, which had tags v1 and v1b, reaches deletesv1.
+    // A sentinel after the deletes: events are dispatched in log order, so
+    // once the catch-all hook has it, every earlier event was dispatched.
+    push_image(&reg.url(), "app", "sentinel", 4);
     let tags = |rx: &Receiver, n: usize| {
         (0..n)
             .map(|_| {
@@ -236,25 +237,34 @@ fn scope_status_and_actions_select_the_webhooks() {
             })
             .collect::<Vec<_>>()
     };
-    assert_eq!(tags(&receivers[0], 4), ["v1", "latest", "v2", "v1b"]);
-    assert_eq!(tags(&receivers[1], 4), ["v1", "latest", "v2", "v1b"]);
+    assert_eq!(
+        tags(&receivers[0], 5),
+        ["v1", "latest", "v2", "v1b", "sentinel"]
+    );
+    assert_eq!(
+        tags(&receivers[1], 5),
+        ["v1", "latest", "v2", "v1b", "sentinel"]
+    );
     assert_eq!(tags(&receivers[2], 1), ["v1"]);
     assert_eq!(tags(&receivers[3], 1), ["latest"]);
+    // The delete of v1's manifest (tags v1 and v1b) reaches deletesv1; the
+    // delete of v2's manifest reaches no one.
     let deleted = receivers[6].next().json();
+    assert_eq!(deleted["action"], "delete");
     assert_eq!(
-        (
-            deleted["action"].as_str(),
-            deleted["target"]["digest"].as_str()
-        ),
-        (Some("delete"), v1.header("docker-content-digest"))
+        deleted["target"]["digest"].as_str(),
+        v1.header("docker-content-digest")
     );
-    // Every delivery of those events was created with the first ones (one
-    // transaction per batch): nothing is pending and nothing else arrived.
+    // Once every queue has drained, nothing else arrived anywhere.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
     let pending = |name: &str| {
         api(&reg, "GET", &format!("/{name}"), None).json()["pending"]
             .as_u64()
             .unwrap()
     };
+    while hooks.iter().any(|(name, _)| pending(name) > 0) && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
     for (i, (name, _)) in hooks.iter().enumerate() {
         assert_eq!(pending(name), 0, "{name}");
         assert!(
@@ -621,4 +631,241 @@ fn admin_api_errors_ping_quota_and_configured_webhooks() {
         "v2",
         "nothing was sent while disabled"
     );
+}
+
+#[test]
+fn quarantine_holds_manifests_until_a_verdict() {
+    let rx = Receiver::start();
+    let reg = TestRegistry::with_config("quarantine = true\n");
+    assert_eq!(
+        create(
+            &reg,
+            "scanner1",
+            json!({"serviceUri": rx.url, "actions": ["quarantine", "push"]})
+        )
+        .status,
+        201
+    );
+    let url = reg.url();
+    let (manifest, put) = push_image(&url, "q", "v1", 1);
+    assert_eq!(put.status, 201);
+    let md = digest(&manifest);
+    let held = rx.next().json();
+    assert_eq!(held["action"], "quarantine");
+    assert_eq!(held["target"]["tag"], "v1");
+    assert_eq!(held["target"]["digest"], md.as_str());
+    assert_eq!(held["request"]["id"], put.header("x-request-id").unwrap());
+
+    // Hidden from pulls and tag lists; visible to the scanner's API.
+    for reference in ["v1", md.as_str()] {
+        let r = http(
+            "GET",
+            &format!("{url}/v2/q/manifests/{reference}"),
+            &[],
+            &[],
+        );
+        assert_eq!(
+            (r.status, r.error_code().as_str()),
+            (404, "MANIFEST_UNKNOWN")
+        );
+    }
+    assert_eq!(
+        http("GET", &format!("{url}/v2/q/tags/list"), &[], &[]).json()["tags"],
+        json!([])
+    );
+    let list = http("GET", &format!("{url}/api/quarantine"), &[], &[]).json();
+    assert_eq!(list["manifests"][0]["digest"], md.as_str());
+    assert_eq!(list["manifests"][0]["state"], "Pending");
+    assert_eq!(
+        http("GET", &format!("{url}/api/quarantine/q/{md}"), &[], &[]).body,
+        manifest
+    );
+
+    let bad = http(
+        "PATCH",
+        &format!("{url}/api/quarantine/q/{md}"),
+        &[],
+        br#"{"state":"Maybe"}"#,
+    );
+    assert_eq!(bad.status, 400);
+    let pass = http(
+        "PATCH",
+        &format!("{url}/api/quarantine/q/{md}"),
+        &[("User-Agent", "scanner/1")],
+        br#"{"state":"Passed","details":"clean"}"#,
+    );
+    assert_eq!(pass.status, 200, "{}", String::from_utf8_lossy(&pass.body));
+    let pushed = rx.next().json();
+    assert_eq!(
+        (pushed["action"].as_str(), pushed["target"]["tag"].as_str()),
+        (Some("push"), Some("v1"))
+    );
+    assert_eq!(pushed["target"]["size"], manifest.len());
+    assert_eq!(pushed["request"]["method"], "PATCH");
+    assert_eq!(pushed["request"]["useragent"], "scanner/1");
+    assert_eq!(
+        http("GET", &format!("{url}/v2/q/manifests/v1"), &[], &[]).body,
+        manifest
+    );
+    assert_eq!(
+        http("GET", &format!("{url}/v2/q/tags/list"), &[], &[]).json()["tags"],
+        json!(["v1"])
+    );
+
+    // A failed one stays hidden, and its verdict is listed.
+    let (other, _) = push_image(&url, "q", "v2", 2);
+    assert_eq!(rx.next().json()["action"], "quarantine");
+    let od = digest(&other);
+    let fail = http(
+        "PATCH",
+        &format!("{url}/api/quarantine/q/{od}"),
+        &[],
+        br#"{"state":"Failed","details":"CVE-2026-0001"}"#,
+    );
+    assert_eq!(fail.status, 200);
+    assert_eq!(
+        http("GET", &format!("{url}/v2/q/manifests/v2"), &[], &[]).status,
+        404
+    );
+    let list = http("GET", &format!("{url}/api/quarantine"), &[], &[]).json();
+    assert_eq!(
+        list["manifests"],
+        json!([{"repository": "q", "digest": od, "mediaType": "application/vnd.oci.image.manifest.v1+json", "tags": ["v2"], "state": "Failed", "details": "CVE-2026-0001"}])
+    );
+    let refail = http(
+        "PATCH",
+        &format!("{url}/api/quarantine/q/{md}"),
+        &[],
+        br#"{"state":"Failed"}"#,
+    );
+    assert_eq!(refail.status, 400, "a released manifest cannot be failed");
+}
+
+#[test]
+fn a_full_queue_records_explicit_drops() {
+    let hanging = Receiver::with_default(Reply::Hang(Duration::from_secs(20)));
+    let reg = TestRegistry::with_config("[delivery]\nqueue_limit = 1\ntimeout = \"15s\"\n");
+    assert_eq!(
+        create(
+            &reg,
+            "bounded1",
+            json!({"serviceUri": hanging.url, "actions": ["push"]})
+        )
+        .status,
+        201
+    );
+    for (i, tag) in ["a", "b", "c"].iter().enumerate() {
+        push_image(&reg.url(), "full", tag, i as u64);
+    }
+    assert_eq!(hanging.next().json()["target"]["tag"], "a");
+    let entries = history(&reg, "bounded1", 2);
+    let dropped: Vec<(&str, &str)> = entries
+        .iter()
+        .map(|e| {
+            (
+                e["result"].as_str().unwrap(),
+                e["eventRequestMessage"]["content"]["target"]["tag"]
+                    .as_str()
+                    .unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(dropped, [("dropped", "c"), ("dropped", "b")]);
+    assert!(entries[0]["error"].as_str().unwrap().contains("queue full"));
+    assert_eq!(api(&reg, "GET", "/bounded1", None).json()["pending"], 1);
+}
+
+#[test]
+fn https_receivers_work_with_a_private_ca() {
+    let tmp = tempfile::tempdir().unwrap();
+    let p = |f: &str| tmp.path().join(f).to_str().unwrap().to_owned();
+    let openssl = |args: &[&str]| support::run("openssl", args);
+    openssl(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        &p("ca.key"),
+        "-out",
+        &p("ca.pem"),
+        "-days",
+        "1",
+        "-subj",
+        "/CN=berth-test-ca",
+    ]);
+    openssl(&[
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        &p("srv.key"),
+        "-out",
+        &p("srv.csr"),
+        "-subj",
+        "/CN=127.0.0.1",
+    ]);
+    std::fs::write(p("ext.cnf"), "subjectAltName=IP:127.0.0.1\n").unwrap();
+    openssl(&[
+        "x509",
+        "-req",
+        "-in",
+        &p("srv.csr"),
+        "-CA",
+        &p("ca.pem"),
+        "-CAkey",
+        &p("ca.key"),
+        "-CAcreateserial",
+        "-out",
+        &p("srv.pem"),
+        "-days",
+        "1",
+        "-extfile",
+        &p("ext.cnf"),
+    ]);
+
+    let script =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clients/https_receiver.py");
+    let mut receiver = std::process::Command::new("python3")
+        .args([script.to_str().unwrap(), &p("srv.pem"), &p("srv.key")])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines =
+        std::io::BufRead::lines(std::io::BufReader::new(receiver.stdout.take().unwrap()));
+    let port = lines
+        .next()
+        .unwrap()
+        .unwrap()
+        .trim_start_matches("listening on ")
+        .to_owned();
+
+    let data = tmp.path().join("data");
+    let reg = TestRegistry::start_env(&data, &[], &[("SSL_CERT_FILE", &p("ca.pem"))]);
+    let uri = format!("https://127.0.0.1:{port}/hook");
+    assert_eq!(
+        create(
+            &reg,
+            "secure01",
+            json!({"serviceUri": uri, "actions": ["push"]})
+        )
+        .status,
+        201
+    );
+    let ping = api(&reg, "POST", "/secure01/ping", None).json();
+    assert_eq!(ping["statusCode"], 200, "{ping}");
+    push_image(&reg.url(), "tls", "v1", 1);
+    let mut got = Vec::new();
+    while got.len() < 2 {
+        got.push(serde_json::from_str::<Value>(&lines.next().unwrap().unwrap()).unwrap());
+    }
+    assert_eq!(got[0]["action"], "ping");
+    assert_eq!(
+        (got[1]["action"].as_str(), got[1]["target"]["tag"].as_str()),
+        (Some("push"), Some("v1"))
+    );
+    let _ = receiver.kill();
+    let _ = receiver.wait();
 }

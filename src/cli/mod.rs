@@ -1,6 +1,9 @@
 //! The command-line verbs.
 
+mod client;
+mod events;
 mod serve;
+mod webhook;
 
 use std::path::PathBuf;
 
@@ -18,12 +21,18 @@ pub struct Args {
 enum Command {
     /// Run the registry.
     Serve(serve::ServeArgs),
+    /// Manage the webhooks of a running registry (like `az acr webhook`).
+    Webhook(webhook::WebhookArgs),
+    /// List a running registry's events, or wait for them.
+    Events(events::EventsArgs),
 }
 
 /// Runs the chosen verb.
 pub fn run(args: Args) -> Result<(), String> {
     match args.command {
         Command::Serve(a) => serve::run(a),
+        Command::Webhook(a) => webhook::run(a),
+        Command::Events(a) => events::run(a),
     }
 }
 

@@ -51,10 +51,16 @@ impl TestRegistry {
 
     /// Starts Berth on `dir` with extra `berth serve` flags.
     pub fn start_with(dir: &Path, extra: &[&str]) -> Self {
+        Self::start_env(dir, extra, &[])
+    }
+
+    /// Starts Berth on `dir` with extra flags and environment variables.
+    pub fn start_env(dir: &Path, extra: &[&str], envs: &[(&str, &str)]) -> Self {
         let mut child = Command::new(env!("CARGO_BIN_EXE_berth"))
             .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
             .arg(dir)
             .args(extra)
+            .envs(envs.iter().copied())
             .env(
                 "BERTH_LOG",
                 std::env::var("BERTH_LOG").unwrap_or("warn".into()),

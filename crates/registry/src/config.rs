@@ -20,6 +20,10 @@ pub struct Config {
     /// repository does not hold (for sparse mirrors). Off: such a push gets
     /// `MANIFEST_BLOB_UNKNOWN`.
     pub allow_missing_references: bool,
+    /// Quarantine mode: a new manifest raises `quarantine` instead of `push`
+    /// and cannot be pulled until `PATCH /api/quarantine/{repo}/{digest}`
+    /// marks it `Passed` (then `push` fires) or `Failed` (it stays hidden).
+    pub quarantine: bool,
 }
 
 impl Default for Config {
@@ -29,6 +33,7 @@ impl Default for Config {
             data_dir: PathBuf::from("berth-data"),
             max_manifest_bytes: 4 * 1024 * 1024,
             allow_missing_references: false,
+            quarantine: false,
         }
     }
 }

@@ -82,6 +82,26 @@ pub struct Request {
     pub useragent: String,
 }
 
+impl Target {
+    /// The target of a manifest event: media type, size (as `size` and
+    /// `length`), digest and repository; no tag.
+    pub fn manifest(
+        media_type: &str,
+        size: u64,
+        digest: impl ToString,
+        repository: impl ToString,
+    ) -> Self {
+        Self {
+            media_type: media_type.to_owned(),
+            size: Some(size),
+            digest: digest.to_string(),
+            length: Some(size),
+            repository: repository.to_string(),
+            ..Self::default()
+        }
+    }
+}
+
 impl Event {
     /// A new event with a fresh id and the current time.
     pub fn new(action: Action, target: Target, request: Request) -> Self {

@@ -60,6 +60,7 @@ impl Registry {
     pub fn open(config: Config) -> Result<Self, Error> {
         let store_config = StoreConfig {
             allow_missing_references: config.allow_missing_references,
+            quarantine: config.quarantine,
         };
         let store = Store::open(&config.data_dir, store_config)?;
         Ok(Self {

@@ -6,6 +6,7 @@ mod blobs;
 mod event_log;
 mod listing;
 mod manifests;
+mod quarantine;
 pub mod query;
 mod referrers;
 mod uploads;
@@ -44,6 +45,13 @@ async fn dispatch(reg: &Registry, ctx: &Ctx, req: Request<Incoming>) -> Reply {
             Method::GET => event_log::list_events(reg, &Query::parse(req.uri().query())).await,
             _ => Err(Error::MethodNotAllowed),
         };
+    }
+    if let Some(rest) = path.strip_prefix("/api/quarantine") {
+        if rest.is_empty() || rest.starts_with('/') {
+            let rest = rest.to_owned();
+            let (parts, body) = req.into_parts();
+            return quarantine::handle(reg, ctx, &parts.method, &rest, body).await;
+        }
     }
     let owner = reg.extensions.iter().find(|e| {
         path.strip_prefix(e.prefix())

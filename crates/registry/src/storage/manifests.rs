@@ -13,7 +13,7 @@ use sled::transaction::{
 };
 use sled::Transactional;
 
-use super::meta::{self, ManifestMeta};
+use super::meta::{self, ManifestMeta, Quarantine};
 use super::Store;
 use crate::events::{self, Action, Event, Record, Request, Target};
 use crate::manifest::Manifest;
@@ -59,28 +59,8 @@ impl Store {
             tags,
         } = new;
         let meta_key = meta::key(repo, digest.as_str());
-        let target = |tag: Option<&Tag>| Target {
-            media_type: manifest.media_type.clone(),
-            size: Some(bytes.len() as u64),
-            digest: digest.to_string(),
-            length: Some(bytes.len() as u64),
-            repository: repo.to_string(),
-            tag: tag.map(Tag::to_string),
-            ..Target::default()
-        };
-        let records: Vec<Record> = if tags.is_empty() {
-            vec![Record {
-                event: Event::new(Action::Push, target(None), request.clone()),
-                tags: vec![],
-            }]
-        } else {
-            tags.iter()
-                .map(|t| Record {
-                    event: Event::new(Action::Push, target(Some(t)), request.clone()),
-                    tags: vec![],
-                })
-                .collect()
-        };
+        let target = Target::manifest(&manifest.media_type, bytes.len() as u64, digest, repo);
+        let tag_names: Vec<&str> = tags.iter().map(Tag::as_str).collect();
         let referrer = manifest.subject.as_ref().map(|s| {
             let descriptor = manifest.referrer_descriptor(digest, bytes.len());
             (
@@ -112,8 +92,15 @@ impl Store {
                     None => ManifestMeta {
                         size: bytes.len() as u64,
                         subject: manifest.subject.as_ref().map(Digest::to_string),
+                        // With quarantine on, a new manifest is held until released.
+                        quarantine: self.config.quarantine.then(Quarantine::default),
                         ..ManifestMeta::default()
                     },
+                };
+                let action = if record.quarantine.is_some() {
+                    Action::Quarantine
+                } else {
+                    Action::Push
                 };
                 // The same bytes re-pushed under another Content-Type are
                 // served as last pushed, as the push event says.
@@ -133,9 +120,7 @@ impl Store {
                     referrers.insert(key.as_slice(), descriptor.as_bytes())?;
                 }
                 repos.insert(repo.as_str(), &[])?;
-                for r in &records {
-                    events::append(events, counters, r)?;
-                }
+                append_pushes(events, counters, action, &target, &tag_names, request)?;
                 Ok(())
             },
         );
@@ -162,24 +147,38 @@ impl Store {
                     .ok_or_else(|| Error::internal("corrupt tag record"))?
             }
         };
+        let (held, manifest) = self.load_manifest(repo, &digest)?;
+        if held {
+            // Held by quarantine: unknown to pulls until released.
+            return Err(Error::ManifestUnknown);
+        }
+        Ok(manifest)
+    }
+
+    /// A stored manifest by digest, and whether quarantine holds it.
+    pub(super) fn load_manifest(
+        &self,
+        repo: &RepoName,
+        digest: &Digest,
+    ) -> Result<(bool, StoredManifest), Error> {
         let key = meta::key(repo, digest.as_str());
-        let record: ManifestMeta = meta::decode(
-            &self
-                .meta
-                .manifest_meta
-                .get(&key)?
-                .ok_or(Error::ManifestUnknown)?,
-        )?;
+        let record = self
+            .meta
+            .manifest_meta
+            .get(&key)?
+            .ok_or(Error::ManifestUnknown)?;
+        let record: ManifestMeta = meta::decode(&record)?;
         let bytes = self
             .meta
             .manifests
             .get(&key)?
             .ok_or(Error::ManifestUnknown)?;
-        Ok(StoredManifest {
-            digest,
+        let manifest = StoredManifest {
+            digest: digest.clone(),
             media_type: record.media_type,
             bytes: Bytes::copy_from_slice(&bytes),
-        })
+        };
+        Ok((record.quarantine.is_some(), manifest))
     }
 
     /// end-9 by digest: deletes a manifest with its tags and referrers entry,
@@ -268,14 +267,33 @@ impl Store {
             None => Bound::Included(prefix.clone()),
         };
         let tree = self.meta.tags.clone();
+        // With quarantine on, tags of held manifests are hidden too.
+        let metas = self
+            .config
+            .quarantine
+            .then(|| self.meta.manifest_meta.clone());
+        let repo = repo.clone();
         let tags = blocking(move || {
             let mut tags = Vec::new();
-            for item in tree.range((start, Bound::Unbounded)).take(n) {
-                let (k, _) = item?;
+            for item in tree.range((start, Bound::Unbounded)) {
+                let (k, digest) = item?;
                 let Some(tag) = k.strip_prefix(prefix.as_slice()) else {
                     break;
                 };
+                if let Some(metas) = &metas {
+                    let key = meta::key(&repo, &String::from_utf8_lossy(&digest));
+                    let held = metas
+                        .get(key)?
+                        .map(|v| meta::decode::<ManifestMeta>(&v))
+                        .transpose()?;
+                    if held.is_some_and(|m| m.quarantine.is_some()) {
+                        continue;
+                    }
+                }
                 tags.push(String::from_utf8_lossy(tag).into_owned());
+                if tags.len() == n {
+                    break;
+                }
             }
             Ok(tags)
         })
@@ -308,6 +326,39 @@ impl Store {
         })
         .await
     }
+}
+
+/// Appends one `action` event per tag of the manifest `target` describes,
+/// or one without a tag when it has none.
+pub(super) fn append_pushes(
+    log: &TransactionalTree,
+    counters: &TransactionalTree,
+    action: Action,
+    target: &Target,
+    tags: &[&str],
+    request: &Request,
+) -> Result<(), Abortable<Error>> {
+    let tags: Vec<Option<&str>> = if tags.is_empty() {
+        vec![None]
+    } else {
+        tags.iter().copied().map(Some).collect()
+    };
+    for tag in tags {
+        let target = Target {
+            tag: tag.map(str::to_owned),
+            ..target.clone()
+        };
+        let event = Event::new(action, target, request.clone());
+        events::append(
+            log,
+            counters,
+            &Record {
+                event,
+                tags: vec![],
+            },
+        )?;
+    }
+    Ok(())
 }
 
 /// References of `manifest` that `repo` lacks: blobs not linked, child
@@ -348,19 +399,19 @@ fn untag(
     Ok(())
 }
 
-fn decode(bytes: &[u8]) -> Result<ManifestMeta, Abortable<Error>> {
+pub(super) fn decode(bytes: &[u8]) -> Result<ManifestMeta, Abortable<Error>> {
     meta::decode(bytes).map_err(Abortable::Abort)
 }
 
-fn encode(record: &ManifestMeta) -> Result<Vec<u8>, Abortable<Error>> {
+pub(super) fn encode(record: &ManifestMeta) -> Result<Vec<u8>, Abortable<Error>> {
     serde_json::to_vec(record).map_err(|e| Abortable::Abort(e.into()))
 }
 
-fn abort<T>(e: Error) -> Result<T, Abortable<Error>> {
+pub(super) fn abort<T>(e: Error) -> Result<T, Abortable<Error>> {
     Err(Abortable::Abort(e))
 }
 
-fn finish<T>(result: Result<T, TransactionError<Error>>) -> Result<T, Error> {
+pub(super) fn finish<T>(result: Result<T, TransactionError<Error>>) -> Result<T, Error> {
     result.map_err(|e| match e {
         TransactionError::Abort(e) => e,
         TransactionError::Storage(e) => e.into(),

@@ -107,6 +107,19 @@ pub struct ManifestMeta {
     /// Tags currently pointing at it, so deleting it can drop them (sled
     /// transactions cannot scan).
     pub tags: BTreeSet<String>,
+    /// Set while quarantine holds it (hidden from pulls); `None` once passed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quarantine: Option<Quarantine>,
+}
+
+/// A manifest held by quarantine.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Quarantine {
+    /// `false` while it waits for a verdict, `true` once it failed (it then
+    /// stays hidden).
+    pub failed: bool,
+    /// What the scanner said.
+    pub details: Option<String>,
 }
 
 /// An upload session.

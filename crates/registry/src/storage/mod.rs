@@ -6,6 +6,7 @@ pub mod blobs;
 pub mod manifests;
 pub mod meta;
 pub mod paths;
+pub mod quarantine;
 pub mod uploads;
 
 use std::path::Path;
@@ -22,6 +23,8 @@ use crate::Error;
 pub struct StoreConfig {
     /// Accept manifests whose blobs or children are missing (sparse mirrors).
     pub allow_missing_references: bool,
+    /// Hold new manifests until released (see [`crate::Config::quarantine`]).
+    pub quarantine: bool,
 }
 
 /// The registry's storage: one data directory.
