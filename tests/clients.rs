@@ -37,6 +37,7 @@ fn docker(args: &[&str]) -> String {
 #[test]
 fn docker_pushes_and_pulls_a_multi_layer_image() {
     let reg = TestRegistry::start();
+    let events = support::receiver::subscribe_all(&reg.url(), "dockerhook");
     let ctx = tempfile::tempdir().unwrap();
     let mut dockerfile = String::from("FROM scratch\n");
     let layers: Vec<Vec<u8>> = (0..4)
@@ -55,6 +56,15 @@ fn docker_pushes_and_pulls_a_multi_layer_image() {
     docker(&["push", &image]);
     docker(&["tag", &image, &copy]);
     let second = docker(&["push", &copy]);
+    let big = events.next().json();
+    support::receiver::assert_push_event(&big, &reg.host, "dk/big", "v1", "docker/");
+    support::receiver::assert_push_event(
+        &events.next().json(),
+        &reg.host,
+        "dk/copy",
+        "v1",
+        "docker/",
+    );
     assert!(
         second.contains("Mounted from dk/big"),
         "expected cross-repository mounts: {second}"
@@ -249,6 +259,7 @@ fn oci_layout(dir: &Path, tag: &str) -> String {
 #[test]
 fn skopeo_copies_both_ways_inspects_lists_and_deletes() {
     let reg = TestRegistry::start();
+    let events = support::receiver::subscribe_all(&reg.url(), "skopeohook");
     let tmp = tempfile::tempdir().unwrap();
     let (src, back) = (tmp.path().join("src"), tmp.path().join("back"));
     let md = oci_layout(&src, "v1");
@@ -272,6 +283,15 @@ fn skopeo_copies_both_ways_inspects_lists_and_deletes() {
             &format!("{remote}:v2"),
         ],
     );
+    for tag in ["v1", "v2"] {
+        support::receiver::assert_push_event(
+            &events.next().json(),
+            &reg.host,
+            "sk/img",
+            tag,
+            "skopeo/",
+        );
+    }
     let inspect: serde_json::Value = serde_json::from_str(&run(
         "skopeo",
         &["inspect", "--tls-verify=false", &format!("{remote}:v1")],
@@ -323,6 +343,11 @@ fn skopeo_copies_both_ways_inspects_lists_and_deletes() {
         "skopeo",
         &["delete", "--tls-verify=false", &format!("{remote}:v1")],
     );
+    let deleted = events.next().json();
+    assert_eq!(deleted["action"], "delete");
+    assert_eq!(deleted["target"]["digest"], md.as_str());
+    assert_eq!(deleted["target"]["repository"], "sk/img");
+    assert_eq!(deleted["request"]["method"], "DELETE");
     for tag in ["v1", "v2"] {
         assert_eq!(
             http(
@@ -340,9 +365,19 @@ fn skopeo_copies_both_ways_inspects_lists_and_deletes() {
 #[test]
 fn oras_pushes_an_artifact_with_a_subject_and_finds_its_referrers() {
     let reg = TestRegistry::start();
+    let events = support::receiver::subscribe_all(&reg.url(), "orashook");
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clients/oras_roundtrip.py");
     let out = run_in(None, "python3", &[script.to_str().unwrap(), &reg.host]);
     let summary: serde_json::Value = serde_json::from_str(out.lines().last().unwrap()).unwrap();
+    for tag in ["v1", "sbom"] {
+        support::receiver::assert_push_event(
+            &events.next().json(),
+            &reg.host,
+            "oras/artifact",
+            tag,
+            "python-requests/",
+        );
+    }
     let referrers = summary["referrers"].as_array().unwrap();
     assert_eq!(referrers.len(), 1);
     assert_eq!(referrers[0]["digest"], summary["b"]);

@@ -869,3 +869,73 @@ fn https_receivers_work_with_a_private_ca() {
     let _ = receiver.kill();
     let _ = receiver.wait();
 }
+
+#[test]
+fn deleting_a_repository_raises_one_delete_per_manifest() {
+    let all = Receiver::start();
+    let tagged = Receiver::start();
+    let reg = TestRegistry::start();
+    assert_eq!(
+        create(
+            &reg,
+            "alldeletes",
+            json!({"serviceUri": all.url, "actions": ["delete"]})
+        )
+        .status,
+        201
+    );
+    assert_eq!(
+        create(
+            &reg,
+            "onlytaga1",
+            json!({"serviceUri": tagged.url, "actions": ["delete"], "scope": "gone:a"})
+        )
+        .status,
+        201
+    );
+    let url = reg.url();
+    let (a, _) = push_image(&url, "gone", "a", 1);
+    let (b, _) = push_image(&url, "gone", "b", 2);
+    let (c, _) = push_image(&url, "gone", "c", 3);
+    // c stays as an untagged manifest.
+    assert_eq!(
+        http("DELETE", &format!("{url}/v2/gone/manifests/c"), &[], &[]).status,
+        202
+    );
+    let r = http(
+        "DELETE",
+        &format!("{url}/api/repositories/gone"),
+        &[("User-Agent", "admin/1")],
+        &[],
+    );
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(r.json()["deletedManifests"], 3);
+    let mut digests: Vec<String> = (0..3)
+        .map(|_| {
+            let e = all.next().json();
+            assert_eq!(
+                (e["action"].as_str(), e["request"]["method"].as_str()),
+                (Some("delete"), Some("DELETE"))
+            );
+            e["target"]["digest"].as_str().unwrap().to_owned()
+        })
+        .collect();
+    digests.sort();
+    let mut expected = vec![digest(&a), digest(&b), digest(&c)];
+    expected.sort();
+    assert_eq!(digests, expected);
+    assert_eq!(tagged.next().json()["target"]["digest"], digest(&a));
+    assert_eq!(
+        http("GET", &format!("{url}/v2/gone/tags/list"), &[], &[]).status,
+        404
+    );
+    assert_eq!(
+        http("GET", &format!("{url}/v2/_catalog"), &[], &[]).json()["repositories"],
+        json!([])
+    );
+    let again = http("DELETE", &format!("{url}/api/repositories/gone"), &[], &[]);
+    assert_eq!(
+        (again.status, again.error_code().as_str()),
+        (404, "NAME_UNKNOWN")
+    );
+}

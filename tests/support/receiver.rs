@@ -177,3 +177,80 @@ fn serve(
     resp.push_str("\r\nok");
     let _ = stream.write_all(resp.as_bytes());
 }
+
+/// Checks a `push` (or `quarantine`) payload field by field against the
+/// contract for the manifest `repo:tag` stored in `registry` (`host:port`):
+/// ids are UUIDs, the timestamp is RFC 3339 UTC with fractions, the target
+/// describes the stored manifest, and the request is a PUT from `host` whose
+/// user agent starts with `agent`. Returns the user agent.
+pub fn assert_push_event(
+    e: &serde_json::Value,
+    registry: &str,
+    repo: &str,
+    tag: &str,
+    agent: &str,
+) -> String {
+    let url = format!("http://{registry}/v2/{repo}/manifests/{tag}");
+    let stored = super::http("GET", &url, &[("Accept", ACCEPT_ALL)], &[]);
+    assert_eq!(stored.status, 200, "{repo}:{tag} is not stored");
+    let keys: Vec<&str> = e.as_object().unwrap().keys().map(String::as_str).collect();
+    assert_eq!(keys, ["action", "id", "request", "target", "timestamp"]);
+    assert_eq!(e["action"], "push");
+    assert!(
+        uuid(e["id"].as_str().unwrap()) && uuid(e["request"]["id"].as_str().unwrap()),
+        "{e}"
+    );
+    let ts = e["timestamp"].as_str().unwrap();
+    assert!(
+        ts.ends_with('Z') && ts.contains('.') && humantime::parse_rfc3339(ts).is_ok(),
+        "{ts}"
+    );
+    assert_eq!(
+        e["target"],
+        serde_json::json!({
+            "mediaType": stored.header("content-type").unwrap(),
+            "size": stored.body.len(),
+            "digest": super::digest(&stored.body),
+            "length": stored.body.len(),
+            "repository": repo,
+            "tag": tag,
+        })
+    );
+    assert_eq!(e["request"]["host"], registry);
+    assert_eq!(e["request"]["method"], "PUT");
+    let ua = e["request"]["useragent"].as_str().unwrap().to_owned();
+    assert!(
+        ua.starts_with(agent),
+        "user agent {ua:?} does not start with {agent:?}"
+    );
+    ua
+}
+
+/// Every manifest media type, for reading back what a client pushed.
+const ACCEPT_ALL: &str = "application/vnd.oci.image.manifest.v1+json, application/vnd.oci.image.index.v1+json, \
+    application/vnd.docker.distribution.manifest.v2+json, application/vnd.docker.distribution.manifest.list.v2+json";
+
+fn uuid(s: &str) -> bool {
+    s.len() == 36
+        && s.chars().enumerate().all(|(i, c)| {
+            if [8, 13, 18, 23].contains(&i) {
+                c == '-'
+            } else {
+                c.is_ascii_hexdigit()
+            }
+        })
+}
+
+/// Subscribes a receiver to every action of `registry` (`http://host:port`).
+pub fn subscribe_all(registry: &str, name: &str) -> Receiver {
+    let rx = Receiver::start();
+    let body = serde_json::json!({"serviceUri": rx.url, "actions": ["push", "delete", "chart_push", "chart_delete", "quarantine"]});
+    let r = super::http(
+        "PUT",
+        &format!("{registry}/api/webhooks/{name}"),
+        &[("Content-Type", "application/json")],
+        body.to_string().as_bytes(),
+    );
+    assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
+    rx
+}

@@ -82,7 +82,32 @@ pub struct Request {
     pub useragent: String,
 }
 
+/// The media type of chart events (ACR's).
+pub const CHART_MEDIA_TYPE: &str = "application/vnd.acr.helm.chart";
+
 impl Target {
+    /// The target of a `chart_push`/`chart_delete`: the `.tgz`'s digest and
+    /// size, the chart repository, `tag` = `{name}-{version}.tgz`, and the
+    /// chart's real name and version (no `length`, as in ACR's payload).
+    pub fn chart(
+        repository: &str,
+        name: &str,
+        version: &str,
+        digest: impl ToString,
+        size: u64,
+    ) -> Self {
+        Self {
+            media_type: CHART_MEDIA_TYPE.to_owned(),
+            size: Some(size),
+            digest: digest.to_string(),
+            length: None,
+            repository: repository.to_owned(),
+            tag: Some(format!("{name}-{version}.tgz")),
+            name: Some(name.to_owned()),
+            version: Some(version.to_owned()),
+        }
+    }
+
     /// The target of a manifest event: media type, size (as `size` and
     /// `length`), digest and repository; no tag.
     pub fn manifest(
@@ -169,6 +194,24 @@ pub fn decode_seq(bytes: &[u8]) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn chart_payload_is_the_contracts() {
+        let event = Event::new(
+            Action::ChartPush,
+            Target::chart("repo", "wordpress", "5.4.0", "sha256:abc", 25265),
+            Request::default(),
+        );
+        let json = serde_json::to_value(&event).unwrap();
+        assert_eq!(json["action"], "chart_push");
+        assert_eq!(
+            json["target"],
+            serde_json::json!({
+                "mediaType": "application/vnd.acr.helm.chart", "size": 25265, "digest": "sha256:abc",
+                "repository": "repo", "tag": "wordpress-5.4.0.tgz", "name": "wordpress", "version": "5.4.0",
+            })
+        );
+    }
 
     #[test]
     fn push_payload_has_contract_fields_only() {

@@ -78,6 +78,28 @@ mod tests {
     }
 
     #[test]
+    fn chart_events_match_by_action_and_chart_tag() {
+        use registry::events::Target;
+        let mut h = hook("charts:wordpress-5.4.0.tgz");
+        h.actions = [Action::ChartPush, Action::ChartDelete].into();
+        let chart = |action, version| Record {
+            event: Event::new(
+                action,
+                Target::chart("charts", "wordpress", version, "sha256:x", 1),
+                Request::default(),
+            ),
+            tags: vec![],
+        };
+        assert!(matches(&h, &chart(Action::ChartPush, "5.4.0")));
+        assert!(matches(&h, &chart(Action::ChartDelete, "5.4.0")));
+        assert!(!matches(&h, &chart(Action::ChartPush, "5.5.0")));
+        assert!(!matches(
+            &h,
+            &record(Action::Push, "charts", Some("wordpress-5.4.0.tgz"), &[])
+        ));
+    }
+
+    #[test]
     fn action_and_status() {
         let mut h = hook("");
         assert!(!matches(&h, &record(Action::Delete, "r", None, &[])));

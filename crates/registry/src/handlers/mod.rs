@@ -9,6 +9,7 @@ mod manifests;
 mod quarantine;
 pub mod query;
 mod referrers;
+mod repositories;
 mod uploads;
 
 use futures_util::{StreamExt, TryStreamExt};
@@ -45,6 +46,10 @@ async fn dispatch(reg: &Registry, ctx: &Ctx, req: Request<Incoming>) -> Reply {
             Method::GET => event_log::list_events(reg, &Query::parse(req.uri().query())).await,
             _ => Err(Error::MethodNotAllowed),
         };
+    }
+    if let Some(name) = path.strip_prefix("/api/repositories/") {
+        let name = name.to_owned();
+        return repositories::handle(reg, ctx, req.method(), &name).await;
     }
     if let Some(rest) = path.strip_prefix("/api/quarantine") {
         if rest.is_empty() || rest.starts_with('/') {

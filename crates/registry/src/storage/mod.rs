@@ -16,6 +16,7 @@ use meta::Meta;
 use paths::Paths;
 
 use crate::types::{ByteRange, Digest, RepoName};
+
 use crate::Error;
 
 /// Storage settings.
@@ -113,5 +114,43 @@ impl Store {
     /// Whether any content was ever stored in `repo`.
     pub fn repo_exists(&self, repo: &RepoName) -> Result<bool, Error> {
         Ok(self.meta.repos.contains_key(repo.as_str())?)
+    }
+}
+
+impl Store {
+    /// Deletes a whole repository: every manifest (one `delete` event each,
+    /// with the tags it had), then its blob links and its catalog entry.
+    /// Returns how many manifests were deleted.
+    pub async fn delete_repository(
+        &self,
+        repo: &RepoName,
+        request: &crate::events::Request,
+    ) -> Result<usize, Error> {
+        if !self.repo_exists(repo)? {
+            return Err(Error::NameUnknown);
+        }
+        let prefix = meta::prefix(repo);
+        let digests: Vec<Digest> = self
+            .meta
+            .manifest_meta
+            .scan_prefix(&prefix)
+            .keys()
+            .map(|k| Ok(Digest::parse(&String::from_utf8_lossy(&k?[prefix.len()..]))))
+            .collect::<Result<Vec<_>, sled::Error>>()?
+            .into_iter()
+            .flatten()
+            .collect();
+        for digest in &digests {
+            match self.delete_manifest(repo, digest, request).await {
+                Ok(()) | Err(Error::ManifestUnknown) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        for key in self.meta.links.scan_prefix(&prefix).keys() {
+            self.meta.links.remove(key?)?;
+        }
+        self.meta.repos.remove(repo.as_str())?;
+        self.meta.flush().await?;
+        Ok(digests.len())
     }
 }
