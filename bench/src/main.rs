@@ -8,9 +8,11 @@
 //! harness works in seconds (its figures mean nothing).
 
 mod ceilings;
+mod receiver;
 mod report;
 mod scenarios;
 mod server;
+mod webhooks;
 
 use std::process::ExitCode;
 
@@ -69,7 +71,20 @@ fn run() -> Result<(), String> {
         .clone()
         .or_else(|| server.as_ref().map(|s| s.url.clone()))
         .ok_or("no registry")?;
-    let results = scenarios::run_all(&url, size, server.as_ref())?;
+    let mut results = scenarios::run_all(&url, size, server.as_ref())?;
+    if server.is_some() {
+        // Webhooks are Berth's own API: measured only on a Berth we started.
+        results.extend(webhooks::run_all(&url, args.short)?);
+        if let Some(peak) = server.as_ref().and_then(|s| s.status_kb("VmHWM")) {
+            let value = peak as f64 / 1024.0;
+            results.push(scenarios::Figure {
+                name: "server peak RSS, whole run".into(),
+                value,
+                unit: "MiB",
+                ceiling: None,
+            });
+        }
+    }
     let table = report::markdown(&results, ceilings.as_ref(), size, args.short);
     println!("{table}");
     if args.all && !args.short {

@@ -46,9 +46,15 @@ pub fn run(args: ServeArgs) -> Result<(), String> {
         let mut registry = Registry::open(config)
             .map_err(|e| format!("cannot open {}: {e}", data_dir.display()))?;
         let stop = CancellationToken::new();
-        let hooks = Webhooks::start(registry.db(), file.delivery, file.webhooks, stop.clone())
-            .await
-            .map_err(|e| format!("cannot start webhooks: {e}"))?;
+        let hooks = Webhooks::start(
+            registry.event_log(),
+            &data_dir.join("webhooks"),
+            file.delivery,
+            file.webhooks,
+            stop.clone(),
+        )
+        .await
+        .map_err(|e| format!("cannot start webhooks: {e}"))?;
         registry.mount(Arc::new(hooks));
         tracing::info!(%addr, data_dir = %data_dir.display(), "serving");
         println!("listening on http://{addr}");

@@ -155,6 +155,64 @@ pub struct Record {
 /// Key of the sequence counter in the `counters` tree.
 const SEQ_KEY: &[u8] = b"events";
 
+/// The event log as its readers (the webhooks dispatcher, `/api/events`)
+/// see it: only events known to be on disk. The registry already flushes
+/// before every 2xx; each flush publishes the sequence number it covered,
+/// so readers never flush themselves and never see an event a crash could
+/// take back.
+#[derive(Debug)]
+pub struct EventLog {
+    events: sled::Tree,
+    counters: sled::Tree,
+    durable: tokio::sync::watch::Sender<u64>,
+}
+
+impl EventLog {
+    /// The log in `events`, numbered by `counters`; everything already in it
+    /// is durable (it was read back from disk).
+    pub fn open(events: sled::Tree, counters: sled::Tree) -> sled::Result<Self> {
+        let last = counters.get(SEQ_KEY)?.map_or(0, |v| decode_seq(&v));
+        Ok(Self {
+            events,
+            counters,
+            durable: tokio::sync::watch::channel(last).0,
+        })
+    }
+
+    /// The highest sequence number known to be durable.
+    pub fn durable(&self) -> u64 {
+        *self.durable.borrow()
+    }
+
+    /// Notified whenever [`EventLog::durable`] moves.
+    pub fn subscribe(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.durable.subscribe()
+    }
+
+    /// The sequence number of the last committed event, durable or not: a
+    /// flush that starts now makes it durable.
+    pub fn last_committed(&self) -> sled::Result<u64> {
+        Ok(self.counters.get(SEQ_KEY)?.map_or(0, |v| decode_seq(&v)))
+    }
+
+    /// Records that every event up to `seq` is on disk.
+    pub fn mark_durable(&self, seq: u64) {
+        self.durable.send_if_modified(|d| {
+            let moved = seq > *d;
+            *d = (*d).max(seq);
+            moved
+        });
+    }
+
+    /// Up to `limit` durable records after `after`, oldest first.
+    pub fn read(&self, after: u64, limit: usize) -> Result<Vec<(u64, Record)>, crate::Error> {
+        let durable = self.durable();
+        let mut records = read(&self.events, after, limit)?;
+        records.retain(|(seq, _)| *seq <= durable);
+        Ok(records)
+    }
+}
+
 /// Appends `record` to the log inside a transaction over the `events` and
 /// `counters` trees, returning its sequence number.
 pub fn append(

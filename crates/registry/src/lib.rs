@@ -75,9 +75,9 @@ impl Registry {
         self.extensions.push(extension);
     }
 
-    /// The sled database, shared with extensions that keep their own trees.
-    pub fn db(&self) -> &sled::Db {
-        &self.store.meta().db
+    /// The event log's durable view, for the webhooks dispatcher.
+    pub fn event_log(&self) -> Arc<events::EventLog> {
+        self.store.meta().log.clone()
     }
 
     /// The configuration it was opened with.

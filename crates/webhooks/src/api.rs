@@ -131,7 +131,7 @@ impl Webhooks {
     /// The summary plus `pending`: deliveries queued and not yet done.
     fn view(&self, hook: &Webhook) -> Result<Value, Error> {
         let mut v = hook.summary();
-        v["pending"] = json!(self.shared.store.pending(&hook.name)?);
+        v["pending"] = json!(self.shared.workers.pending(&hook.name));
         Ok(v)
     }
 

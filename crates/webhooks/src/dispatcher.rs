@@ -1,17 +1,17 @@
 //! Turns the registry's event log into per-webhook deliveries.
 //!
-//! It tails the `events` tree from a cursor. For a batch of durable events it
-//! creates one delivery per matching webhook and advances the cursor in one
-//! transaction, so every event is handed over exactly once, across crashes.
-//! It waits on a sled subscription to the event log, so the registry needs
-//! no knowledge of webhooks.
+//! It tails the registry's event log from a cursor. For a batch of durable
+//! events it writes one delivery per matching webhook, then advances the
+//! cursor. Deliveries are keyed by (webhook, event sequence number), so a
+//! crash between the two re-dispatches the batch onto the same keys: every
+//! event is handed over at least once, and no sled transaction is needed
+//! (they contend with flushes in sled 0.34; see `registry::storage::gate`).
+//! It wakes when the registry publishes a new durable sequence number, so
+//! the registry needs no knowledge of webhooks.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
-
-use sled::transaction::ConflictableTransactionError as Abortable;
-use sled::Transactional;
 
 use crate::filter::matches;
 use crate::store::{self, Delivery, CURSOR};
@@ -24,13 +24,13 @@ const POLL: Duration = Duration::from_secs(2);
 
 /// Runs until shutdown.
 pub async fn run(shared: Arc<Shared>) {
+    let mut durable = shared.store.events.subscribe();
     loop {
-        let subscription = shared.store.events.watch_prefix(Vec::<u8>::new());
         if let Err(e) = dispatch_pending(&shared).await {
             tracing::error!(error = %e, "webhook dispatch failed; retrying");
         }
         tokio::select! {
-            _ = subscription => {}
+            changed = durable.changed() => if changed.is_err() { return },
             () = tokio::time::sleep(POLL) => {}
             () = shared.shutdown.cancelled() => return,
         }
@@ -44,59 +44,42 @@ pub async fn dispatch_pending(shared: &Shared) -> Result<(), crate::Error> {
     let s = &shared.store;
     let _one_at_a_time = shared.dispatch.lock().await;
     loop {
-        // Only events that are on disk may go out: a crash must never deliver
-        // an event whose change was rolled back.
-        s.db.flush_async().await?;
+        // Only durable events are read (see `EventLog`): a crash must never
+        // deliver an event whose change was rolled back.
         let cursor = store::decode_u64(s.counters.get(CURSOR)?);
-        let batch = registry::events::read(&s.events, cursor, BATCH)?;
+        let batch = s.events.read(cursor, BATCH)?;
         let Some(&(last, _)) = batch.last() else {
             return Ok(());
         };
         let hooks = s.all()?;
         let now = store::now_ms();
         let limit = shared.config.queue_limit;
-        let woken =
-            (&s.deliveries, &s.counters, &s.history).transaction(|(deliveries, counters, hist)| {
-                let mut woken = HashSet::new();
-                for (seq, record) in &batch {
-                    let payload = serde_json::to_value(&record.event).map_err(abort)?;
-                    for hook in hooks.iter().filter(|h| matches(h, record)) {
-                        let queue = store::queue_key(&hook.name);
-                        let len = store::decode_u64(counters.get(&queue)?);
-                        if len >= limit {
-                            let entry = history::dropped_entry(&payload, limit);
-                            let id = hist.generate_id()?;
-                            hist.insert(
-                                store::key(&hook.name, !id),
-                                serde_json::to_vec(&entry).map_err(abort)?,
-                            )?;
-                            continue;
-                        }
-                        let delivery = Delivery {
-                            event: record.event.clone(),
-                            attempts: 0,
-                            queued_ms: now,
-                            next_attempt_ms: 0,
-                        };
-                        deliveries.insert(
-                            store::key(&hook.name, *seq),
-                            serde_json::to_vec(&delivery).map_err(abort)?,
-                        )?;
-                        counters.insert(queue, &(len + 1).to_be_bytes())?;
-                        woken.insert(hook.name.clone());
-                    }
+        let mut queued: HashMap<&str, u64> = HashMap::new();
+        for (seq, record) in &batch {
+            let payload = serde_json::to_value(&record.event)?;
+            for hook in hooks.iter().filter(|h| matches(h, record)) {
+                let added = queued.get(hook.name.as_str()).copied().unwrap_or(0);
+                if shared.workers.pending(&hook.name) + added >= limit {
+                    let entry = history::dropped_entry(&payload, limit);
+                    history::append(s, &hook.name, &entry, shared.config.history_limit)?;
+                    continue;
                 }
-                counters.insert(CURSOR, &last.to_be_bytes())?;
-                Ok(woken)
-            });
-        let woken =
-            woken.map_err(|e| crate::Error::Internal(format!("dispatch transaction: {e:?}")))?;
-        for name in woken {
-            shared.workers.wake(&name);
+                let delivery = Delivery {
+                    event: record.event.clone(),
+                    attempts: 0,
+                    queued_ms: now,
+                    next_attempt_ms: 0,
+                };
+                s.deliveries
+                    .insert(store::key(&hook.name, *seq), serde_json::to_vec(&delivery)?)?;
+                *queued.entry(hook.name.as_str()).or_default() += 1;
+            }
+        }
+        // The cursor moves only after the deliveries are written: a crash in
+        // between re-dispatches the batch onto the same keys (at least once).
+        s.counters.insert(CURSOR, &last.to_be_bytes())?;
+        for (name, n) in queued {
+            shared.workers.queued(name, n);
         }
     }
-}
-
-fn abort(e: serde_json::Error) -> Abortable<serde_json::Error> {
-    Abortable::Abort(e)
 }

@@ -50,6 +50,41 @@ pub struct Shared {
     pub shutdown: CancellationToken,
     /// Serializes dispatching (the dispatcher task and the admin API).
     pub dispatch: tokio::sync::Mutex<()>,
+    /// Where the dispatcher and the workers run (see [`delivery_runtime`]).
+    pub runtime: tokio::runtime::Handle,
+}
+
+/// Threads of the delivery runtime.
+const DELIVERY_THREADS: usize = 2;
+
+/// A runtime of its own for delivery work, on threads of its own, so that
+/// registry requests never wait in a run queue behind deliveries (100
+/// webhooks turn one push into 100 POSTs). It stops when `shutdown` is
+/// cancelled; its thread owns it, so it is never dropped inside async code.
+fn delivery_runtime(shutdown: CancellationToken) -> Result<tokio::runtime::Handle, Error> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::Builder::new()
+        .name("berth-webhooks".into())
+        .spawn(move || {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(DELIVERY_THREADS)
+                .thread_name("berth-delivery")
+                .enable_all()
+                .build();
+            match runtime {
+                Ok(rt) => {
+                    let _ = tx.send(Ok(rt.handle().clone()));
+                    rt.block_on(shutdown.cancelled());
+                }
+                Err(e) => {
+                    let _ = tx.send(Err(e));
+                }
+            }
+        })
+        .map_err(|e| Error::Internal(format!("cannot start the delivery thread: {e}")))?;
+    rx.recv()
+        .map_err(|e| Error::Internal(e.to_string()))?
+        .map_err(|e| Error::Internal(format!("cannot start the delivery runtime: {e}")))
 }
 
 /// The running webhooks subsystem.
@@ -59,22 +94,25 @@ pub struct Webhooks {
 }
 
 impl Webhooks {
-    /// Opens the webhook trees in `db`, creates or updates the webhooks of the
+    /// Opens the webhooks' database at `dir` (events come from the
+    /// registry's log, `events`), creates or updates the webhooks of the
     /// configuration file, and starts the dispatcher and one worker per
     /// webhook. Everything stops when `shutdown` is cancelled. Call inside a
     /// tokio runtime.
     pub async fn start(
-        db: &sled::Db,
+        events: Arc<registry::events::EventLog>,
+        dir: &std::path::Path,
         config: Config,
         configured: Vec<Webhook>,
         shutdown: CancellationToken,
     ) -> Result<Self, Error> {
         let client = client::Client::new(config.timeout);
-        let store = store::Store::open(db)?;
+        let store = store::Store::open(events, dir)?;
         for hook in configured {
             hook.validate()?;
             store.put(&hook).await?;
         }
+        let runtime = delivery_runtime(shutdown.clone())?;
         let shared = Arc::new(Shared {
             store,
             config,
@@ -82,11 +120,12 @@ impl Webhooks {
             workers: worker::Workers::default(),
             shutdown,
             dispatch: tokio::sync::Mutex::new(()),
+            runtime,
         });
         for hook in shared.store.all()? {
             shared.workers.start(&shared, &hook.name);
         }
-        tokio::spawn(dispatcher::run(shared.clone()));
+        shared.runtime.spawn(dispatcher::run(shared.clone()));
         Ok(Self { shared })
     }
 }

@@ -1,16 +1,20 @@
-//! The webhooks' sled trees, in the registry's database.
+//! The webhooks' state, in a sled database of their own (`<data-dir>/webhooks`),
+//! apart from the registry's: delivery work then never contends with manifest
+//! transactions, and a manifest PUT's flush never carries delivery records.
+//! Only the event log is read from the registry's database.
 //!
 //! | tree                 | key                                | value                 |
 //! |----------------------|------------------------------------|-----------------------|
 //! | `webhooks`           | name                               | [`Webhook`] JSON      |
 //! | `webhook_deliveries` | name `\0` event seq (u64 BE)       | [`Delivery`] JSON     |
 //! | `webhook_history`    | name `\0` !history seq (u64 BE)    | history entry JSON    |
-//! | `counters` (shared)  | `webhooks/cursor`, `queue/<name>`  | u64 BE                |
+//! | `counters`           | `webhooks/cursor`                  | u64 BE                |
 //!
 //! History keys store the bitwise complement of an increasing id, so a prefix
 //! scan yields the newest entry first.
 
 use registry::events::Event;
+use registry::storage::gate;
 use serde::{Deserialize, Serialize};
 
 use crate::webhook::Webhook;
@@ -32,33 +36,42 @@ pub struct Delivery {
 /// The trees.
 #[derive(Clone, Debug)]
 pub struct Store {
-    /// The shared database (flushes).
+    /// The webhooks' own database.
     pub db: sled::Db,
+
     /// Webhook definitions.
     pub webhooks: sled::Tree,
     /// Pending deliveries, one ordered queue per webhook.
     pub deliveries: sled::Tree,
     /// Delivery history, newest first per webhook.
     pub history: sled::Tree,
-    /// The registry's counters tree (cursor, queue lengths).
+    /// The dispatcher's cursor.
     pub counters: sled::Tree,
-    /// The registry's event log.
-    pub events: sled::Tree,
+    /// The registry's event log (its durable view).
+    pub events: std::sync::Arc<registry::events::EventLog>,
 }
 
 /// Key of the dispatcher's cursor: the last event seq turned into deliveries.
 pub const CURSOR: &[u8] = b"webhooks/cursor";
 
 impl Store {
-    /// Opens the trees in `db`.
-    pub fn open(db: &sled::Db) -> Result<Self, Error> {
+    /// Opens (or creates) the webhooks' database at `path`, reading events
+    /// from the registry's `events`.
+    pub fn open(
+        events: std::sync::Arc<registry::events::EventLog>,
+        path: &std::path::Path,
+    ) -> Result<Self, Error> {
+        let db = sled::Config::new()
+            .path(path)
+            .mode(sled::Mode::HighThroughput)
+            .open()?;
         Ok(Self {
-            db: db.clone(),
             webhooks: db.open_tree("webhooks")?,
             deliveries: db.open_tree("webhook_deliveries")?,
             history: db.open_tree("webhook_history")?,
             counters: db.open_tree("counters")?,
-            events: db.open_tree("events")?,
+            events,
+            db,
         })
     }
 
@@ -83,13 +96,8 @@ impl Store {
     pub async fn put(&self, hook: &Webhook) -> Result<(), Error> {
         self.webhooks
             .insert(hook.name.as_str(), serde_json::to_vec(hook)?)?;
-        self.db.flush_async().await?;
+        gate::flush(&self.db).await?;
         Ok(())
-    }
-
-    /// Deliveries queued for `name` and not yet delivered or given up.
-    pub fn pending(&self, name: &str) -> Result<u64, Error> {
-        Ok(decode_u64(self.counters.get(queue_key(name))?))
     }
 
     /// Removes a webhook with its queue and history, durably.
@@ -102,8 +110,7 @@ impl Store {
                 tree.remove(key?)?;
             }
         }
-        self.counters.remove(queue_key(name))?;
-        self.db.flush_async().await?;
+        gate::flush(&self.db).await?;
         Ok(())
     }
 }
@@ -120,11 +127,6 @@ pub fn key(name: &str, n: u64) -> Vec<u8> {
     let mut k = prefix(name);
     k.extend_from_slice(&n.to_be_bytes());
     k
-}
-
-/// The counter holding a webhook's queue length.
-pub fn queue_key(name: &str) -> Vec<u8> {
-    format!("queue/{name}").into_bytes()
 }
 
 /// Decodes a u64 counter value.

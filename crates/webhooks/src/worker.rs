@@ -3,10 +3,10 @@
 //! own queue.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
-use sled::Transactional;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
@@ -25,6 +25,10 @@ pub struct Workers {
 struct Handle {
     wake: Arc<Notify>,
     stop: CancellationToken,
+    /// Deliveries queued and not yet done: kept in memory (counted from the
+    /// queue at start-up) so finishing a delivery is a single removal, not
+    /// a transaction that would queue registry writes behind it.
+    pending: Arc<AtomicU64>,
 }
 
 impl Workers {
@@ -36,14 +40,47 @@ impl Workers {
         }
         let wake = Arc::new(Notify::new());
         let stop = shared.shutdown.child_token();
+        let queued = shared
+            .store
+            .deliveries
+            .scan_prefix(store::prefix(name))
+            .count() as u64;
+        let pending = Arc::new(AtomicU64::new(queued));
         running.insert(
             name.to_owned(),
             Handle {
                 wake: wake.clone(),
                 stop: stop.clone(),
+                pending,
             },
         );
-        tokio::spawn(run(Arc::downgrade(shared), name.to_owned(), wake, stop));
+        shared
+            .runtime
+            .spawn(run(Arc::downgrade(shared), name.to_owned(), wake, stop));
+    }
+
+    /// Deliveries queued for `name` and not yet delivered or given up.
+    pub fn pending(&self, name: &str) -> u64 {
+        self.lock()
+            .get(name)
+            .map_or(0, |h| h.pending.load(Ordering::Relaxed))
+    }
+
+    /// `n` deliveries were queued for `name`: count them and wake its worker.
+    pub fn queued(&self, name: &str, n: u64) {
+        if let Some(h) = self.lock().get(name) {
+            h.pending.fetch_add(n, Ordering::Relaxed);
+            h.wake.notify_one();
+        }
+    }
+
+    /// One delivery of `name` is done (delivered or given up).
+    pub fn finished(&self, name: &str) {
+        if let Some(h) = self.lock().get(name) {
+            let _ = h
+                .pending
+                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1));
+        }
     }
 
     /// Tells the worker of `name` to look at its queue again.
@@ -155,17 +192,8 @@ async fn step(shared: &Shared, name: &str) -> Result<Option<Duration>, Error> {
             if outcome == Outcome::GiveUp {
                 tracing::warn!(webhook = %name, event = %delivery.event.id, attempts = delivery.attempts, "delivery failed for good");
             }
-            let queue = store::queue_key(name);
-            (&s.deliveries, &s.counters)
-                .transaction(|(deliveries, counters)| {
-                    deliveries.remove(&key)?;
-                    let len = store::decode_u64(counters.get(&queue)?);
-                    counters.insert(queue.as_slice(), &len.saturating_sub(1).to_be_bytes())?;
-                    Ok(())
-                })
-                .map_err(|e: sled::transaction::TransactionError<()>| {
-                    Error::Internal(format!("{e:?}"))
-                })?;
+            s.deliveries.remove(&key)?;
+            shared.workers.finished(name);
             Ok(Some(Duration::ZERO))
         }
     }

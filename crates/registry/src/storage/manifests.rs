@@ -14,7 +14,7 @@ use sled::transaction::{
 use sled::Transactional;
 
 use super::meta::{self, ManifestMeta, Quarantine};
-use super::Store;
+use super::{gate, Store};
 use crate::events::{self, Action, Event, Record, Request, Target};
 use crate::manifest::Manifest;
 use crate::types::{Digest, Reference, RepoName, Tag};
@@ -79,51 +79,54 @@ impl Store {
             &m.events,
             &m.counters,
         );
-        let result = trees.transaction(
-            |(manifests, metas, tag_tree, referrers, links, repos, events, counters)| {
-                if !self.config.allow_missing_references {
-                    let missing = missing_references(repo, manifest, links, metas)?;
-                    if !missing.is_empty() {
-                        return abort(Error::ManifestBlobUnknown(missing));
-                    }
-                }
-                let mut record = match metas.get(&meta_key)? {
-                    Some(v) => decode(&v)?,
-                    None => ManifestMeta {
-                        size: bytes.len() as u64,
-                        subject: manifest.subject.as_ref().map(Digest::to_string),
-                        // With quarantine on, a new manifest is held until released.
-                        quarantine: self.config.quarantine.then(Quarantine::default),
-                        ..ManifestMeta::default()
-                    },
-                };
-                let action = if record.quarantine.is_some() {
-                    Action::Quarantine
-                } else {
-                    Action::Push
-                };
-                // The same bytes re-pushed under another Content-Type are
-                // served as last pushed, as the push event says.
-                record.media_type = manifest.media_type.clone();
-                for tag in tags {
-                    let tag_key = meta::key(repo, tag.as_str());
-                    if let Some(old) = tag_tree.insert(tag_key, digest.as_str())? {
-                        if *old != *digest.as_str().as_bytes() {
-                            untag(metas, repo, &old, tag)?;
+        let result = gate::transaction(|| {
+            trees.transaction(
+                |(manifests, metas, tag_tree, referrers, links, repos, events, counters)| {
+                    if !self.config.allow_missing_references {
+                        let missing = missing_references(repo, manifest, links, metas)?;
+                        if !missing.is_empty() {
+                            return abort(Error::ManifestBlobUnknown(missing));
                         }
                     }
-                    record.tags.insert(tag.to_string());
-                }
-                manifests.insert(meta_key.as_slice(), bytes.as_ref())?;
-                metas.insert(meta_key.as_slice(), encode(&record)?)?;
-                if let Some((key, descriptor)) = &referrer {
-                    referrers.insert(key.as_slice(), descriptor.as_bytes())?;
-                }
-                repos.insert(repo.as_str(), &[])?;
-                append_pushes(events, counters, action, &target, &tag_names, request)?;
-                Ok(())
-            },
-        );
+                    let mut record = match metas.get(&meta_key)? {
+                        Some(v) => decode(&v)?,
+                        None => ManifestMeta {
+                            size: bytes.len() as u64,
+                            subject: manifest.subject.as_ref().map(Digest::to_string),
+                            // With quarantine on, a new manifest is held until released.
+                            quarantine: self.config.quarantine.then(Quarantine::default),
+                            ..ManifestMeta::default()
+                        },
+                    };
+                    let action = if record.quarantine.is_some() {
+                        Action::Quarantine
+                    } else {
+                        Action::Push
+                    };
+                    // The same bytes re-pushed under another Content-Type are
+                    // served as last pushed, as the push event says.
+                    record.media_type = manifest.media_type.clone();
+                    for tag in tags {
+                        let tag_key = meta::key(repo, tag.as_str());
+                        if let Some(old) = tag_tree.insert(tag_key, digest.as_str())? {
+                            if *old != *digest.as_str().as_bytes() {
+                                untag(metas, repo, &old, tag)?;
+                            }
+                        }
+                        record.tags.insert(tag.to_string());
+                    }
+                    manifests.insert(meta_key.as_slice(), bytes.as_ref())?;
+                    metas.insert(meta_key.as_slice(), encode(&record)?)?;
+                    if let Some((key, descriptor)) = &referrer {
+                        referrers.insert(key.as_slice(), descriptor.as_bytes())?;
+                    }
+                    repos.insert(repo.as_str(), &[])?;
+                    append_pushes(events, counters, action, &target, &tag_names, request)?;
+                    Ok(())
+                },
+            )
+        })
+        .await;
         finish(result)?;
         self.meta.flush().await?;
         Ok(())
@@ -199,37 +202,40 @@ impl Store {
             &m.events,
             &m.counters,
         );
-        let result = trees.transaction(
-            |(manifests, metas, tag_tree, referrers, events, counters)| {
-                let Some(v) = metas.remove(key.as_slice())? else {
-                    return abort(Error::ManifestUnknown);
-                };
-                let record: ManifestMeta = decode(&v)?;
-                manifests.remove(key.as_slice())?;
-                for tag in &record.tags {
-                    tag_tree.remove(meta::key(repo, tag))?;
-                }
-                if let Some(subject) = &record.subject {
-                    referrers.remove(meta::referrer_key(repo, subject, digest.as_str()))?;
-                }
-                let target = Target {
-                    media_type: record.media_type.clone(),
-                    digest: digest.to_string(),
-                    repository: repo.to_string(),
-                    ..Target::default()
-                };
-                let event = Event::new(Action::Delete, target, request.clone());
-                events::append(
-                    events,
-                    counters,
-                    &Record {
-                        event,
-                        tags: record.tags.iter().cloned().collect(),
-                    },
-                )?;
-                Ok(())
-            },
-        );
+        let result = gate::transaction(|| {
+            trees.transaction(
+                |(manifests, metas, tag_tree, referrers, events, counters)| {
+                    let Some(v) = metas.remove(key.as_slice())? else {
+                        return abort(Error::ManifestUnknown);
+                    };
+                    let record: ManifestMeta = decode(&v)?;
+                    manifests.remove(key.as_slice())?;
+                    for tag in &record.tags {
+                        tag_tree.remove(meta::key(repo, tag))?;
+                    }
+                    if let Some(subject) = &record.subject {
+                        referrers.remove(meta::referrer_key(repo, subject, digest.as_str()))?;
+                    }
+                    let target = Target {
+                        media_type: record.media_type.clone(),
+                        digest: digest.to_string(),
+                        repository: repo.to_string(),
+                        ..Target::default()
+                    };
+                    let event = Event::new(Action::Delete, target, request.clone());
+                    events::append(
+                        events,
+                        counters,
+                        &Record {
+                            event,
+                            tags: record.tags.iter().cloned().collect(),
+                        },
+                    )?;
+                    Ok(())
+                },
+            )
+        })
+        .await;
         finish(result)?;
         self.meta.flush().await?;
         Ok(())
@@ -239,12 +245,15 @@ impl Store {
     /// is raised (the contract's `delete` is for manifests).
     pub async fn delete_tag(&self, repo: &RepoName, tag: &Tag) -> Result<(), Error> {
         let m = &self.meta;
-        let result = (&m.tags, &m.manifest_meta).transaction(|(tag_tree, metas)| {
-            let Some(digest) = tag_tree.remove(meta::key(repo, tag.as_str()))? else {
-                return abort(Error::ManifestUnknown);
-            };
-            untag(metas, repo, &digest, tag)
-        });
+        let result = gate::transaction(|| {
+            (&m.tags, &m.manifest_meta).transaction(|(tag_tree, metas)| {
+                let Some(digest) = tag_tree.remove(meta::key(repo, tag.as_str()))? else {
+                    return abort(Error::ManifestUnknown);
+                };
+                untag(metas, repo, &digest, tag)
+            })
+        })
+        .await;
         finish(result)?;
         self.meta.flush().await?;
         Ok(())

@@ -43,6 +43,8 @@ pub struct Meta {
     pub events: sled::Tree,
     /// Sequence counters.
     pub counters: sled::Tree,
+    /// The event log's durable view, shared with readers.
+    pub log: std::sync::Arc<crate::events::EventLog>,
 }
 
 impl Meta {
@@ -52,6 +54,12 @@ impl Meta {
             .path(path)
             .mode(sled::Mode::HighThroughput)
             .open()?;
+        let events = db.open_tree("events")?;
+        let counters = db.open_tree("counters")?;
+        let log = std::sync::Arc::new(crate::events::EventLog::open(
+            events.clone(),
+            counters.clone(),
+        )?);
         Ok(Self {
             repos: db.open_tree("repos")?,
             links: db.open_tree("links")?,
@@ -60,16 +68,20 @@ impl Meta {
             tags: db.open_tree("tags")?,
             referrers: db.open_tree("referrers")?,
             uploads: db.open_tree("uploads")?,
-            events: db.open_tree("events")?,
-            counters: db.open_tree("counters")?,
+            events,
+            counters,
+            log,
             db,
         })
     }
 
     /// Makes every committed change durable; called before any 2xx that
-    /// acknowledges a change.
+    /// acknowledges a change. Publishes the event sequence number it covered.
     pub async fn flush(&self) -> sled::Result<()> {
-        self.db.flush_async().await.map(drop)
+        let seq = self.log.last_committed()?;
+        super::gate::flush(&self.db).await?;
+        self.log.mark_durable(seq);
+        Ok(())
     }
 }
 

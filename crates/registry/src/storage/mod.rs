@@ -3,6 +3,7 @@
 //! blobs (this file), [`uploads`] and [`manifests`].
 
 pub mod blobs;
+pub mod gate;
 pub mod manifests;
 pub mod meta;
 pub mod paths;

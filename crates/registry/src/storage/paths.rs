@@ -4,6 +4,7 @@
 //! <data-dir>/
 //!   meta/                        sled database: manifests, tags, blob links,
 //!                                referrers, upload sessions, the event log
+//!   webhooks/                    the webhooks crate's own sled database
 //!   blobs/<algo>/<hex[..2]>/<hex> verified blob content, named by its digest
 //!   uploads/<uuid>               bytes of an upload session in progress
 //! ```

@@ -11,7 +11,7 @@ use sled::Transactional;
 
 use super::manifests::{abort, append_pushes, decode, encode, finish, StoredManifest};
 use super::meta::{self, ManifestMeta, Quarantine};
-use super::Store;
+use super::{gate, Store};
 use crate::events::{Action, Request, Target};
 use crate::types::{Digest, RepoName};
 use crate::Error;
@@ -68,8 +68,9 @@ impl Store {
     ) -> Result<(), Error> {
         let key = meta::key(repo, digest.as_str());
         let m = &self.meta;
-        let result =
-            (&m.manifest_meta, &m.events, &m.counters).transaction(|(metas, log, counters)| {
+        let trees = (&m.manifest_meta, &m.events, &m.counters);
+        let result = gate::transaction(|| {
+            trees.transaction(|(metas, log, counters)| {
                 let Some(v) = metas.get(&key)? else {
                     return abort(Error::ManifestUnknown);
                 };
@@ -97,7 +98,9 @@ impl Store {
                 }
                 metas.insert(key.as_slice(), encode(&record)?)?;
                 Ok(())
-            });
+            })
+        })
+        .await;
         finish(result)?;
         self.meta.flush().await?;
         Ok(())

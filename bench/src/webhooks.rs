@@ -1,0 +1,208 @@
+//! Webhook scenarios (Berth only): event-to-receiver latency with 1, 10 and
+//! 100 matching webhooks, sustained deliveries per second to 10 receivers,
+//! and what 100 matching webhooks add to a manifest PUT.
+
+use std::time::{Duration, Instant};
+
+use crate::receiver::Receiver;
+use crate::scenarios::Figure;
+
+/// Manifests pushed per latency scenario.
+const EVENTS: usize = 200;
+
+/// Runs every webhook scenario against a fresh Berth at `url`.
+pub fn run_all(url: &str, short: bool) -> Result<Vec<Figure>, String> {
+    let events = if short { 20 } else { EVENTS };
+    let (config, layer) = base_blobs(url)?;
+    let mut figures = Vec::new();
+    let mut pushed = 0;
+    let mut created = 0;
+
+    let baseline = put_latencies(url, &config, &layer, &mut pushed, events)?;
+    for n in [1usize, 10, 100] {
+        let receiver = Receiver::start()?;
+        let names = subscribe(url, &receiver.url, n, &mut created)?;
+        let start = pushed;
+        let puts = put_latencies(url, &config, &layer, &mut pushed, events)?;
+        wait_for(&receiver, n * (pushed - start))?;
+        let mut lat = receiver.take();
+        lat.sort();
+        figures.push(ms(
+            format!("event → receiver latency p50, {n} webhook(s)"),
+            pct(&lat, 50),
+        ));
+        figures.push(ms(
+            format!("event → receiver latency p99, {n} webhook(s)"),
+            pct(&lat, 99),
+        ));
+        if n == 100 {
+            let (base, with) = (mean(&baseline), mean(&puts));
+            figures.push(ms("manifest PUT latency, mean, 0 webhooks".into(), base));
+            figures.push(ms("manifest PUT latency, mean, 100 webhooks".into(), with));
+            let overhead = 100.0 * (with.as_secs_f64() / base.as_secs_f64() - 1.0);
+            figures.push(Figure {
+                name: "PUT latency overhead of 100 webhooks".into(),
+                value: overhead,
+                unit: "%",
+                ceiling: None,
+            });
+        }
+        unsubscribe(url, &names)?;
+    }
+
+    // Throughput: 10 receivers, events pushed by 8 concurrent clients.
+    let receivers: Vec<Receiver> = (0..10)
+        .map(|_| Receiver::start())
+        .collect::<Result<_, _>>()?;
+    let mut names = Vec::new();
+    for r in &receivers {
+        names.extend(subscribe(url, &r.url, 1, &mut created)?);
+    }
+    let per_client = if short { 10 } else { 250 };
+    let start = Instant::now();
+    let threads: Vec<_> = (0..8)
+        .map(|t| {
+            let (url, config, layer) = (url.to_owned(), config.clone(), layer.clone());
+            std::thread::spawn(move || {
+                let mut n = 1_000_000 * (t + 1);
+                put_latencies(&url, &config, &layer, &mut n, per_client).map(|_| ())
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().map_err(|_| "push thread panicked")??;
+    }
+    let put_secs = start.elapsed().as_secs_f64();
+    let total = 8 * per_client;
+    for r in &receivers {
+        wait_for(r, total)?;
+    }
+    let secs = start.elapsed().as_secs_f64();
+    let rate = |n: usize, s: f64| n as f64 / s;
+    figures.push(Figure {
+        name: "manifest PUTs/s during it (8 clients)".into(),
+        value: rate(total, put_secs),
+        unit: "/s",
+        ceiling: None,
+    });
+    figures.push(Figure {
+        name: "deliveries/s, 10 receivers, first PUT to last delivery".into(),
+        value: rate(10 * total, secs),
+        unit: "/s",
+        ceiling: None,
+    });
+    unsubscribe(url, &names)?;
+    Ok(figures)
+}
+
+fn ms(name: String, d: Duration) -> Figure {
+    Figure {
+        name,
+        value: d.as_secs_f64() * 1000.0,
+        unit: "ms",
+        ceiling: None,
+    }
+}
+
+fn pct(sorted: &[Duration], p: usize) -> Duration {
+    sorted
+        .get((sorted.len().saturating_sub(1)) * p / 100)
+        .copied()
+        .unwrap_or_default()
+}
+
+fn mean(d: &[Duration]) -> Duration {
+    d.iter().sum::<Duration>() / u32::try_from(d.len().max(1)).unwrap_or(1)
+}
+
+/// Uploads the config and layer every benchmark manifest references.
+fn base_blobs(url: &str) -> Result<(String, String), String> {
+    let put = |bytes: &[u8]| -> Result<String, String> {
+        use sha2::Digest;
+        let d = format!(
+            "sha256:{}",
+            sha2::Sha256::digest(bytes)
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect::<String>()
+        );
+        ureq::post(&format!("{url}/v2/bench/hooks/blobs/uploads/?digest={d}"))
+            .send_bytes(bytes)
+            .map_err(|e| e.to_string())?;
+        Ok(d)
+    };
+    Ok((put(b"{}")?, put(b"layer")?))
+}
+
+/// PUTs `count` distinct manifests tagged `t<n>` one after another and
+/// returns each PUT's latency; `n` numbers them across calls.
+fn put_latencies(
+    url: &str,
+    config: &str,
+    layer: &str,
+    n: &mut usize,
+    count: usize,
+) -> Result<Vec<Duration>, String> {
+    let agent = ureq::Agent::new();
+    let mut out = Vec::with_capacity(count);
+    for _ in 0..count {
+        *n += 1;
+        let manifest = serde_json::json!({
+            "schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": config, "size": 2},
+            "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": layer, "size": 5}],
+            "annotations": {"n": n.to_string()},
+        });
+        let start = Instant::now();
+        agent
+            .put(&format!("{url}/v2/bench/hooks/manifests/t{n}"))
+            .set("Content-Type", "application/vnd.oci.image.manifest.v1+json")
+            .send_string(&manifest.to_string())
+            .map_err(|e| format!("manifest PUT: {e}"))?;
+        out.push(start.elapsed());
+    }
+    Ok(out)
+}
+
+fn subscribe(
+    url: &str,
+    target: &str,
+    n: usize,
+    created: &mut usize,
+) -> Result<Vec<String>, String> {
+    (0..n)
+        .map(|_| {
+            *created += 1;
+            let name = format!("benchhook{created}");
+            let body = serde_json::json!({"serviceUri": target, "actions": ["push"]});
+            ureq::put(&format!("{url}/api/webhooks/{name}"))
+                .send_string(&body.to_string())
+                .map_err(|e| e.to_string())?;
+            Ok(name)
+        })
+        .collect()
+}
+
+fn unsubscribe(url: &str, names: &[String]) -> Result<(), String> {
+    for name in names {
+        ureq::delete(&format!("{url}/api/webhooks/{name}"))
+            .call()
+            .map_err(|e| e.to_string())?;
+    }
+    Ok(())
+}
+
+/// Waits until `receiver` has `n` deliveries (bounded: 5 minutes).
+fn wait_for(receiver: &Receiver, n: usize) -> Result<(), String> {
+    let deadline = Instant::now() + Duration::from_secs(300);
+    while receiver.count() < n {
+        if Instant::now() > deadline {
+            return Err(format!(
+                "only {} of {n} deliveries arrived",
+                receiver.count()
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    Ok(())
+}
