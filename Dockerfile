@@ -1,0 +1,49 @@
+# Berth in a container: one static binary on an empty base image.
+#
+# Full build (where base images can be pulled):
+#   docker build -t berth .
+# Packaging a binary built on the host (no pulls needed):
+#   RUSTFLAGS="-C target-feature=+crt-static" \
+#     cargo build --release --target x86_64-unknown-linux-gnu -p berth
+#   mkdir -p ctx/data && cp target/x86_64-unknown-linux-gnu/release/berth ctx/berth
+#   docker build --target runtime -t berth -f Dockerfile ctx
+#
+# Run: docker run -p 5000:5000 -v berth-data:/data berth
+
+# --- runtime: a host-built binary (docker build --target runtime) -------------
+# First, so that builders that build every stage up to the target (docker's
+# legacy builder) never need the Rust base image for it.
+# The context holds the binary and an empty data/ directory (scratch has no
+# mkdir): /data must belong to the unprivileged user the registry runs as.
+FROM scratch AS runtime
+ARG BINARY=berth
+COPY ${BINARY} /berth
+COPY --chown=65534:65534 data /data
+USER 65534:65534
+ENV BERTH_LISTEN=0.0.0.0:5000 BERTH_DATA_DIR=/data
+WORKDIR /data
+VOLUME /data
+EXPOSE 5000
+ENTRYPOINT ["/berth"]
+CMD ["serve"]
+
+# --- build: a static binary (glibc, statically linked) ------------------------
+FROM rust:1-bookworm AS build
+WORKDIR /src
+COPY . .
+RUN RUSTFLAGS="-C target-feature=+crt-static" \
+    cargo build --release --locked --target x86_64-unknown-linux-gnu -p berth \
+ && mkdir -p /out/data \
+ && cp target/x86_64-unknown-linux-gnu/release/berth /out/berth
+
+# --- default: the binary built above ------------------------------------------
+FROM scratch
+COPY --from=build /out/berth /berth
+COPY --from=build --chown=65534:65534 /out/data /data
+USER 65534:65534
+ENV BERTH_LISTEN=0.0.0.0:5000 BERTH_DATA_DIR=/data
+WORKDIR /data
+VOLUME /data
+EXPOSE 5000
+ENTRYPOINT ["/berth"]
+CMD ["serve"]
