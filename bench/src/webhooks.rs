@@ -194,6 +194,7 @@ fn unsubscribe(url: &str, names: &[String]) -> Result<(), String> {
 
 /// Waits until `receiver` has `n` deliveries (bounded: 5 minutes).
 fn wait_for(receiver: &Receiver, n: usize) -> Result<(), String> {
+    eprintln!("bench: waiting for {n} deliveries at {}", receiver.url);
     let deadline = Instant::now() + Duration::from_secs(300);
     while receiver.count() < n {
         if Instant::now() > deadline {

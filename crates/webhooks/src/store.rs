@@ -38,6 +38,8 @@ pub struct Delivery {
 pub struct Store {
     /// The webhooks' own database.
     pub db: sled::Db,
+    /// Group commit for it (see `registry::storage::gate`).
+    flusher: std::sync::Arc<gate::Flusher>,
 
     /// Webhook definitions.
     pub webhooks: sled::Tree,
@@ -71,6 +73,7 @@ impl Store {
             history: db.open_tree("webhook_history")?,
             counters: db.open_tree("counters")?,
             events,
+            flusher: std::sync::Arc::default(),
             db,
         })
     }
@@ -96,7 +99,7 @@ impl Store {
     pub async fn put(&self, hook: &Webhook) -> Result<(), Error> {
         self.webhooks
             .insert(hook.name.as_str(), serde_json::to_vec(hook)?)?;
-        gate::flush(&self.db).await?;
+        self.flusher.flush(&self.db).await?;
         Ok(())
     }
 
@@ -110,7 +113,7 @@ impl Store {
                 tree.remove(key?)?;
             }
         }
-        gate::flush(&self.db).await?;
+        self.flusher.flush(&self.db).await?;
         Ok(())
     }
 }

@@ -45,6 +45,8 @@ pub struct Meta {
     pub counters: sled::Tree,
     /// The event log's durable view, shared with readers.
     pub log: std::sync::Arc<crate::events::EventLog>,
+    /// Group commit for this database (see [`super::gate`]).
+    flusher: std::sync::Arc<super::gate::Flusher>,
 }
 
 impl Meta {
@@ -71,6 +73,7 @@ impl Meta {
             events,
             counters,
             log,
+            flusher: std::sync::Arc::default(),
             db,
         })
     }
@@ -79,7 +82,7 @@ impl Meta {
     /// acknowledges a change. Publishes the event sequence number it covered.
     pub async fn flush(&self) -> sled::Result<()> {
         let seq = self.log.last_committed()?;
-        super::gate::flush(&self.db).await?;
+        self.flusher.flush(&self.db).await?;
         self.log.mark_durable(seq);
         Ok(())
     }
