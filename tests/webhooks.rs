@@ -54,17 +54,6 @@ fn history(reg: &TestRegistry, name: &str, n: usize) -> Vec<Value> {
     }
 }
 
-fn is_uuid(s: &str) -> bool {
-    s.len() == 36
-        && s.chars().enumerate().all(|(i, c)| {
-            if [8, 13, 18, 23].contains(&i) {
-                c == '-'
-            } else {
-                c.is_ascii_hexdigit()
-            }
-        })
-}
-
 fn is_timestamp(s: &str) -> bool {
     s.ends_with('Z') && s.contains('.') && humantime::parse_rfc3339(s).is_ok()
 }
@@ -105,7 +94,11 @@ fn push_and_delete_payloads_follow_the_contract_field_by_field() {
             .map(String::from)
             .into()
     );
-    assert!(is_uuid(e["id"].as_str().unwrap()), "{}", e["id"]);
+    assert!(
+        support::receiver::is_uuid(e["id"].as_str().unwrap()),
+        "{}",
+        e["id"]
+    );
     assert!(
         is_timestamp(e["timestamp"].as_str().unwrap()),
         "{}",
@@ -156,7 +149,10 @@ fn push_and_delete_payloads_follow_the_contract_field_by_field() {
     assert_eq!(del.status, 202);
     let d = rx.next().json();
     assert_eq!(d["action"], "delete");
-    assert!(is_uuid(d["id"].as_str().unwrap()) && is_timestamp(d["timestamp"].as_str().unwrap()));
+    assert!(
+        support::receiver::is_uuid(d["id"].as_str().unwrap())
+            && is_timestamp(d["timestamp"].as_str().unwrap())
+    );
     assert_eq!(
         d["target"],
         json!({"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": md, "repository": "hello-world"})

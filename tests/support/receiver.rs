@@ -197,7 +197,7 @@ pub fn assert_push_event(
     assert_eq!(keys, ["action", "id", "request", "target", "timestamp"]);
     assert_eq!(e["action"], "push");
     assert!(
-        uuid(e["id"].as_str().unwrap()) && uuid(e["request"]["id"].as_str().unwrap()),
+        is_uuid(e["id"].as_str().unwrap()) && is_uuid(e["request"]["id"].as_str().unwrap()),
         "{e}"
     );
     let ts = e["timestamp"].as_str().unwrap();
@@ -230,7 +230,8 @@ pub fn assert_push_event(
 const ACCEPT_ALL: &str = "application/vnd.oci.image.manifest.v1+json, application/vnd.oci.image.index.v1+json, \
     application/vnd.docker.distribution.manifest.v2+json, application/vnd.docker.distribution.manifest.list.v2+json";
 
-fn uuid(s: &str) -> bool {
+/// Whether `s` is a UUID in its hyphenated form.
+pub fn is_uuid(s: &str) -> bool {
     s.len() == 36
         && s.chars().enumerate().all(|(i, c)| {
             if [8, 13, 18, 23].contains(&i) {

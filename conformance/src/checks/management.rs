@@ -2,7 +2,7 @@
 
 use super::referrers::{self, Referrers};
 use super::session::upload;
-use super::{blob_path, ensure, error_code, manifest_path, put_manifest, status, Context};
+use super::{blob_path, ensure, manifest_path, put_manifest, status, Context};
 use crate::client::Response;
 use crate::data::{self, Blob};
 use crate::report::{Finding, Level};
@@ -101,16 +101,11 @@ pub fn run(ctx: &mut Context, refs: &Referrers) {
             Ok(None)
         },
     );
-    ctx.check(
+    ctx.check_error_code(
         "code-7",
         "DELETE of a nonexistent manifest reports MANIFEST_UNKNOWN",
-        Level::Should,
-        |_| {
-            let resp = missing
-                .ok_or_else(|| Finding::should("no 404 response from the previous check"))?;
-            error_code(&resp, "MANIFEST_UNKNOWN")?;
-            Ok(None)
-        },
+        missing,
+        "MANIFEST_UNKNOWN",
     );
     ctx.check(
         "end-9",
@@ -154,16 +149,11 @@ pub fn run(ctx: &mut Context, refs: &Referrers) {
             Ok(None)
         },
     );
-    ctx.check(
+    ctx.check_error_code(
         "code-1",
         "DELETE of a nonexistent blob reports BLOB_UNKNOWN",
-        Level::Should,
-        |_| {
-            let resp = missing
-                .ok_or_else(|| Finding::should("no 404 response from the previous check"))?;
-            error_code(&resp, "BLOB_UNKNOWN")?;
-            Ok(None)
-        },
+        missing,
+        "BLOB_UNKNOWN",
     );
 }
 

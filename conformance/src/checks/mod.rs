@@ -125,6 +125,23 @@ impl Context {
         self.report.record(id, description, level, outcome);
     }
 
+    /// A SHOULD check that the 404 `missing` (kept by the previous check)
+    /// carries error code `code`.
+    pub fn check_error_code(
+        &mut self,
+        id: &str,
+        description: &str,
+        missing: Option<Response>,
+        code: &str,
+    ) {
+        self.check(id, description, Level::Should, |_| {
+            let resp = missing
+                .ok_or_else(|| Finding::should("no 404 response from the previous check"))?;
+            error_code(&resp, code)?;
+            Ok(None)
+        });
+    }
+
     /// Fails at `level` unless `key` (a digest or tag) was pushed successfully.
     pub fn need(&self, key: &str, level: Level) -> Result<(), Finding> {
         if self.pushed.contains(key) {

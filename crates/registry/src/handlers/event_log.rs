@@ -30,17 +30,10 @@ pub async fn list_events(reg: &Registry, query: &Query) -> Reply {
         }
         None => None,
     };
-    let after = match query.get("after") {
-        Some(a) => a.parse::<u64>().map_err(|_| Error::BadParameter("after"))?,
-        None => 0,
-    };
-    let n = match query.get("n") {
-        Some(n) => n
-            .parse::<usize>()
-            .map_err(|_| Error::BadParameter("n"))?
-            .min(MAX_PAGE),
-        None => MAX_PAGE,
-    };
+    let after = query.number::<u64>("after")?.unwrap_or(0);
+    let n = query
+        .number::<usize>("n")?
+        .map_or(MAX_PAGE, |n| n.min(MAX_PAGE));
     // Only durable events are listed: a crash cannot take one back.
     let log = reg.store.meta().log.clone();
     let (items, last) = tokio::task::spawn_blocking(move || -> Result<_, Error> {

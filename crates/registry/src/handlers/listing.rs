@@ -47,13 +47,9 @@ pub async fn list_repositories(reg: &Registry, query: &Query) -> Reply {
 }
 
 fn page(query: &Query) -> Result<(usize, Option<&str>), Error> {
-    let n = match query.get("n") {
-        Some(n) => n
-            .parse::<usize>()
-            .map_err(|_| Error::BadParameter("n"))?
-            .min(MAX_PAGE),
-        None => MAX_PAGE,
-    };
+    let n = query
+        .number::<usize>("n")?
+        .map_or(MAX_PAGE, |n| n.min(MAX_PAGE));
     Ok((n, query.get("last").filter(|l| !l.is_empty())))
 }
 

@@ -27,6 +27,17 @@ impl Query {
             .map(|(_, v)| v.as_str())
     }
 
+    /// The value of `key` as a number; a value that is not one is a
+    /// `BadParameter` error (400).
+    pub fn number<T: std::str::FromStr>(
+        &self,
+        key: &'static str,
+    ) -> Result<Option<T>, crate::Error> {
+        self.get(key)
+            .map(|v| v.parse().map_err(|_| crate::Error::BadParameter(key)))
+            .transpose()
+    }
+
     /// Every value of `key`, for repeated parameters such as `tag`.
     pub fn all<'a>(&'a self, key: &'a str) -> impl Iterator<Item = &'a str> {
         self.0
