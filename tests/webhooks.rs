@@ -140,6 +140,18 @@ fn push_and_delete_payloads_follow_the_contract_field_by_field() {
         "v2",
         "the tag delete raised no event"
     );
+    // A push by digest alone raises one push without a tag.
+    let by_digest = http(
+        "PUT",
+        &format!("{}/v2/hello-world/manifests/{md}", reg.url()),
+        &[("Content-Type", "application/vnd.oci.image.manifest.v1+json")],
+        &manifest,
+    );
+    assert_eq!(by_digest.status, 201);
+    let untagged = rx.next().json();
+    assert_eq!(untagged["action"], "push");
+    assert_eq!(untagged["target"]["digest"], md.as_str());
+    assert!(untagged["target"].get("tag").is_none(), "{untagged}");
     let del = http(
         "DELETE",
         &format!("{}/v2/hello-world/manifests/{md}", reg.url()),
@@ -610,6 +622,21 @@ fn admin_api_errors_ping_quota_and_configured_webhooks() {
     );
     assert_eq!(api(&reg, "DELETE", "/second1", None).status, 200);
     assert_eq!(api(&reg, "GET", "/second1", None).status, 404);
+    // Its delivery history went with it: a new webhook of that name has none.
+    assert_eq!(
+        create(
+            &reg,
+            "second1",
+            json!({"serviceUri": rx.url, "actions": ["push"]})
+        )
+        .status,
+        201
+    );
+    assert_eq!(
+        api(&reg, "GET", "/second1/events", None).json()["value"],
+        json!([])
+    );
+    assert_eq!(api(&reg, "DELETE", "/second1", None).status, 200);
     push_image(&reg.url(), "cfg", "v1", 1);
     assert_eq!(
         api(
