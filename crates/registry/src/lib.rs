@@ -79,14 +79,4 @@ impl Registry {
     pub fn event_log(&self) -> Arc<events::EventLog> {
         self.store.meta().log.clone()
     }
-
-    /// The configuration it was opened with.
-    pub fn config(&self) -> &Config {
-        &self.config
-    }
-
-    /// Its storage, for readers such as the event log.
-    pub fn store(&self) -> &Store {
-        &self.store
-    }
 }
