@@ -9,6 +9,8 @@
 #   docker build --target runtime -t berth -f Dockerfile ctx
 #
 # Run: docker run -p 5000:5000 -v berth-data:/data berth
+# The health check runs `berth health`, which asks the address BERTH_LISTEN
+# names, so it follows a changed port.
 
 # --- runtime: a host-built binary (docker build --target runtime) -------------
 # First, so that builders that build every stage up to the target (docker's
@@ -24,6 +26,7 @@ ENV BERTH_LISTEN=0.0.0.0:5000 BERTH_DATA_DIR=/data
 WORKDIR /data
 VOLUME /data
 EXPOSE 5000
+HEALTHCHECK --interval=10s --timeout=3s CMD ["/berth", "health"]
 ENTRYPOINT ["/berth"]
 CMD ["serve"]
 
@@ -45,5 +48,6 @@ ENV BERTH_LISTEN=0.0.0.0:5000 BERTH_DATA_DIR=/data
 WORKDIR /data
 VOLUME /data
 EXPOSE 5000
+HEALTHCHECK --interval=10s --timeout=3s CMD ["/berth", "health"]
 ENTRYPOINT ["/berth"]
 CMD ["serve"]

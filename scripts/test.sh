@@ -3,7 +3,8 @@
 #   1. installs and starts what the tests need (scripts/setup-test-env.sh:
 #      docker daemon, podman, skopeo, oras-py, ...),
 #   2. runs Berth's conformance program against a fresh Berth,
-#   3. runs every Rust test (unit, integration, real clients) with nextest.
+#   3. runs every Rust test (unit, integration, real clients) with nextest,
+#      then the doc-tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -29,3 +30,6 @@ kill "$berth"; wait "$berth" || true
 
 echo "== cargo nextest"
 cargo nextest run --workspace --no-fail-fast
+
+echo "== doc-tests (nextest does not run them)"
+cargo test --workspace --doc

@@ -1,6 +1,10 @@
-//! The configuration file: TOML. Top-level keys are [`registry::Config`]'s
-//! fields; `[delivery]` holds [`webhooks::Config`]; each `[[webhooks]]` entry
-//! is a webhook created (or updated) at start-up. Unknown keys are errors.
+//! The configuration: defaults, then the TOML file, then `BERTH_*`
+//! environment variables, then command-line flags (each overrides the one
+//! before).
+//!
+//! In the file, top-level keys are [`registry::Config`]'s fields;
+//! `[delivery]` holds [`webhooks::Config`]; each `[[webhooks]]` entry is a
+//! webhook created (or updated) at start-up. Unknown keys are errors.
 //!
 //! ```toml
 //! listen = "127.0.0.1:5000"
@@ -12,10 +16,14 @@
 //! actions = ["push", "delete"]
 //! scope = "app:*"
 //! ```
+//!
+//! Every top-level key is also `BERTH_<KEY>` (`BERTH_LISTEN`,
+//! `BERTH_DATA_DIR`, `BERTH_QUARANTINE=true`, ...) and every `[delivery]`
+//! key `BERTH_DELIVERY_<KEY>` (`BERTH_DELIVERY_TIMEOUT=5s`).
 
 use std::path::Path;
 
-/// Everything the file configures.
+/// Everything the configuration holds.
 #[derive(Debug, Default)]
 pub struct File {
     /// The registry's settings.
@@ -26,47 +34,169 @@ pub struct File {
     pub webhooks: Vec<webhooks::Webhook>,
 }
 
-/// Reads `path`, or the defaults when there is none.
-pub fn load(path: Option<&Path>) -> Result<File, String> {
-    let Some(path) = path else {
-        return Ok(File::default());
-    };
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    parse(&text).map_err(|e| format!("invalid configuration in {}: {e}", path.display()))
+/// What a masked secret reads as.
+const MASK: &str = "******";
+
+impl File {
+    /// Reads `path` (or starts from the defaults when there is none) and
+    /// applies the process's `BERTH_*` environment variables.
+    pub fn load(path: Option<&Path>) -> Result<Self, String> {
+        let text = match path {
+            Some(path) => std::fs::read_to_string(path)
+                .map_err(|e| format!("cannot read {}: {e}", path.display()))?,
+            None => String::new(),
+        };
+        let place = path.map_or("the environment".into(), |p| p.display().to_string());
+        Self::parse(&text, std::env::vars())
+            .map_err(|e| format!("invalid configuration in {place}: {e}"))
+    }
+
+    /// Parses TOML `text`, then applies the `BERTH_*` variables among `env`.
+    pub fn parse(
+        text: &str,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Self, String> {
+        let mut table: toml::Table = toml::from_str(text).map_err(|e| e.to_string())?;
+        apply_env(&mut table, env)?;
+        let delivery = match table.remove("delivery") {
+            Some(v) => v
+                .try_into()
+                .map_err(|e: toml::de::Error| format!("[delivery]: {e}"))?,
+            None => webhooks::Config::default(),
+        };
+        let webhooks = match table.remove("webhooks") {
+            Some(v) => v
+                .try_into()
+                .map_err(|e: toml::de::Error| format!("[[webhooks]]: {e}"))?,
+            None => Vec::new(),
+        };
+        let registry = toml::Value::Table(table)
+            .try_into()
+            .map_err(|e: toml::de::Error| e.to_string())?;
+        Ok(Self {
+            registry,
+            delivery,
+            webhooks,
+        })
+    }
+
+    /// The configuration as a TOML file, with webhook secrets, header values
+    /// and the path and query of service URIs (which often carry a token)
+    /// masked.
+    pub fn to_masked_toml(&self) -> Result<String, String> {
+        let mut table = table_of(&self.registry)?;
+        table.insert(
+            "delivery".into(),
+            toml::Value::Table(table_of(&self.delivery)?),
+        );
+        let hooks = self
+            .webhooks
+            .iter()
+            .map(|hook| {
+                let mut hook = hook.clone();
+                hook.service_uri = mask_uri(&hook.service_uri);
+                hook.custom_headers
+                    .values_mut()
+                    .for_each(|v| *v = MASK.into());
+                for secret in [&mut hook.secret, &mut hook.previous_secret]
+                    .into_iter()
+                    .flatten()
+                {
+                    *secret = MASK.into();
+                }
+                table_of(&hook).map(toml::Value::Table)
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        if !hooks.is_empty() {
+            table.insert("webhooks".into(), toml::Value::Array(hooks));
+        }
+        toml::to_string(&table).map_err(|e| e.to_string())
+    }
 }
 
-fn parse(text: &str) -> Result<File, String> {
-    let mut table: toml::Table = toml::from_str(text).map_err(|e| e.to_string())?;
-    let delivery = match table.remove("delivery") {
-        Some(v) => v
-            .try_into()
-            .map_err(|e: toml::de::Error| format!("[delivery]: {e}"))?,
-        None => webhooks::Config::default(),
+/// Sets the keys named by `BERTH_<KEY>` and `BERTH_DELIVERY_<KEY>` variables.
+/// Variables that name no key are left alone: they may belong to the CLI
+/// (`BERTH_CONFIG`, `BERTH_LOG`, `BERTH_REGISTRY`) or to other tools.
+fn apply_env(
+    table: &mut toml::Table,
+    env: impl IntoIterator<Item = (String, String)>,
+) -> Result<(), String> {
+    let registry_keys = table_of(&registry::Config::default())?;
+    let delivery_keys = table_of(&webhooks::Config::default())?;
+    for (name, value) in env {
+        let Some(key) = name.strip_prefix("BERTH_") else {
+            continue;
+        };
+        let key = key.to_ascii_lowercase();
+        let value = env_value(&value);
+        if let Some(k) = key.strip_prefix("delivery_") {
+            if delivery_keys.contains_key(k) {
+                table
+                    .entry("delivery")
+                    .or_insert_with(|| toml::Value::Table(toml::Table::new()))
+                    .as_table_mut()
+                    .ok_or("delivery must be a table")?
+                    .insert(k.to_owned(), value);
+                continue;
+            }
+        }
+        if registry_keys.contains_key(&key) {
+            table.insert(key, value);
+        }
+    }
+    Ok(())
+}
+
+/// An environment value as TOML: an integer or boolean when it reads as
+/// one, a string otherwise.
+fn env_value(s: &str) -> toml::Value {
+    if let Ok(n) = s.parse::<i64>() {
+        return toml::Value::Integer(n);
+    }
+    match s {
+        "true" => toml::Value::Boolean(true),
+        "false" => toml::Value::Boolean(false),
+        _ => toml::Value::String(s.to_owned()),
+    }
+}
+
+fn table_of(value: &impl serde::Serialize) -> Result<toml::Table, String> {
+    toml::Table::try_from(value).map_err(|e| e.to_string())
+}
+
+/// `scheme://host[:port]/`, without credentials, and with anything after it
+/// masked.
+fn mask_uri(uri: &str) -> String {
+    let Some((scheme, rest)) = uri.split_once("://") else {
+        return MASK.into();
     };
-    let webhooks = match table.remove("webhooks") {
-        Some(v) => v
-            .try_into()
-            .map_err(|e: toml::de::Error| format!("[[webhooks]]: {e}"))?,
-        None => Vec::new(),
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let authority = &rest[..end];
+    let host = authority
+        .rsplit_once('@')
+        .map_or(authority, |(_, host)| host);
+    let tail = &rest[end..];
+    let masked = if tail.is_empty() || tail == "/" {
+        ""
+    } else {
+        MASK
     };
-    let registry = toml::Value::Table(table)
-        .try_into()
-        .map_err(|e: toml::de::Error| e.to_string())?;
-    Ok(File {
-        registry,
-        delivery,
-        webhooks,
-    })
+    format!("{scheme}://{host}/{masked}")
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn env(vars: &[(&str, &str)]) -> Vec<(String, String)> {
+        vars.iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
     #[test]
     fn parses_every_section_and_rejects_typos() {
-        let f = parse(
+        let f = File::parse(
             r#"
             allow_missing_references = true
             [delivery]
@@ -77,12 +207,63 @@ mod tests {
             serviceUri = "http://127.0.0.1:1/x"
             actions = ["push"]
             "#,
+            [],
         )
         .unwrap();
         assert!(f.registry.allow_missing_references);
         assert_eq!(f.delivery.timeout, std::time::Duration::from_millis(250));
         assert_eq!(f.webhooks[0].name, "hook01");
-        assert!(parse("allow_missing_refs = true").is_err());
-        assert!(parse("[delivery]\ntimeoutt = \"1s\"").is_err());
+        assert!(File::parse("allow_missing_refs = true", []).is_err());
+        assert!(File::parse("[delivery]\ntimeoutt = \"1s\"", []).is_err());
+    }
+
+    #[test]
+    fn environment_overrides_the_file_and_ignores_other_variables() {
+        let f = File::parse(
+            "listen = \"0.0.0.0:1\"\nquarantine = false\n[delivery]\nmax_attempts = 3",
+            env(&[
+                ("BERTH_LISTEN", "127.0.0.1:7"),
+                ("BERTH_QUARANTINE", "true"),
+                ("BERTH_MAX_MANIFEST_BYTES", "1000"),
+                ("BERTH_DELIVERY_TIMEOUT", "5s"),
+                ("BERTH_LOG", "debug"),
+                ("BERTH_DOCKER", "/usr/bin/docker"),
+                ("HOME", "/root"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(f.registry.listen, "127.0.0.1:7");
+        assert!(f.registry.quarantine);
+        assert_eq!(f.registry.max_manifest_bytes, 1000);
+        assert_eq!(f.delivery.timeout, std::time::Duration::from_secs(5));
+        assert_eq!(f.delivery.max_attempts, 3);
+        let bad = File::parse("", env(&[("BERTH_QUARANTINE", "maybe")]));
+        assert!(bad.unwrap_err().contains("quarantine"));
+    }
+
+    #[test]
+    fn printed_configuration_masks_secrets_and_reads_back() {
+        let f = File::parse(
+            r#"
+            [[webhooks]]
+            name = "hook01"
+            serviceUri = "https://hooks.example.com:8443/T000/B000/XXXX?token=abc"
+            actions = ["push"]
+            customHeaders = { Authorization = "Bearer s3cret" }
+            secret = "whsec_abc"
+            "#,
+            [],
+        )
+        .unwrap();
+        let text = f.to_masked_toml().unwrap();
+        for secret in ["s3cret", "whsec_abc", "XXXX", "token=abc"] {
+            assert!(!text.contains(secret), "{secret} leaked:\n{text}");
+        }
+        assert!(text.contains("https://hooks.example.com:8443/******"));
+        assert_eq!(mask_uri("http://user:pw@h:1"), "http://h:1/");
+        assert!(text.contains("Authorization"));
+        let back = File::parse(&text, []).unwrap();
+        assert_eq!(back.delivery.timeout, f.delivery.timeout);
+        assert_eq!(back.registry.listen, f.registry.listen);
     }
 }

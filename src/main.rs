@@ -1,10 +1,10 @@
 //! `berth`: a minimal OCI registry with built-in webhooks.
 //!
-//! This binary is thin: it parses the command line, reads the configuration,
-//! sets up logging and hands over to the verb's module under `cli/`.
+//! This binary is thin: it parses the command line, sets up logging and
+//! hands over to the verb's module under `cli/`, which uses the `berth`
+//! library (configuration, start-up) and talks HTTP to running registries.
 
 mod cli;
-mod config;
 
 use std::io::IsTerminal;
 use std::process::ExitCode;

@@ -10,29 +10,8 @@
 mod support;
 
 use std::path::Path;
-use std::process::Command;
 
-use support::{http, random_bytes, run, run_in, TestRegistry};
-
-/// The docker CLI, pointed at the daemon `scripts/test.sh` started.
-fn docker(args: &[&str]) -> String {
-    let bin = std::env::var("BERTH_DOCKER").unwrap_or_else(|_| "docker".into());
-    assert!(
-        std::env::var("DOCKER_HOST").is_ok(),
-        "DOCKER_HOST is not set: run the tests through scripts/test.sh"
-    );
-    let out = Command::new(&bin)
-        .args(args)
-        .env("DOCKER_BUILDKIT", "0")
-        .output()
-        .expect("run docker");
-    assert!(
-        out.status.success(),
-        "docker {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_owned()
-}
+use support::{docker, http, random_bytes, run, run_in, TestRegistry};
 
 #[test]
 fn docker_pushes_and_pulls_a_multi_layer_image() {

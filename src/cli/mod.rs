@@ -2,6 +2,7 @@
 
 mod client;
 mod events;
+mod health;
 mod serve;
 mod webhook;
 
@@ -21,6 +22,10 @@ pub struct Args {
 enum Command {
     /// Run the registry.
     Serve(serve::ServeArgs),
+    /// Print the configuration `serve` would use (secrets masked).
+    Config(serve::ConfigPrintArgs),
+    /// Exit 0 when a running registry is ready (for health checks).
+    Health(health::HealthArgs),
     /// Manage the webhooks of a running registry (like `az acr webhook`).
     Webhook(webhook::WebhookArgs),
     /// List a running registry's events, or wait for them.
@@ -31,6 +36,8 @@ enum Command {
 pub fn run(args: Args) -> Result<(), String> {
     match args.command {
         Command::Serve(a) => serve::run(a),
+        Command::Config(a) => serve::print_config(a),
+        Command::Health(a) => health::run(a),
         Command::Webhook(a) => webhook::run(a),
         Command::Events(a) => events::run(a),
     }

@@ -1,67 +1,118 @@
-//! `berth serve`: run the registry until SIGINT or SIGTERM.
+//! `berth serve`: run the registry until SIGINT or SIGTERM; `berth config`:
+//! print the configuration `serve` would use.
 
-use std::path::PathBuf;
-use std::sync::Arc;
+use std::path::{Path, PathBuf};
 
-use registry::Registry;
-use tokio_util::sync::CancellationToken;
-use webhooks::Webhooks;
+use berth::config::File;
+use berth::launch::Running;
 
 use super::ConfigArgs;
+
+/// The settings `serve` and `config` share: file, environment, flags.
+#[derive(Debug, clap::Args)]
+pub struct Settings {
+    #[command(flatten)]
+    config: ConfigArgs,
+    /// Address to listen on (default 127.0.0.1:5000; port 0 picks a free
+    /// one). Environment: BERTH_LISTEN.
+    #[arg(long)]
+    listen: Option<String>,
+    /// Data directory (default ./berth-data). Environment: BERTH_DATA_DIR.
+    #[arg(long, conflicts_with = "ephemeral")]
+    data_dir: Option<PathBuf>,
+    /// Keep everything in a fresh temporary directory, removed on exit (for
+    /// CI). Environment: BERTH_EPHEMERAL=true.
+    #[arg(long, env = "BERTH_EPHEMERAL")]
+    ephemeral: bool,
+}
+
+impl Settings {
+    /// The file, then `BERTH_*` variables, then these flags.
+    fn resolve(&self) -> Result<File, String> {
+        let mut file = File::load(self.config.config.as_deref())?;
+        if let Some(listen) = &self.listen {
+            file.registry.listen = listen.clone();
+        }
+        if let Some(dir) = &self.data_dir {
+            file.registry.data_dir = dir.clone();
+        }
+        Ok(file)
+    }
+}
 
 /// Flags of `berth serve`.
 #[derive(Debug, clap::Args)]
 pub struct ServeArgs {
     #[command(flatten)]
-    config: ConfigArgs,
-    /// Address to listen on (default 127.0.0.1:5000; port 0 picks a free one).
-    #[arg(long, env = "BERTH_LISTEN")]
-    listen: Option<String>,
-    /// Data directory (default ./berth-data).
-    #[arg(long, env = "BERTH_DATA_DIR")]
-    data_dir: Option<PathBuf>,
+    settings: Settings,
+    /// Once ready, write `http://ADDR` (and a newline) to this file,
+    /// atomically.
+    #[arg(long, env = "BERTH_READY_FILE")]
+    ready_file: Option<PathBuf>,
 }
 
 /// Opens the store, binds, prints `listening on http://ADDR` on stdout once
-/// ready, and serves until a signal.
+/// ready (the only line it ever prints there), and serves until a signal.
 pub fn run(args: ServeArgs) -> Result<(), String> {
-    let file = crate::config::load(args.config.config.as_deref())?;
-    let mut config = file.registry;
-    if let Some(listen) = args.listen {
-        config.listen = listen;
-    }
-    if let Some(dir) = args.data_dir {
-        config.data_dir = dir;
-    }
+    let mut file = args.settings.resolve()?;
+    let ephemeral = if args.settings.ephemeral {
+        let dir = tempfile::Builder::new()
+            .prefix("berth-ephemeral-")
+            .tempdir()
+            .map_err(|e| format!("cannot create a temporary directory: {e}"))?;
+        file.registry.data_dir = dir.path().to_owned();
+        Some(dir)
+    } else {
+        None
+    };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .map_err(|e| format!("cannot start the runtime: {e}"))?;
     runtime.block_on(async move {
-        let listener = tokio::net::TcpListener::bind(&config.listen)
-            .await
-            .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
-        let addr = listener.local_addr().map_err(|e| e.to_string())?;
-        let data_dir = config.data_dir.clone();
-        let mut registry = Registry::open(config)
-            .map_err(|e| format!("cannot open {}: {e}", data_dir.display()))?;
-        let stop = CancellationToken::new();
-        let hooks = Webhooks::start(
-            registry.event_log(),
-            &data_dir.join("webhooks"),
-            file.delivery,
-            file.webhooks,
-            stop.clone(),
-        )
-        .await
-        .map_err(|e| format!("cannot start webhooks: {e}"))?;
-        registry.mount(Arc::new(hooks));
-        tracing::info!(%addr, data_dir = %data_dir.display(), "serving");
-        println!("listening on http://{addr}");
-        registry::server::serve(listener, Arc::new(registry), shutdown_signal()).await;
-        stop.cancel();
-        Ok(())
-    })
+        let running = Running::start(file).await.map_err(|e| e.to_string())?;
+        let url = format!("http://{}", running.addr());
+        if let Some(path) = &args.ready_file {
+            write_ready_file(path, &url)
+                .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+        }
+        println!("listening on {url}");
+        shutdown_signal().await;
+        running.stop().await;
+        Ok::<_, String>(())
+    })?;
+    if let Some(dir) = ephemeral {
+        let path = dir.path().to_owned();
+        dir.close()
+            .map_err(|e| format!("cannot remove {}: {e}", path.display()))?;
+    }
+    Ok(())
+}
+
+/// Writes `url` to a sibling temporary file and renames it over `path`, so
+/// a watcher never reads half a line.
+fn write_ready_file(path: &Path, url: &str) -> std::io::Result<()> {
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".tmp");
+    std::fs::write(&tmp, format!("{url}\n"))?;
+    std::fs::rename(&tmp, path)
+}
+
+/// Flags of `berth config`.
+#[derive(Debug, clap::Args)]
+pub struct ConfigPrintArgs {
+    #[command(flatten)]
+    settings: Settings,
+}
+
+/// Prints the effective configuration as TOML, secrets masked.
+pub fn print_config(args: ConfigPrintArgs) -> Result<(), String> {
+    let mut file = args.settings.resolve()?;
+    if args.settings.ephemeral {
+        file.registry.data_dir = std::env::temp_dir().join("berth-ephemeral-XXXXXX");
+    }
+    print!("{}", file.to_masked_toml()?);
+    Ok(())
 }
 
 /// Completes on SIGINT or SIGTERM.

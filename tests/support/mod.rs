@@ -196,6 +196,26 @@ pub fn http(method: &str, url: &str, headers: &[(&str, &str)], body: &[u8]) -> R
     }
 }
 
+/// The docker CLI, pointed at the daemon `scripts/test.sh` started.
+pub fn docker(args: &[&str]) -> String {
+    let bin = std::env::var("BERTH_DOCKER").unwrap_or_else(|_| "docker".into());
+    assert!(
+        std::env::var("DOCKER_HOST").is_ok(),
+        "DOCKER_HOST is not set: run the tests through scripts/test.sh"
+    );
+    let out = Command::new(&bin)
+        .args(args)
+        .env("DOCKER_BUILDKIT", "0")
+        .output()
+        .expect("run docker");
+    assert!(
+        out.status.success(),
+        "docker {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
 /// `sha256:<hex>` of `bytes`.
 pub fn digest(bytes: &[u8]) -> String {
     let hex: String = Sha256::digest(bytes)

@@ -1,5 +1,5 @@
 //! Extensions: other crates' HTTP APIs served on the registry's port (the
-//! webhooks admin API), without the registry depending on them.
+//! webhooks admin API) and their `/metrics` samples, without the registry depending on them.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -21,4 +21,7 @@ pub trait Extension: Send + Sync + 'static {
 
     /// Answers one request.
     fn handle<'a>(&'a self, ctx: &'a Ctx, req: Request<Incoming>) -> BoxFuture<'a, Response<Body>>;
+
+    /// Appends its Prometheus samples (text format) to `/metrics`.
+    fn metrics(&self, _out: &mut String) {}
 }

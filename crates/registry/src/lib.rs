@@ -9,6 +9,7 @@
 //!   and the operations handlers call; [`storage::paths`] draws the on-disk tree.
 //! - [`manifest`]: what a pushed manifest references.
 //! - [`events`]: the event payload and the durable event log.
+//! - [`metrics`]: request counts and traffic for `/metrics`.
 //! - [`types`]: validated names, tags, digests, ranges and upload ids.
 //! - [`error`]: the error enum and its mapping to the spec's codes.
 //! - [`extension`]: how other crates (webhooks) serve their API on our port.
@@ -24,6 +25,7 @@ pub mod events;
 pub mod extension;
 pub mod handlers;
 pub mod manifest;
+pub mod metrics;
 pub mod route;
 pub mod server;
 pub mod storage;
@@ -43,6 +45,7 @@ pub struct Registry {
     config: Config,
     store: Store,
     extensions: Vec<Arc<dyn Extension>>,
+    metrics: metrics::Metrics,
 }
 
 impl std::fmt::Debug for Registry {
@@ -67,6 +70,7 @@ impl Registry {
             config,
             store,
             extensions: Vec::new(),
+            metrics: metrics::Metrics::default(),
         })
     }
 

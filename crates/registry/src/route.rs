@@ -63,6 +63,26 @@ impl Route {
     }
 }
 
+/// The metrics label of a path: the endpoint's shape, never a name, so the
+/// number of labels stays small.
+pub fn label(path: &str) -> &'static str {
+    let Some(rest) = path.strip_prefix("/v2") else {
+        return "other";
+    };
+    match rest {
+        "" | "/" => "base",
+        "/_catalog" => "catalog",
+        _ if rest.ends_with("/tags/list") => "tags",
+        _ if rest.ends_with("/blobs/uploads") || rest.ends_with("/blobs/uploads/") => "uploads",
+        _ => split_last(rest).map_or("other", |(_, kind, _)| match kind {
+            Kind::Upload => "upload",
+            Kind::Manifest => "manifest",
+            Kind::Blob => "blob",
+            Kind::Referrers => "referrers",
+        }),
+    }
+}
+
 #[derive(Clone, Copy)]
 enum Kind {
     Upload,
@@ -112,6 +132,21 @@ mod tests {
 
     fn name(s: &str) -> RepoName {
         RepoName::parse(s).unwrap()
+    }
+
+    #[test]
+    fn labels_name_the_endpoint_not_the_repository() {
+        let d = format!("sha256:{}", "a".repeat(64));
+        assert_eq!(label("/v2/"), "base");
+        assert_eq!(label("/v2/_catalog"), "catalog");
+        assert_eq!(label("/v2/a/manifests/blobs/tags/list"), "tags");
+        assert_eq!(label("/v2/a/blobs/uploads/"), "uploads");
+        assert_eq!(label("/v2/a/blobs/uploads/x"), "upload");
+        assert_eq!(label("/v2/a/tags/manifests/v1"), "manifest");
+        assert_eq!(label(&format!("/v2/a/blobs/{d}")), "blob");
+        assert_eq!(label(&format!("/v2/a/referrers/{d}")), "referrers");
+        assert_eq!(label("/v2/a/b"), "other");
+        assert_eq!(label("/favicon.ico"), "other");
     }
 
     #[test]

@@ -57,14 +57,14 @@ pub async fn serve(
             () = &mut shutdown => break,
         };
         let _ = stream.set_nodelay(true);
-        let registry = registry.clone();
+        let service_registry = registry.clone();
         let service = service_fn(move |req| {
-            let registry = registry.clone();
+            let registry = service_registry.clone();
             async move { Ok::<_, Infallible>(respond(&registry, req).await) }
         });
         let conn = graceful.watch(
             builder
-                .serve_connection(TokioIo::new(stream), service)
+                .serve_connection(TokioIo::new(registry.metrics.count(stream)), service)
                 .into_owned(),
         );
         tokio::spawn(async move {

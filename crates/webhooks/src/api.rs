@@ -44,6 +44,10 @@ impl Extension for Webhooks {
         "/api/webhooks"
     }
 
+    fn metrics(&self, out: &mut String) {
+        crate::metrics::render(&self.shared.workers, out);
+    }
+
     fn handle<'a>(
         &'a self,
         _ctx: &'a Ctx,

@@ -3,27 +3,27 @@
 
 use std::time::Duration;
 
-use serde::{Deserialize, Deserializer};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::retry::Policy;
 
 /// How deliveries behave (the `[delivery]` table of the configuration file).
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
     /// Per-attempt timeout (default `10s`).
-    #[serde(deserialize_with = "duration")]
+    #[serde(deserialize_with = "duration", serialize_with = "human")]
     pub timeout: Duration,
     /// Attempts before a delivery is marked failed (default 10).
     pub max_attempts: u32,
     /// Age after which a delivery is not retried (default `24h`).
-    #[serde(deserialize_with = "duration")]
+    #[serde(deserialize_with = "duration", serialize_with = "human")]
     pub max_age: Duration,
     /// First retry delay, doubling each attempt (default `1s`).
-    #[serde(deserialize_with = "duration")]
+    #[serde(deserialize_with = "duration", serialize_with = "human")]
     pub backoff_base: Duration,
     /// Largest retry delay, also the cap on `Retry-After` (default `5m`).
-    #[serde(deserialize_with = "duration")]
+    #[serde(deserialize_with = "duration", serialize_with = "human")]
     pub backoff_cap: Duration,
     /// Pending deliveries per webhook; past it a new event is recorded as
     /// dropped in that webhook's history (default 10000).
@@ -33,7 +33,7 @@ pub struct Config {
     /// Webhooks the registry may hold (default 500, ACR's largest tier).
     pub max_webhooks: usize,
     /// How long a rotated-out signing secret keeps signing (default `24h`).
-    #[serde(deserialize_with = "duration")]
+    #[serde(deserialize_with = "duration", serialize_with = "human")]
     pub secret_rotation_grace: Duration,
 }
 
@@ -63,6 +63,10 @@ impl Config {
             cap: self.backoff_cap,
         }
     }
+}
+
+fn human<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&humantime::format_duration(*d).to_string())
 }
 
 fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {

@@ -10,6 +10,7 @@
 //! the registry needs no knowledge of webhooks.
 
 use std::collections::HashMap;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -60,6 +61,9 @@ pub async fn dispatch_pending(shared: &Shared) -> Result<(), crate::Error> {
             for hook in hooks.iter().filter(|h| matches(h, record)) {
                 let added = queued.get(hook.name.as_str()).copied().unwrap_or(0);
                 if shared.workers.pending(&hook.name) + added >= limit {
+                    if let Some(tally) = shared.workers.tally(&hook.name) {
+                        tally.dropped.fetch_add(1, Ordering::Relaxed);
+                    }
                     let entry = history::dropped_entry(&payload, limit);
                     history::append(s, &hook.name, &entry, shared.config.history_limit)?;
                     continue;

@@ -9,6 +9,7 @@
 //! - [`client`]: one POST, with the contract's headers and optional signature.
 //! - [`retry`]: the pure retry decision and backoff.
 //! - [`history`]: per-webhook delivery history (ACR `listEvents`).
+//! - [`metrics`]: queue depth and outcomes for `/metrics`.
 //! - [`store`]: the sled trees.
 //! - [`api`]: the admin API under `/api/webhooks`.
 //!
@@ -23,6 +24,7 @@ pub mod dispatcher;
 pub mod error;
 pub mod filter;
 pub mod history;
+pub mod metrics;
 pub mod retry;
 pub mod store;
 pub mod webhook;
@@ -61,7 +63,11 @@ const DELIVERY_THREADS: usize = 2;
 /// registry requests never wait in a run queue behind deliveries (100
 /// webhooks turn one push into 100 POSTs). It stops when `shutdown` is
 /// cancelled; its thread owns it, so it is never dropped inside async code.
-fn delivery_runtime(shutdown: CancellationToken) -> Result<tokio::runtime::Handle, Error> {
+/// Once the runtime and every task on it are gone, `stopped` is cancelled.
+fn delivery_runtime(
+    shutdown: CancellationToken,
+    stopped: CancellationToken,
+) -> Result<tokio::runtime::Handle, Error> {
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::Builder::new()
         .name("berth-webhooks".into())
@@ -75,6 +81,8 @@ fn delivery_runtime(shutdown: CancellationToken) -> Result<tokio::runtime::Handl
                 Ok(rt) => {
                     let _ = tx.send(Ok(rt.handle().clone()));
                     rt.block_on(shutdown.cancelled());
+                    drop(rt);
+                    stopped.cancel();
                 }
                 Err(e) => {
                     let _ = tx.send(Err(e));
@@ -91,6 +99,8 @@ fn delivery_runtime(shutdown: CancellationToken) -> Result<tokio::runtime::Handl
 #[derive(Debug, Clone)]
 pub struct Webhooks {
     shared: Arc<Shared>,
+    /// Cancelled once delivery has stopped (see [`Webhooks::stopped`]).
+    stopped: CancellationToken,
 }
 
 impl Webhooks {
@@ -112,7 +122,8 @@ impl Webhooks {
             hook.validate()?;
             store.put(&hook).await?;
         }
-        let runtime = delivery_runtime(shutdown.clone())?;
+        let stopped = CancellationToken::new();
+        let runtime = delivery_runtime(shutdown.clone(), stopped.clone())?;
         let shared = Arc::new(Shared {
             store,
             config,
@@ -126,6 +137,12 @@ impl Webhooks {
             shared.workers.start(&shared, &hook.name);
         }
         shared.runtime.spawn(dispatcher::run(shared.clone()));
-        Ok(Self { shared })
+        Ok(Self { shared, stopped })
+    }
+
+    /// Completes once `shutdown` was cancelled and the dispatcher and every
+    /// worker have stopped, so their database handles are gone.
+    pub async fn stopped(&self) {
+        self.stopped.cancelled().await;
     }
 }

@@ -29,6 +29,32 @@ struct Handle {
     /// queue at start-up) so finishing a delivery is a single removal, not
     /// a transaction that would queue registry writes behind it.
     pending: Arc<AtomicU64>,
+    /// How its deliveries ended since start-up, for `/metrics`.
+    tally: Arc<Tally>,
+}
+
+/// Attempts and drops of one webhook since start-up, by outcome.
+#[derive(Debug, Default)]
+pub struct Tally {
+    /// Attempts that got a 2xx.
+    pub delivered: AtomicU64,
+    /// Failed attempts that will be retried.
+    pub retrying: AtomicU64,
+    /// Failed attempts after which the delivery was given up.
+    pub failed: AtomicU64,
+    /// Events refused because the queue was full.
+    pub dropped: AtomicU64,
+}
+
+/// One webhook's delivery figures, as `/metrics` reports them.
+#[derive(Debug)]
+pub struct Figures {
+    /// The webhook.
+    pub name: String,
+    /// Deliveries queued and not yet done.
+    pub pending: u64,
+    /// How attempts ended since start-up.
+    pub tally: Arc<Tally>,
 }
 
 impl Workers {
@@ -52,6 +78,7 @@ impl Workers {
                 wake: wake.clone(),
                 stop: stop.clone(),
                 pending,
+                tally: Arc::default(),
             },
         );
         shared
@@ -64,6 +91,26 @@ impl Workers {
         self.lock()
             .get(name)
             .map_or(0, |h| h.pending.load(Ordering::Relaxed))
+    }
+
+    /// The tally of `name`'s outcomes, if it runs.
+    pub fn tally(&self, name: &str) -> Option<Arc<Tally>> {
+        self.lock().get(name).map(|h| h.tally.clone())
+    }
+
+    /// Every running webhook's figures, by name.
+    pub fn figures(&self) -> Vec<Figures> {
+        let mut all: Vec<Figures> = self
+            .lock()
+            .iter()
+            .map(|(name, h)| Figures {
+                name: name.clone(),
+                pending: h.pending.load(Ordering::Relaxed),
+                tally: h.tally.clone(),
+            })
+            .collect();
+        all.sort_by(|a, b| a.name.cmp(&b.name));
+        all
     }
 
     /// `n` deliveries were queued for `name`: count them and wake its worker.
@@ -177,6 +224,14 @@ async fn step(shared: &Shared, name: &str) -> Result<Option<Duration>, Error> {
         Outcome::Retry(_) => Listed::Retrying,
         Outcome::GiveUp => Listed::Failed,
     };
+    if let Some(tally) = shared.workers.tally(name) {
+        let counter = match listed {
+            Listed::Delivered => &tally.delivered,
+            Listed::Retrying => &tally.retrying,
+            Listed::Failed => &tally.failed,
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
     let entry = history::attempt_entry(&hook, &payload, &attempt, delivery.attempts, listed);
     history::append(s, name, &entry, shared.config.history_limit)?;
     match outcome {

@@ -4,6 +4,7 @@
 
 mod blobs;
 mod event_log;
+mod health;
 mod listing;
 mod manifests;
 mod quarantine;
@@ -32,15 +33,53 @@ pub struct Ctx {
     pub request: events::Request,
 }
 
-/// Routes `req` to its handler and turns errors into responses.
+/// Routes `req` to its handler, turns errors into responses and counts
+/// the answer in the metrics.
 pub async fn handle(reg: &Registry, ctx: &Ctx, req: Request<Incoming>) -> Response<Body> {
-    dispatch(reg, ctx, req)
+    let method = req.method().clone();
+    let label = label(reg, req.uri().path());
+    let resp = dispatch(reg, ctx, req)
         .await
-        .unwrap_or_else(Error::into_response)
+        .unwrap_or_else(Error::into_response);
+    reg.metrics.request(label, &method, resp.status().as_u16());
+    resp
+}
+
+/// The metrics label of `path`.
+fn label(reg: &Registry, path: &str) -> &'static str {
+    match path {
+        "/health" => "health",
+        "/ready" => "ready",
+        "/metrics" => "metrics",
+        "/api/events" => "events",
+        _ if path.starts_with("/api/repositories/") => "repositories",
+        _ if path.starts_with("/api/quarantine") => "quarantine",
+        _ => extension(reg, path).map_or_else(|| crate::route::label(path), |e| e.prefix()),
+    }
+}
+
+/// The extension that owns `path`, if any.
+fn extension<'r>(reg: &'r Registry, path: &str) -> Option<&'r dyn crate::extension::Extension> {
+    reg.extensions
+        .iter()
+        .find(|e| {
+            path.strip_prefix(e.prefix())
+                .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+        })
+        .map(|e| &**e)
 }
 
 async fn dispatch(reg: &Registry, ctx: &Ctx, req: Request<Incoming>) -> Reply {
     let path = req.uri().path();
+    let method = req.method();
+    let get = method == Method::GET || method == Method::HEAD;
+    match path {
+        "/health" if get => return Ok(health::health()),
+        "/ready" if get => return Ok(health::ready(reg)),
+        "/metrics" if get => return Ok(health::metrics(reg)),
+        "/health" | "/ready" | "/metrics" => return Err(Error::MethodNotAllowed),
+        _ => {}
+    }
     if path == "/api/events" {
         return match *req.method() {
             Method::GET => event_log::list_events(reg, &Query::parse(req.uri().query())).await,
@@ -58,11 +97,7 @@ async fn dispatch(reg: &Registry, ctx: &Ctx, req: Request<Incoming>) -> Reply {
             return quarantine::handle(reg, ctx, &parts.method, &rest, body).await;
         }
     }
-    let owner = reg.extensions.iter().find(|e| {
-        path.strip_prefix(e.prefix())
-            .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
-    });
-    if let Some(ext) = owner {
+    if let Some(ext) = extension(reg, path) {
         return Ok(ext.handle(ctx, req).await);
     }
     let route = Route::parse(path)?;

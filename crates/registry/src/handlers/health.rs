@@ -1,0 +1,40 @@
+//! Probes and metrics: `GET /health` (alive; ChartMuseum's shape),
+//! `GET /ready` (the store answers) and `GET /metrics` (Prometheus).
+
+use hyper::{header, Response, StatusCode};
+use serde_json::json;
+
+use crate::body::{self, Body};
+use crate::Registry;
+
+/// 200 `{"healthy":true}` whenever the process serves requests.
+pub fn health() -> Response<Body> {
+    body::json(StatusCode::OK, &json!({"healthy": true}))
+}
+
+/// 200 `{"ready":true}` when the metadata store answers a read; 503 with
+/// the reason otherwise.
+pub fn ready(reg: &Registry) -> Response<Body> {
+    match reg.store.meta().repos.first() {
+        Ok(_) => body::json(StatusCode::OK, &json!({"ready": true})),
+        Err(e) => body::json(
+            StatusCode::SERVICE_UNAVAILABLE,
+            &json!({"ready": false, "error": e.to_string()}),
+        ),
+    }
+}
+
+/// The registry's and every extension's samples, Prometheus text format.
+pub fn metrics(reg: &Registry) -> Response<Body> {
+    let mut out = String::new();
+    reg.metrics.render(reg.store.meta().uploads.len(), &mut out);
+    for ext in &reg.extensions {
+        ext.metrics(&mut out);
+    }
+    let mut resp = Response::new(body::full(out));
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        header::HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+    );
+    resp
+}

@@ -1,0 +1,92 @@
+//! Starting a whole Berth inside a tokio runtime: the store, the webhooks
+//! and the HTTP server, and stopping it again. `berth serve` and
+//! [`crate::testing`] both start Berth through [`Running::start`].
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use registry::events::EventLog;
+use registry::Registry;
+use tokio_util::sync::CancellationToken;
+use webhooks::Webhooks;
+
+use crate::config::File;
+use crate::Error;
+
+/// A Berth serving in the background of the current runtime.
+#[derive(Debug)]
+pub struct Running {
+    addr: SocketAddr,
+    events: Arc<EventLog>,
+    webhooks: Webhooks,
+    stop: CancellationToken,
+    server: tokio::task::JoinHandle<()>,
+}
+
+impl Running {
+    /// Binds `file.registry.listen`, opens the store in
+    /// `file.registry.data_dir`, starts the webhooks and serves until
+    /// [`Running::stop`].
+    pub async fn start(file: File) -> Result<Self, Error> {
+        let config = file.registry;
+        let listener = tokio::net::TcpListener::bind(&config.listen)
+            .await
+            .map_err(|e| Error::Listen(config.listen.clone(), e))?;
+        let addr = listener
+            .local_addr()
+            .map_err(|e| Error::Listen(config.listen.clone(), e))?;
+        let data_dir = config.data_dir.clone();
+        let mut registry = Registry::open(config).map_err(|e| Error::Open(data_dir.clone(), e))?;
+        let stop = CancellationToken::new();
+        let events = registry.event_log();
+        let webhooks = Webhooks::start(
+            events.clone(),
+            &data_dir.join("webhooks"),
+            file.delivery,
+            file.webhooks,
+            stop.clone(),
+        )
+        .await
+        .map_err(Error::Webhooks)?;
+        registry.mount(Arc::new(webhooks.clone()));
+        tracing::info!(%addr, data_dir = %data_dir.display(), "serving");
+        let server = tokio::spawn(registry::server::serve(
+            listener,
+            Arc::new(registry),
+            stop.clone().cancelled_owned(),
+        ));
+        Ok(Self {
+            addr,
+            events,
+            webhooks,
+            stop,
+            server,
+        })
+    }
+
+    /// The address it listens on.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The durable event log, oldest first.
+    pub fn event_log(&self) -> &Arc<EventLog> {
+        &self.events
+    }
+
+    /// Starts shutting down without waiting (see [`Running::stop`]).
+    pub fn cancel(&self) {
+        self.stop.cancel();
+    }
+
+    /// Stops accepting connections, lets in-flight requests finish, stops
+    /// delivery, and returns once every database handle is closed, so the
+    /// data directory can be removed.
+    pub async fn stop(self) {
+        self.stop.cancel();
+        if let Err(e) = self.server.await {
+            tracing::error!(error = %e, "the server task failed");
+        }
+        self.webhooks.stopped().await;
+    }
+}
