@@ -3,9 +3,7 @@
 # Full build (where base images can be pulled):
 #   docker build -t berth .
 # Packaging a binary built on the host (no pulls needed):
-#   RUSTFLAGS="-C target-feature=+crt-static" \
-#     cargo build --release --target x86_64-unknown-linux-gnu -p berth
-#   mkdir -p ctx/data && cp target/x86_64-unknown-linux-gnu/release/berth ctx/berth
+#   mkdir -p ctx/data && cp "$(scripts/static-binary.sh)" ctx/berth
 #   docker build --target runtime -t berth -f Dockerfile ctx
 #
 # Run: docker run -p 5000:5000 -v berth-data:/data berth
@@ -34,10 +32,7 @@ CMD ["serve"]
 FROM rust:1-bookworm AS build
 WORKDIR /src
 COPY . .
-RUN RUSTFLAGS="-C target-feature=+crt-static" \
-    cargo build --release --locked --target x86_64-unknown-linux-gnu -p berth \
- && mkdir -p /out/data \
- && cp target/x86_64-unknown-linux-gnu/release/berth /out/berth
+RUN mkdir -p /out/data && cp "$(scripts/static-binary.sh)" /out/berth
 
 # --- default: the binary built above ------------------------------------------
 FROM scratch

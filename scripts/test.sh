@@ -15,6 +15,8 @@ if ! command -v cargo-nextest >/dev/null; then
     cargo install --locked cargo-nextest
 fi
 cargo build --workspace --all-targets
+# The container-image test packages this; building it here keeps that test short.
+scripts/static-binary.sh >/dev/null
 
 echo "== conformance: the OCI Distribution Spec against a fresh Berth"
 data=$(mktemp -d)

@@ -5,13 +5,15 @@
 //! `target/release/berth` on a temporary directory, measures this machine's
 //! ceilings in the same run, runs every scenario and rewrites
 //! `docs/benchmarks.md`. `--short` shrinks every size so CI can prove the
-//! harness works in seconds (its figures mean nothing).
+//! harness works in seconds (its figures mean nothing). Start-up times are
+//! measured with `--all` only: they start Berth themselves.
 
 mod ceilings;
 mod receiver;
 mod report;
 mod scenarios;
 mod server;
+mod startup;
 mod webhooks;
 
 use std::process::ExitCode;
@@ -84,6 +86,10 @@ fn run() -> Result<(), String> {
                 ceiling: None,
             });
         }
+    }
+    drop(server);
+    if args.all {
+        results.extend(startup::run_all(args.short)?);
     }
     let table = report::markdown(&results, ceilings.as_ref(), size, args.short);
     println!("{table}");
