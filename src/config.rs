@@ -18,8 +18,10 @@
 //! ```
 //!
 //! Every top-level key is also `BERTH_<KEY>` (`BERTH_LISTEN`,
-//! `BERTH_DATA_DIR`, `BERTH_QUARANTINE=true`, ...) and every `[delivery]`
-//! key `BERTH_DELIVERY_<KEY>` (`BERTH_DELIVERY_TIMEOUT=5s`).
+//! `BERTH_DATA_DIR`, `BERTH_QUARANTINE=true`, ...) and every key of a table
+//! `BERTH_<TABLE>_<KEY>` (`BERTH_DELIVERY_TIMEOUT=5s`,
+//! `BERTH_AUTH_HTPASSWD=/etc/berth/htpasswd`); maps such as `[auth.roles]`
+//! only come from the file.
 
 use std::path::Path;
 
@@ -114,33 +116,39 @@ impl File {
     }
 }
 
-/// Sets the keys named by `BERTH_<KEY>` and `BERTH_DELIVERY_<KEY>` variables.
-/// Variables that name no key are left alone: they may belong to the CLI
-/// (`BERTH_CONFIG`, `BERTH_LOG`, `BERTH_REGISTRY`) or to other tools.
+/// Sets the keys named by `BERTH_<KEY>` variables, and `BERTH_<TABLE>_<KEY>`
+/// for the keys of a table (`[delivery]`, `[auth]`). Variables that name no
+/// key are left alone: they may belong to the CLI (`BERTH_CONFIG`,
+/// `BERTH_LOG`, `BERTH_REGISTRY`) or to other tools.
 fn apply_env(
     table: &mut toml::Table,
     env: impl IntoIterator<Item = (String, String)>,
 ) -> Result<(), String> {
-    let registry_keys = table_of(&registry::Config::default())?;
-    let delivery_keys = table_of(&webhooks::Config::default())?;
+    let mut known = table_of(&registry::Config::default())?;
+    known.insert(
+        "delivery".into(),
+        toml::Value::Table(table_of(&webhooks::Config::default())?),
+    );
     for (name, value) in env {
         let Some(key) = name.strip_prefix("BERTH_") else {
             continue;
         };
         let key = key.to_ascii_lowercase();
         let value = env_value(&value);
-        if let Some(k) = key.strip_prefix("delivery_") {
-            if delivery_keys.contains_key(k) {
-                table
-                    .entry("delivery")
-                    .or_insert_with(|| toml::Value::Table(toml::Table::new()))
-                    .as_table_mut()
-                    .ok_or("delivery must be a table")?
-                    .insert(k.to_owned(), value);
-                continue;
-            }
-        }
-        if registry_keys.contains_key(&key) {
+        let nested = known.iter().find_map(|(section, keys)| {
+            let sub = key.strip_prefix(section.as_str())?.strip_prefix('_')?;
+            keys.as_table()?
+                .contains_key(sub)
+                .then(|| (section.clone(), sub))
+        });
+        if let Some((section, sub)) = nested {
+            table
+                .entry(section.clone())
+                .or_insert_with(|| toml::Value::Table(toml::Table::new()))
+                .as_table_mut()
+                .ok_or(format!("{section} must be a table"))?
+                .insert(sub.to_owned(), value);
+        } else if known.get(&key).is_some_and(|v| !v.is_table()) {
             table.insert(key, value);
         }
     }
@@ -226,6 +234,8 @@ mod tests {
                 ("BERTH_QUARANTINE", "true"),
                 ("BERTH_MAX_MANIFEST_BYTES", "1000"),
                 ("BERTH_DELIVERY_TIMEOUT", "5s"),
+                ("BERTH_AUTH_ANONYMOUS_PULL", "true"),
+                ("BERTH_AUTH_HTPASSWD", "/etc/berth/htpasswd"),
                 ("BERTH_LOG", "debug"),
                 ("BERTH_DOCKER", "/usr/bin/docker"),
                 ("HOME", "/root"),
@@ -237,6 +247,8 @@ mod tests {
         assert_eq!(f.registry.max_manifest_bytes, 1000);
         assert_eq!(f.delivery.timeout, std::time::Duration::from_secs(5));
         assert_eq!(f.delivery.max_attempts, 3);
+        assert!(f.registry.auth.anonymous_pull);
+        assert_eq!(f.registry.auth.htpasswd, Path::new("/etc/berth/htpasswd"));
         let bad = File::parse("", env(&[("BERTH_QUARANTINE", "maybe")]));
         assert!(bad.unwrap_err().contains("quarantine"));
     }

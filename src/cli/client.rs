@@ -31,10 +31,13 @@ pub enum Output {
     Json,
 }
 
-/// A client of one registry's admin API.
+/// A client of one registry's admin API. With `BERTH_USERNAME` and
+/// `BERTH_PASSWORD` set it sends them (Basic authentication); they are read
+/// from the environment only, never from flags that `ps` would show.
 pub struct Client {
     agent: ureq::Agent,
     base: String,
+    authorization: Option<String>,
 }
 
 impl Client {
@@ -51,7 +54,23 @@ impl Client {
             .timeout(Duration::from_secs(300))
             .redirects(0)
             .build();
-        Self { agent, base }
+        let authorization = match (
+            std::env::var("BERTH_USERNAME"),
+            std::env::var("BERTH_PASSWORD"),
+        ) {
+            (Ok(user), Ok(password)) => {
+                use base64::Engine as _;
+                let token =
+                    base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+                Some(format!("Basic {token}"))
+            }
+            _ => None,
+        };
+        Self {
+            agent,
+            base,
+            authorization,
+        }
     }
 
     /// `GET path` with query parameters.
@@ -72,6 +91,9 @@ impl Client {
         for (k, v) in query {
             req = req.query(k, v);
         }
+        if let Some(a) = &self.authorization {
+            req = req.set("Authorization", a);
+        }
         let result = match body {
             Some(b) => req
                 .set("Content-Type", "application/json")
@@ -84,6 +106,10 @@ impl Client {
                 serde_json::from_str(&text)
                     .map_err(|e| format!("unexpected reply from {url} ({e}): {}", snippet(&text)))
             }
+            Err(ureq::Error::Status(401, resp)) => Err(format!(
+                "{} (set BERTH_USERNAME and BERTH_PASSWORD)",
+                api_error(401, &read(resp)?)
+            )),
             Err(ureq::Error::Status(code, resp)) => Err(api_error(code, &read(resp)?)),
             Err(ureq::Error::Transport(t)) => {
                 let detail = t

@@ -3,6 +3,7 @@
 mod client;
 mod events;
 mod health;
+mod htpasswd;
 mod serve;
 mod webhook;
 
@@ -26,6 +27,8 @@ enum Command {
     Config(serve::ConfigPrintArgs),
     /// Exit 0 when a running registry is ready (for health checks).
     Health(health::HealthArgs),
+    /// Print an htpasswd line (bcrypt) for a user; the password is read from stdin.
+    Htpasswd(htpasswd::HtpasswdArgs),
     /// Manage the webhooks of a running registry (like `az acr webhook`).
     Webhook(webhook::WebhookArgs),
     /// List a running registry's events, or wait for them.
@@ -38,6 +41,7 @@ pub fn run(args: Args) -> Result<(), String> {
         Command::Serve(a) => serve::run(a),
         Command::Config(a) => serve::print_config(a),
         Command::Health(a) => health::run(a),
+        Command::Htpasswd(a) => htpasswd::run(a),
         Command::Webhook(a) => webhook::run(a),
         Command::Events(a) => events::run(a),
     }

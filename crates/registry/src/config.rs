@@ -24,6 +24,8 @@ pub struct Config {
     /// and cannot be pulled until `PATCH /api/quarantine/{repo}/{digest}`
     /// marks it `Passed` (then `push` fires) or `Failed` (it stays hidden).
     pub quarantine: bool,
+    /// Access control (`[auth]`); off unless `htpasswd` is set.
+    pub auth: crate::auth::AuthConfig,
 }
 
 impl Default for Config {
@@ -34,6 +36,7 @@ impl Default for Config {
             max_manifest_bytes: 4 * 1024 * 1024,
             allow_missing_references: false,
             quarantine: false,
+            auth: crate::auth::AuthConfig::default(),
         }
     }
 }

@@ -141,6 +141,12 @@ pub enum Error {
     ManifestUnknown,
     /// A resource limit was reached.
     TooManyRequests(&'static str),
+    /// Credentials are missing or wrong (401 with a Basic challenge).
+    Unauthorized(&'static str),
+    /// The user's role does not allow this (403).
+    Denied,
+    /// The configuration cannot be used (reported at start-up).
+    Config(String),
     /// The request body could not be read (client went away, bad framing).
     BodyRead(String),
     /// An internal failure; the cause is logged, not sent.
@@ -180,6 +186,9 @@ impl Error {
             Self::ManifestBlobUnknown(_) => (C::ManifestBlobUnknown, StatusCode::BAD_REQUEST),
             Self::ManifestUnknown => (C::ManifestUnknown, StatusCode::NOT_FOUND),
             Self::TooManyRequests(_) => (C::TooManyRequests, StatusCode::TOO_MANY_REQUESTS),
+            Self::Unauthorized(_) => (C::Unauthorized, StatusCode::UNAUTHORIZED),
+            Self::Denied => (C::Denied, StatusCode::FORBIDDEN),
+            Self::Config(_) => (C::Unsupported, StatusCode::INTERNAL_SERVER_ERROR),
             Self::BodyRead(_) => (C::SizeInvalid, StatusCode::BAD_REQUEST),
             Self::Internal(_) => (C::Unsupported, StatusCode::INTERNAL_SERVER_ERROR),
         }
@@ -206,6 +215,12 @@ impl Error {
             Self::RangeNotSatisfiable { offset } => {
                 let end = offset.saturating_sub(1);
                 headers.insert(header::RANGE, body::header_value(&format!("0-{end}")));
+            }
+            Self::Unauthorized(_) => {
+                headers.insert(
+                    header::WWW_AUTHENTICATE,
+                    header::HeaderValue::from_static("Basic realm=\"berth\""),
+                );
             }
             Self::ReadRangeNotSatisfiable { size } => {
                 headers.insert(
@@ -252,6 +267,9 @@ impl fmt::Display for Error {
             }
             Self::ManifestUnknown => f.write_str("manifest not found"),
             Self::TooManyRequests(what) => write!(f, "limit reached: {what}"),
+            Self::Unauthorized(why) => f.write_str(why),
+            Self::Denied => f.write_str("your role does not allow this request"),
+            Self::Config(why) => f.write_str(why),
             Self::BodyRead(why) => write!(f, "could not read the request body: {why}"),
             Self::Internal(_) => {
                 f.write_str("internal error (see the registry log for this request id)")

@@ -3,6 +3,7 @@
 //!
 //! # Layout
 //! - [`server`]: accepts connections, gives each request an id and a span.
+//! - [`auth`]: who may do what (htpasswd users and roles).
 //! - [`route`]: parses a path into a typed [`route::Route`].
 //! - `handlers`: one async function per endpoint (`get_blob`, `put_manifest`, ...).
 //! - [`storage`]: blob bytes behind a trait (filesystem now), metadata in sled,
@@ -18,6 +19,7 @@
 //! change and its event are committed in one sled transaction and flushed
 //! before the 2xx.
 
+pub mod auth;
 pub mod body;
 pub mod config;
 pub mod error;
@@ -46,6 +48,7 @@ pub struct Registry {
     store: Store,
     extensions: Vec<Arc<dyn Extension>>,
     metrics: metrics::Metrics,
+    auth: Option<auth::Auth>,
 }
 
 impl std::fmt::Debug for Registry {
@@ -65,12 +68,14 @@ impl Registry {
             allow_missing_references: config.allow_missing_references,
             quarantine: config.quarantine,
         };
+        let auth = auth::Auth::load(&config.auth)?;
         let store = Store::open(&config.data_dir, store_config)?;
         Ok(Self {
             config,
             store,
             extensions: Vec::new(),
             metrics: metrics::Metrics::default(),
+            auth,
         })
     }
 

@@ -95,7 +95,7 @@ async fn respond(registry: &Registry, req: Request<Incoming>) -> Response<Body> 
         method: req.method().to_string(),
         useragent: header(header::USER_AGENT).unwrap_or_default(),
     };
-    let span = tracing::info_span!("request", id = %request.id, method = %req.method(), path = %req.uri().path());
+    let span = tracing::info_span!("request", id = %request.id, method = %req.method(), path = %req.uri().path(), user = tracing::field::Empty);
     let ctx = Ctx { request };
     async move {
         let mut resp = handlers::handle(registry, &ctx, req).await;

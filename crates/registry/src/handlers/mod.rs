@@ -38,9 +38,17 @@ pub struct Ctx {
 pub async fn handle(reg: &Registry, ctx: &Ctx, req: Request<Incoming>) -> Response<Body> {
     let method = req.method().clone();
     let label = label(reg, req.uri().path());
-    let resp = dispatch(reg, ctx, req)
-        .await
-        .unwrap_or_else(Error::into_response);
+    let resp = async {
+        if let Some(auth) = &reg.auth {
+            let need = crate::auth::need(&method, req.uri().path());
+            if let Some(user) = auth.check(req.headers(), need).await? {
+                tracing::Span::current().record("user", user);
+            }
+        }
+        dispatch(reg, ctx, req).await
+    }
+    .await
+    .unwrap_or_else(Error::into_response);
     reg.metrics.request(label, &method, resp.status().as_u16());
     resp
 }

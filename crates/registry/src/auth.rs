@@ -1,0 +1,332 @@
+//! Access control: HTTP Basic authentication against an htpasswd file
+//! (bcrypt entries) and three roles, each including the one before:
+//! `pull`, `push`, `admin`.
+//!
+//! What a request needs ([`need`]): probes and metrics are open; `GET /v2/`
+//! needs any valid user (so `docker login` really checks the password);
+//! the admin APIs under `/api/` need `admin`; otherwise reads (`GET`,
+//! `HEAD`) need `pull`, deletes need `admin`, and other writes need `push`.
+//! With `anonymous_pull`, a request without credentials may pull.
+//!
+//! bcrypt is slow on purpose (tens of milliseconds), and clients send their
+//! credentials with every request: a verified pair is remembered as a
+//! SHA-256 of user and password, so only the first request of a pair pays.
+//! Passwords and hashes are never logged or echoed in errors.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use hyper::{header, HeaderMap, Method};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest as _, Sha256};
+
+use crate::Error;
+
+/// A user's role; each includes the ones before it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// Pull images and charts.
+    #[default]
+    Pull,
+    /// Pull and push.
+    Push,
+    /// Everything: deletes, webhooks, the event log, quarantine release.
+    Admin,
+}
+
+/// The `[auth]` table of the configuration.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuthConfig {
+    /// The htpasswd file (`user:bcrypt-hash` lines, as `htpasswd -B` or
+    /// `berth htpasswd` writes them). Empty: authentication is off.
+    pub htpasswd: PathBuf,
+    /// Let requests without credentials pull.
+    pub anonymous_pull: bool,
+    /// The role of a user `roles` does not name.
+    pub default_role: Role,
+    /// Roles by user name.
+    pub roles: BTreeMap<String, Role>,
+}
+
+/// What a request needs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Need {
+    /// Nothing (probes, metrics).
+    Open,
+    /// Any valid user (the API base, which clients' login probes).
+    User,
+    /// At least this role.
+    Role(Role),
+}
+
+/// What `method path` needs.
+pub fn need(method: &Method, path: &str) -> Need {
+    match path {
+        "/health" | "/ready" | "/metrics" => Need::Open,
+        "/v2" | "/v2/" => Need::User,
+        _ if path.starts_with("/api/") => Need::Role(Role::Admin),
+        _ => match *method {
+            Method::GET | Method::HEAD => Need::Role(Role::Pull),
+            Method::DELETE => Need::Role(Role::Admin),
+            _ => Need::Role(Role::Push),
+        },
+    }
+}
+
+/// The loaded users and the cache of verified credentials.
+#[derive(Debug)]
+pub struct Auth {
+    config: AuthConfig,
+    /// bcrypt hashes by user.
+    users: HashMap<String, String>,
+    /// SHA-256 of `user \0 password` for pairs bcrypt accepted.
+    verified: Mutex<HashSet<[u8; 32]>>,
+}
+
+/// Verified pairs remembered at most (then the cache starts over).
+const VERIFIED_LIMIT: usize = 10_000;
+
+impl Auth {
+    /// Loads `config.htpasswd`; `None` when authentication is off.
+    pub fn load(config: &AuthConfig) -> Result<Option<Self>, Error> {
+        if config.htpasswd.as_os_str().is_empty() {
+            return Ok(None);
+        }
+        let users = read_htpasswd(&config.htpasswd)?;
+        Ok(Some(Self {
+            config: config.clone(),
+            users,
+            verified: Mutex::default(),
+        }))
+    }
+
+    /// Admits or refuses a request needing `need`; returns the user, if any.
+    /// Wrong credentials are refused even where anonymous access would do.
+    pub async fn check(&self, headers: &HeaderMap, need: Need) -> Result<Option<String>, Error> {
+        let user = match basic_credentials(headers) {
+            Some((user, password)) => Some(self.verify(user, password).await?),
+            None => None,
+        };
+        let allowed = match (need, &user) {
+            (Need::Open, _) => true,
+            (_, None) => need == Need::Role(Role::Pull) && self.config.anonymous_pull,
+            (Need::User, Some(_)) => true,
+            (Need::Role(role), Some(name)) => self.role(name) >= role,
+        };
+        match (allowed, &user) {
+            (true, _) => Ok(user),
+            (false, None) => Err(Error::Unauthorized("credentials required")),
+            (false, Some(_)) => Err(Error::Denied),
+        }
+    }
+
+    fn role(&self, user: &str) -> Role {
+        self.config
+            .roles
+            .get(user)
+            .copied()
+            .unwrap_or(self.config.default_role)
+    }
+
+    /// The user, if `password` is theirs.
+    async fn verify(&self, user: String, password: String) -> Result<String, Error> {
+        let key: [u8; 32] = Sha256::new()
+            .chain_update(user.as_bytes())
+            .chain_update([0])
+            .chain_update(password.as_bytes())
+            .finalize()
+            .into();
+        if self.lock().contains(&key) {
+            return Ok(user);
+        }
+        let Some(hash) = self.users.get(&user).cloned() else {
+            return Err(Error::Unauthorized("invalid credentials"));
+        };
+        let ok = tokio::task::spawn_blocking(move || bcrypt::verify(password, &hash))
+            .await
+            .map_err(Error::internal)?
+            .unwrap_or(false);
+        if !ok {
+            return Err(Error::Unauthorized("invalid credentials"));
+        }
+        let mut verified = self.lock();
+        if verified.len() >= VERIFIED_LIMIT {
+            verified.clear();
+        }
+        verified.insert(key);
+        Ok(user)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashSet<[u8; 32]>> {
+        self.verified.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// `user:hash` lines; blank lines and `#` comments are skipped. Only bcrypt
+/// (`$2a$`, `$2b$`, `$2y$`) is accepted: the weaker htpasswd schemes are
+/// refused at start-up, naming the line (never the hash).
+fn read_htpasswd(path: &Path) -> Result<HashMap<String, String>, Error> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| Error::Config(format!("cannot read htpasswd file {}: {e}", path.display())))?;
+    let mut users = HashMap::new();
+    for (n, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let bad = |why: &str| Error::Config(format!("{} line {}: {why}", path.display(), n + 1));
+        let (user, hash) = line
+            .split_once(':')
+            .ok_or_else(|| bad("expected user:hash"))?;
+        if !["$2a$", "$2b$", "$2y$"].iter().any(|p| hash.starts_with(p)) {
+            return Err(bad("not a bcrypt hash (use htpasswd -B or berth htpasswd)"));
+        }
+        users.insert(user.to_owned(), hash.to_owned());
+    }
+    Ok(users)
+}
+
+/// The user and password of an `Authorization: Basic` header.
+fn basic_credentials(headers: &HeaderMap) -> Option<(String, String)> {
+    use base64::Engine as _;
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return None;
+    }
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(token.trim())
+        .ok()?;
+    let (user, password) = std::str::from_utf8(&decoded).ok()?.split_once(':')?;
+    Some((user.to_owned(), password.to_owned()))
+}
+
+/// bcrypt's work factor for new hashes: about 50 ms per check here.
+const BCRYPT_COST: u32 = 10;
+
+/// An htpasswd line for `user` with a bcrypt hash of `password`.
+pub fn htpasswd_line(user: &str, password: &str) -> Result<String, Error> {
+    let hash = bcrypt::hash(password, BCRYPT_COST).map_err(Error::internal)?;
+    Ok(format!("{user}:{hash}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn needs_follow_the_method_and_path() {
+        assert_eq!(need(&Method::GET, "/health"), Need::Open);
+        assert_eq!(need(&Method::GET, "/metrics"), Need::Open);
+        assert_eq!(need(&Method::GET, "/v2/"), Need::User);
+        assert_eq!(
+            need(&Method::GET, "/v2/a/manifests/v1"),
+            Need::Role(Role::Pull)
+        );
+        assert_eq!(
+            need(&Method::HEAD, "/helm/r/index.yaml"),
+            Need::Role(Role::Pull)
+        );
+        assert_eq!(
+            need(&Method::PUT, "/v2/a/manifests/v1"),
+            Need::Role(Role::Push)
+        );
+        assert_eq!(
+            need(&Method::POST, "/v2/a/blobs/uploads/"),
+            Need::Role(Role::Push)
+        );
+        assert_eq!(
+            need(&Method::DELETE, "/v2/a/manifests/v1"),
+            Need::Role(Role::Admin)
+        );
+        assert_eq!(need(&Method::GET, "/api/events"), Need::Role(Role::Admin));
+        assert_eq!(need(&Method::GET, "/api/webhooks"), Need::Role(Role::Admin));
+        assert!(Role::Admin > Role::Push && Role::Push > Role::Pull);
+    }
+
+    #[tokio::test]
+    async fn roles_anonymous_pull_and_wrong_passwords() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("htpasswd");
+        let lines = [
+            htpasswd_line("reader", "r-pw").unwrap(),
+            htpasswd_line("ci", "c-pw").unwrap(),
+            htpasswd_line("boss", "b-pw").unwrap(),
+        ];
+        std::fs::write(&file, format!("# users\n{}\n", lines.join("\n"))).unwrap();
+        let mut config = AuthConfig {
+            htpasswd: file.clone(),
+            roles: [("ci".into(), Role::Push), ("boss".into(), Role::Admin)].into(),
+            ..AuthConfig::default()
+        };
+        let auth = Auth::load(&config).unwrap().unwrap();
+        let basic = |user: &str, pw: &str| {
+            use base64::Engine as _;
+            let token = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{pw}"));
+            let mut h = HeaderMap::new();
+            h.insert(
+                header::AUTHORIZATION,
+                format!("Basic {token}").parse().unwrap(),
+            );
+            h
+        };
+        let pull = Need::Role(Role::Pull);
+        let push = Need::Role(Role::Push);
+        let admin = Need::Role(Role::Admin);
+        let none = HeaderMap::new();
+        assert!(matches!(
+            auth.check(&none, pull).await,
+            Err(Error::Unauthorized(_))
+        ));
+        assert!(matches!(
+            auth.check(&none, Need::User).await,
+            Err(Error::Unauthorized(_))
+        ));
+        assert_eq!(auth.check(&none, Need::Open).await.unwrap(), None);
+        let reader = basic("reader", "r-pw");
+        assert_eq!(
+            auth.check(&reader, pull).await.unwrap().as_deref(),
+            Some("reader")
+        );
+        assert!(matches!(
+            auth.check(&reader, push).await,
+            Err(Error::Denied)
+        ));
+        let ci = basic("ci", "c-pw");
+        assert!(auth.check(&ci, push).await.is_ok());
+        assert!(matches!(auth.check(&ci, admin).await, Err(Error::Denied)));
+        assert!(auth.check(&basic("boss", "b-pw"), admin).await.is_ok());
+        // Wrong password, unknown user: refused, also the second time (the
+        // cache holds only verified pairs).
+        for _ in 0..2 {
+            let wrong = auth.check(&basic("ci", "nope"), pull).await;
+            assert!(matches!(wrong, Err(Error::Unauthorized(_))));
+        }
+        let ghost = auth.check(&basic("ghost", "x"), pull).await;
+        assert!(matches!(ghost, Err(Error::Unauthorized(_))));
+
+        config.anonymous_pull = true;
+        let open = Auth::load(&config).unwrap().unwrap();
+        assert_eq!(open.check(&none, pull).await.unwrap(), None);
+        assert!(matches!(
+            open.check(&none, push).await,
+            Err(Error::Unauthorized(_))
+        ));
+        assert!(matches!(
+            open.check(&none, Need::User).await,
+            Err(Error::Unauthorized(_))
+        ));
+        let wrong = open.check(&basic("reader", "bad"), pull).await;
+        assert!(matches!(wrong, Err(Error::Unauthorized(_))));
+
+        std::fs::write(&file, "md5user:$apr1$abc$def\n").unwrap();
+        let err = Auth::load(&config).unwrap_err().to_string();
+        assert!(
+            err.contains("line 1") && !err.contains("$apr1$abc$def"),
+            "{err}"
+        );
+    }
+}
