@@ -962,3 +962,32 @@ fn deleting_a_repository_raises_one_delete_per_manifest() {
         (404, "NAME_UNKNOWN")
     );
 }
+
+#[test]
+fn refuse_private_targets_blocks_internal_receivers_after_resolution() {
+    let rx = Receiver::start();
+    let reg =
+        TestRegistry::with_config("[delivery]\nrefuse_private_targets = true\nmax_attempts = 1\n");
+    let port = rx.url.rsplit_once(':').unwrap().1; // "PORT/hook"
+    let by_name = format!("http://localhost:{port}");
+    for (name, uri) in [
+        ("literal1", rx.url.as_str()),
+        ("byname01", by_name.as_str()),
+    ] {
+        let body = json!({"serviceUri": uri, "actions": ["push"]});
+        assert_eq!(create(&reg, name, body).status, 201);
+        let ping = api(&reg, "POST", &format!("/{name}/ping"), None);
+        assert_eq!(ping.status, 200);
+        let error = ping.json()["error"].as_str().unwrap_or_default().to_owned();
+        assert!(error.contains("refused"), "{name} ping: {error}");
+    }
+    push_image(&reg.url(), "internal", "v1", 1);
+    for name in ["literal1", "byname01"] {
+        let entries = history(&reg, name, 2);
+        assert_eq!(entries[0]["result"], "failed", "{name}: {entries:?}");
+        let error = entries[0]["error"].as_str().unwrap();
+        assert!(error.contains("refuse_private_targets"), "{name}: {error}");
+    }
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(rx.drain().is_empty(), "an internal receiver got a request");
+}

@@ -17,6 +17,7 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use sha2::Sha256;
 
+use crate::target::Resolver;
 use crate::webhook::Webhook;
 
 /// What came back from one attempt.
@@ -52,22 +53,30 @@ const READ_LIMIT: usize = 64 * 1024;
 /// Mozilla's when the system has none; `SSL_CERT_FILE` adds a private CA).
 #[derive(Clone, Debug)]
 pub struct Client {
-    http: hyper_util::client::legacy::Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
+    http: hyper_util::client::legacy::Client<HttpsConnector<HttpConnector<Resolver>>, Full<Bytes>>,
     timeout: Duration,
+    refuse_private: bool,
 }
 
 impl Client {
-    /// A client whose attempts time out after `timeout`.
-    pub fn new(timeout: Duration) -> Self {
+    /// A client whose attempts time out after `timeout`, refusing internal
+    /// addresses when `refuse_private` is set (see [`crate::target`]).
+    pub fn new(timeout: Duration, refuse_private: bool) -> Self {
         let builder = hyper_rustls::HttpsConnectorBuilder::new();
         let builder = match builder.with_native_roots() {
             Ok(b) => b,
             Err(_) => hyper_rustls::HttpsConnectorBuilder::new().with_webpki_roots(),
         };
-        let connector = builder.https_or_http().enable_http1().build();
+        let mut http = HttpConnector::new_with_resolver(Resolver::new(refuse_private));
+        http.enforce_http(false);
+        let connector = builder.https_or_http().enable_http1().wrap_connector(http);
         let http =
             hyper_util::client::legacy::Client::builder(TokioExecutor::new()).build(connector);
-        Self { http, timeout }
+        Self {
+            http,
+            timeout,
+            refuse_private,
+        }
     }
 
     /// POSTs `body` (the JSON payload of event `id`) to `hook`.
@@ -92,7 +101,11 @@ impl Client {
         headers: &BTreeMap<String, String>,
         body: Vec<u8>,
     ) -> Result<Response, String> {
-        let mut request = hyper::Request::post(hook.service_uri.as_str());
+        let uri: hyper::Uri = hook.service_uri.parse().map_err(|e| format!("{e}"))?;
+        if self.refuse_private {
+            crate::target::check_literal(&uri)?;
+        }
+        let mut request = hyper::Request::post(uri);
         for (k, v) in headers {
             request = request.header(k, v);
         }

@@ -35,6 +35,10 @@ pub struct Config {
     /// How long a rotated-out signing secret keeps signing (default `24h`).
     #[serde(deserialize_with = "duration", serialize_with = "human")]
     pub secret_rotation_grace: Duration,
+    /// Refuse receivers at loopback, private, link-local (cloud metadata)
+    /// and similar internal addresses, checked after DNS resolution, for
+    /// deliveries and pings alike (default off).
+    pub refuse_private_targets: bool,
 }
 
 impl Default for Config {
@@ -49,6 +53,7 @@ impl Default for Config {
             history_limit: 500,
             max_webhooks: 500,
             secret_rotation_grace: Duration::from_secs(24 * 3600),
+            refuse_private_targets: false,
         }
     }
 }

@@ -7,6 +7,7 @@
 //! - [`dispatcher`]: tails the registry's event log into per-webhook queues.
 //! - [`worker`]: one worker per webhook delivers its queue in order.
 //! - [`client`]: one POST, with the contract's headers and optional signature.
+//! - [`target`]: the optional refusal of internal receiver addresses.
 //! - [`retry`]: the pure retry decision and backoff.
 //! - [`history`]: per-webhook delivery history (ACR `listEvents`).
 //! - [`metrics`]: queue depth and outcomes for `/metrics`.
@@ -27,6 +28,7 @@ pub mod history;
 pub mod metrics;
 pub mod retry;
 pub mod store;
+pub mod target;
 pub mod webhook;
 pub mod worker;
 
@@ -116,7 +118,7 @@ impl Webhooks {
         configured: Vec<Webhook>,
         shutdown: CancellationToken,
     ) -> Result<Self, Error> {
-        let client = client::Client::new(config.timeout);
+        let client = client::Client::new(config.timeout, config.refuse_private_targets);
         let store = store::Store::open(events, dir)?;
         for hook in configured {
             hook.validate()?;
