@@ -10,6 +10,8 @@ pub enum Error {
     Listen(String, std::io::Error),
     /// The data directory cannot be opened.
     Open(PathBuf, registry::Error),
+    /// The TLS certificate or key cannot be used.
+    Tls(registry::Error),
     /// The webhooks cannot start.
     Webhooks(webhooks::Error),
     /// A temporary directory cannot be created.
@@ -33,6 +35,7 @@ impl std::fmt::Display for Error {
             Self::Listen(addr, e) => write!(f, "cannot listen on {addr}: {e}"),
             Self::Open(dir, e) => write!(f, "cannot open {}: {e}", dir.display()),
             Self::Webhooks(e) => write!(f, "cannot start webhooks: {e}"),
+            Self::Tls(e) => write!(f, "{e}"),
             Self::TempDir(e) => write!(f, "cannot create a temporary directory: {e}"),
             Self::Events(e) => write!(f, "cannot read the event log: {e}"),
             Self::Timeout {

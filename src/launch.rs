@@ -17,6 +17,7 @@ use crate::Error;
 #[derive(Debug)]
 pub struct Running {
     addr: SocketAddr,
+    scheme: &'static str,
     events: Arc<EventLog>,
     webhooks: Webhooks,
     stop: CancellationToken,
@@ -35,6 +36,21 @@ impl Running {
         let addr = listener
             .local_addr()
             .map_err(|e| Error::Listen(config.listen.clone(), e))?;
+        let tls = match (
+            config.tls_cert.as_os_str().is_empty(),
+            config.tls_key.as_os_str().is_empty(),
+        ) {
+            (true, true) => None,
+            (false, false) => Some(
+                registry::tls::acceptor(&config.tls_cert, &config.tls_key).map_err(Error::Tls)?,
+            ),
+            _ => {
+                return Err(Error::Tls(registry::Error::Config(
+                    "TLS needs both tls_cert and tls_key".into(),
+                )))
+            }
+        };
+        let scheme = if tls.is_some() { "https" } else { "http" };
         let data_dir = config.data_dir.clone();
         let mut registry = Registry::open(config).map_err(|e| Error::Open(data_dir.clone(), e))?;
         let stop = CancellationToken::new();
@@ -53,10 +69,12 @@ impl Running {
         let server = tokio::spawn(registry::server::serve(
             listener,
             Arc::new(registry),
+            tls,
             stop.clone().cancelled_owned(),
         ));
         Ok(Self {
             addr,
+            scheme,
             events,
             webhooks,
             stop,
@@ -67,6 +85,11 @@ impl Running {
     /// The address it listens on.
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// `http://ADDR`, or `https://ADDR` with TLS.
+    pub fn url(&self) -> String {
+        format!("{}://{}", self.scheme, self.addr)
     }
 
     /// The durable event log, oldest first.

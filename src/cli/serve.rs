@@ -20,6 +20,12 @@ pub struct Settings {
     /// Data directory (default ./berth-data). Environment: BERTH_DATA_DIR.
     #[arg(long, conflicts_with = "ephemeral")]
     data_dir: Option<PathBuf>,
+    /// PEM certificate chain: serve HTTPS (with --tls-key).
+    #[arg(long, requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// PEM private key of --tls-cert.
+    #[arg(long, requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
     /// Keep everything in a fresh temporary directory, removed on exit (for
     /// CI). Environment: BERTH_EPHEMERAL=true.
     #[arg(long, env = "BERTH_EPHEMERAL")]
@@ -35,6 +41,10 @@ impl Settings {
         }
         if let Some(dir) = &self.data_dir {
             file.registry.data_dir = dir.clone();
+        }
+        if let (Some(cert), Some(key)) = (&self.tls_cert, &self.tls_key) {
+            file.registry.tls_cert = cert.clone();
+            file.registry.tls_key = key.clone();
         }
         Ok(file)
     }
@@ -71,7 +81,7 @@ pub fn run(args: ServeArgs) -> Result<(), String> {
         .map_err(|e| format!("cannot start the runtime: {e}"))?;
     runtime.block_on(async move {
         let running = Running::start(file).await.map_err(|e| e.to_string())?;
-        let url = format!("http://{}", running.addr());
+        let url = running.url();
         if let Some(path) = &args.ready_file {
             write_ready_file(path, &url)
                 .map_err(|e| format!("cannot write {}: {e}", path.display()))?;

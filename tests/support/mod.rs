@@ -55,9 +55,17 @@ impl TestRegistry {
     }
 
     /// Starts Berth on `dir` with extra flags and environment variables.
+    /// Listens on `127.0.0.1:0` unless `extra` has a `--listen`.
     pub fn start_env(dir: &Path, extra: &[&str], envs: &[(&str, &str)]) -> Self {
+        let listen: &[&str] = if extra.contains(&"--listen") {
+            &[]
+        } else {
+            &["--listen", "127.0.0.1:0"]
+        };
         let mut child = Command::new(env!("CARGO_BIN_EXE_berth"))
-            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+            .arg("serve")
+            .args(listen)
+            .arg("--data-dir")
             .arg(dir)
             .args(extra)
             .envs(envs.iter().copied())
@@ -74,9 +82,12 @@ impl TestRegistry {
         BufReader::new(stdout)
             .read_line(&mut line)
             .expect("read the ready line");
-        let host = line
-            .trim()
-            .strip_prefix("listening on http://")
+        let rest = line.trim().strip_prefix("listening on ");
+        let host = rest
+            .and_then(|r| {
+                r.strip_prefix("http://")
+                    .or_else(|| r.strip_prefix("https://"))
+            })
             .unwrap_or_else(|| panic!("unexpected first line from berth: {line:?}"))
             .to_owned();
         let args = extra.iter().map(|a| a.to_string()).collect();

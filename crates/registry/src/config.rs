@@ -24,6 +24,10 @@ pub struct Config {
     /// and cannot be pulled until `PATCH /api/quarantine/{repo}/{digest}`
     /// marks it `Passed` (then `push` fires) or `Failed` (it stays hidden).
     pub quarantine: bool,
+    /// PEM certificate chain for HTTPS (with `tls_key`); empty: plain HTTP.
+    pub tls_cert: PathBuf,
+    /// PEM private key of `tls_cert`.
+    pub tls_key: PathBuf,
     /// Access control (`[auth]`); off unless `htpasswd` is set.
     pub auth: crate::auth::AuthConfig,
 }
@@ -36,6 +40,8 @@ impl Default for Config {
             max_manifest_bytes: 4 * 1024 * 1024,
             allow_missing_references: false,
             quarantine: false,
+            tls_cert: PathBuf::new(),
+            tls_key: PathBuf::new(),
             auth: crate::auth::AuthConfig::default(),
         }
     }

@@ -4,6 +4,7 @@
 //! # Layout
 //! - [`server`]: accepts connections, gives each request an id and a span.
 //! - [`auth`]: who may do what (htpasswd users and roles).
+//! - [`tls`]: the HTTPS acceptor.
 //! - [`route`]: parses a path into a typed [`route::Route`].
 //! - `handlers`: one async function per endpoint (`get_blob`, `put_manifest`, ...).
 //! - [`storage`]: blob bytes behind a trait (filesystem now), metadata in sled,
@@ -31,6 +32,7 @@ pub mod metrics;
 pub mod route;
 pub mod server;
 pub mod storage;
+pub mod tls;
 pub mod types;
 
 pub use config::Config;

@@ -19,6 +19,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
+use tokio_rustls::TlsAcceptor;
 use tracing::Instrument;
 
 use crate::body::{header_value, Body};
@@ -30,10 +31,12 @@ const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long in-flight requests get to finish after the shutdown signal.
 const DRAIN_DEADLINE: Duration = Duration::from_secs(30);
 
-/// Serves `registry` on `listener` until `shutdown` completes, then drains.
+/// Serves `registry` on `listener` (over TLS with `tls`) until `shutdown`
+/// completes, then drains.
 pub async fn serve(
     listener: TcpListener,
     registry: Arc<Registry>,
+    tls: Option<TlsAcceptor>,
     shutdown: impl Future<Output = ()>,
 ) {
     let mut builder = auto::Builder::new(TokioExecutor::new());
@@ -57,18 +60,37 @@ pub async fn serve(
             () = &mut shutdown => break,
         };
         let _ = stream.set_nodelay(true);
+        let stream = registry.metrics.count(stream);
         let service_registry = registry.clone();
         let service = service_fn(move |req| {
             let registry = service_registry.clone();
             async move { Ok::<_, Infallible>(respond(&registry, req).await) }
         });
-        let conn = graceful.watch(
-            builder
-                .serve_connection(TokioIo::new(registry.metrics.count(stream)), service)
-                .into_owned(),
-        );
+        let (builder, watcher, tls) = (builder.clone(), graceful.watcher(), tls.clone());
         tokio::spawn(async move {
-            if let Err(e) = conn.await {
+            let served = match tls {
+                None => {
+                    let conn = builder.serve_connection(TokioIo::new(stream), service);
+                    watcher.watch(conn.into_owned()).await
+                }
+                Some(tls) => {
+                    match tokio::time::timeout(HEADER_READ_TIMEOUT, tls.accept(stream)).await {
+                        Ok(Ok(stream)) => {
+                            let conn = builder.serve_connection(TokioIo::new(stream), service);
+                            watcher.watch(conn.into_owned()).await
+                        }
+                        Ok(Err(e)) => {
+                            tracing::debug!(%peer, error = %e, "TLS handshake failed");
+                            return;
+                        }
+                        Err(_) => {
+                            tracing::debug!(%peer, "TLS handshake timed out");
+                            return;
+                        }
+                    }
+                }
+            };
+            if let Err(e) = served {
                 tracing::debug!(%peer, error = %e, "connection ended with an error");
             }
         });
