@@ -2,6 +2,7 @@
 
 mod client;
 mod events;
+mod fsck;
 mod health;
 mod htpasswd;
 mod serve;
@@ -25,6 +26,8 @@ enum Command {
     Serve(serve::ServeArgs),
     /// Print the configuration `serve` would use (secrets masked).
     Config(serve::ConfigPrintArgs),
+    /// Check a store's consistency (and repair it with --repair).
+    Fsck(fsck::FsckArgs),
     /// Exit 0 when a running registry is ready (for health checks).
     Health(health::HealthArgs),
     /// Print an htpasswd line (bcrypt) for a user; the password is read from stdin.
@@ -41,6 +44,7 @@ pub fn run(args: Args) -> Result<(), String> {
         Command::Serve(a) => serve::run(a),
         Command::Config(a) => serve::print_config(a),
         Command::Health(a) => health::run(a),
+        Command::Fsck(a) => fsck::run(a),
         Command::Htpasswd(a) => htpasswd::run(a),
         Command::Webhook(a) => webhook::run(a),
         Command::Events(a) => events::run(a),

@@ -2,8 +2,9 @@
 //! TOML file and overridden by command-line flags.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// Everything the registry can be configured with. Every field has a default,
 /// so an empty configuration is a working one.
@@ -24,6 +25,10 @@ pub struct Config {
     /// and cannot be pulled until `PATCH /api/quarantine/{repo}/{digest}`
     /// marks it `Passed` (then `push` fires) or `Failed` (it stays hidden).
     pub quarantine: bool,
+    /// Upload sessions older than this are abandoned: `fsck` reports them
+    /// and `gc` removes them (default `24h`).
+    #[serde(deserialize_with = "duration", serialize_with = "human")]
+    pub upload_expiry: Duration,
     /// PEM certificate chain for HTTPS (with `tls_key`); empty: plain HTTP.
     pub tls_cert: PathBuf,
     /// PEM private key of `tls_cert`.
@@ -40,9 +45,19 @@ impl Default for Config {
             max_manifest_bytes: 4 * 1024 * 1024,
             allow_missing_references: false,
             quarantine: false,
+            upload_expiry: Duration::from_secs(24 * 3600),
             tls_cert: PathBuf::new(),
             tls_key: PathBuf::new(),
             auth: crate::auth::AuthConfig::default(),
         }
     }
+}
+
+fn human<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&humantime::format_duration(*d).to_string())
+}
+
+fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+    let s = String::deserialize(d)?;
+    humantime::parse_duration(&s).map_err(serde::de::Error::custom)
 }

@@ -86,6 +86,11 @@ impl Registry {
         self.extensions.push(extension);
     }
 
+    /// Checks the store; with `repair`, fixes what is safe to fix.
+    pub async fn fsck(&self, repair: bool) -> Result<storage::fsck::Report, Error> {
+        self.store.fsck(repair, self.config.upload_expiry).await
+    }
+
     /// The event log's durable view, for the webhooks dispatcher.
     pub fn event_log(&self) -> Arc<events::EventLog> {
         self.store.meta().log.clone()

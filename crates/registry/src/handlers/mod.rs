@@ -6,6 +6,7 @@ mod blobs;
 mod event_log;
 mod health;
 mod listing;
+mod maintenance;
 mod manifests;
 mod quarantine;
 pub mod query;
@@ -60,6 +61,7 @@ fn label(reg: &Registry, path: &str) -> &'static str {
         "/ready" => "ready",
         "/metrics" => "metrics",
         "/api/events" => "events",
+        "/api/fsck" => "fsck",
         _ if path.starts_with("/api/repositories/") => "repositories",
         _ if path.starts_with("/api/quarantine") => "quarantine",
         _ => extension(reg, path).map_or_else(|| crate::route::label(path), |e| e.prefix()),
@@ -87,6 +89,9 @@ async fn dispatch(reg: &Registry, ctx: &Ctx, req: Request<Incoming>) -> Reply {
         "/metrics" if get => return Ok(health::metrics(reg)),
         "/health" | "/ready" | "/metrics" => return Err(Error::MethodNotAllowed),
         _ => {}
+    }
+    if path == "/api/fsck" {
+        return maintenance::fsck(reg, method).await;
     }
     if path == "/api/events" {
         return match *req.method() {

@@ -90,8 +90,13 @@ impl Meta {
 
 /// `name \0 part`: the key of something inside a repository.
 pub fn key(repo: &RepoName, part: &str) -> Vec<u8> {
-    let mut k = Vec::with_capacity(repo.as_str().len() + 1 + part.len());
-    k.extend_from_slice(repo.as_str().as_bytes());
+    key_str(repo.as_str(), part)
+}
+
+/// [`key`] for a repository name read back from a key.
+pub fn key_str(repo: &str, part: &str) -> Vec<u8> {
+    let mut k = Vec::with_capacity(repo.len() + 1 + part.len());
+    k.extend_from_slice(repo.as_bytes());
     k.push(0);
     k.extend_from_slice(part.as_bytes());
     k

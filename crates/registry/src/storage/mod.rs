@@ -3,6 +3,7 @@
 //! blobs (this file), [`uploads`] and [`manifests`].
 
 pub mod blobs;
+pub mod fsck;
 pub mod gate;
 pub mod manifests;
 pub mod meta;
@@ -29,9 +30,10 @@ pub struct StoreConfig {
     pub quarantine: bool,
 }
 
-/// The registry's storage: one data directory.
-#[derive(Debug)]
+/// The registry's storage: one data directory. Cloning shares it.
+#[derive(Clone, Debug)]
 pub struct Store {
+    paths: Paths,
     blobs: FsBlobStore,
     meta: Meta,
     sessions: std::sync::Arc<uploads::Sessions>,
@@ -45,6 +47,7 @@ impl Store {
         let blobs = FsBlobStore::open(paths.clone())?;
         let meta = Meta::open(&paths.meta())?;
         Ok(Self {
+            paths,
             blobs,
             meta,
             sessions: std::sync::Arc::default(),

@@ -36,11 +36,12 @@ impl Paths {
     /// Where a verified blob lives.
     pub fn blob(&self, digest: &Digest) -> PathBuf {
         let hex = digest.hex();
-        self.root
-            .join("blobs")
-            .join(digest.algorithm().as_str())
-            .join(&hex[..2])
-            .join(hex)
+        self.blobs(digest.algorithm()).join(&hex[..2]).join(hex)
+    }
+
+    /// The directory holding the blobs of one algorithm.
+    pub fn blobs(&self, algorithm: crate::types::Algorithm) -> PathBuf {
+        self.root.join("blobs").join(algorithm.as_str())
     }
 
     /// The directory holding upload sessions' bytes.

@@ -1,0 +1,427 @@
+//! `berth fsck`: checks that a store is consistent, and repairs what can be
+//! repaired without losing anything.
+//!
+//! | problem                 | meaning                                          | repair                          |
+//! |-------------------------|--------------------------------------------------|---------------------------------|
+//! | `corrupt_blob`          | a blob file does not hash to its name            | remove it and its links, so clients re-push it |
+//! | `link_without_blob`     | a repository links a blob with no file           | remove the link                 |
+//! | `missing_blob`          | a manifest references a blob its repository lacks | none (re-push the blob)        |
+//! | `missing_child`         | an index references a manifest its repository lacks | none                         |
+//! | `corrupt_manifest`      | stored manifest bytes do not hash to their digest | none                           |
+//! | `dangling_tag`          | a tag points at a manifest that is not stored    | remove the tag                  |
+//! | `tag_index_mismatch`    | a manifest's tag list disagrees with the tags    | rewrite the list from the tags  |
+//! | `expired_upload`        | an upload session older than `upload_expiry`     | remove it                       |
+//! | `upload_without_file`   | an upload session whose bytes are gone           | remove it                       |
+//! | `orphan_upload_file`    | upload bytes with no session (older than a minute) | remove them                   |
+//!
+//! The scan reads the trees one after the other, so it is exact on a quiet
+//! store; each repair re-checks its condition atomically (compare-and-swap)
+//! before changing anything, so a concurrent push is never undone.
+
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::io::Read;
+use std::path::Path;
+use std::time::{Duration, SystemTime};
+
+use serde::Serialize;
+
+use super::meta::{self, ManifestMeta, UploadRecord};
+use super::Store;
+use crate::manifest::Manifest;
+use crate::types::{Algorithm, Digest, Digester, UploadId};
+use crate::Error;
+
+/// What a check found.
+#[derive(Debug, Default, Serialize)]
+pub struct Report {
+    /// Blob files hashed.
+    pub blobs: usize,
+    /// Manifests checked.
+    pub manifests: usize,
+    /// Tags checked.
+    pub tags: usize,
+    /// Upload sessions checked.
+    pub uploads: usize,
+    /// Every problem, repaired or not.
+    pub problems: Vec<Problem>,
+}
+
+impl Report {
+    /// Problems that are still there.
+    pub fn unrepaired(&self) -> usize {
+        self.problems.iter().filter(|p| !p.repaired).count()
+    }
+}
+
+/// One inconsistency.
+#[derive(Debug, Serialize)]
+pub struct Problem {
+    /// Which kind (see the module's table).
+    pub kind: &'static str,
+    /// What it concerns: `repo@digest`, `repo:tag`, a digest or an upload id.
+    pub subject: String,
+    /// What is wrong, in words.
+    pub detail: String,
+    /// Whether `--repair` fixed it.
+    pub repaired: bool,
+}
+
+/// Upload bytes younger than this are never called orphans: a session
+/// writes its file just before its record.
+const ORPHAN_GRACE: Duration = Duration::from_secs(60);
+
+/// A finding and, when it can be repaired, how.
+struct Finding {
+    kind: &'static str,
+    subject: String,
+    detail: String,
+    repair: Option<Repair>,
+}
+
+enum Repair {
+    /// Remove the blob file and every link to it.
+    CorruptBlob(Digest),
+    /// Remove one `links` key.
+    Link(Vec<u8>),
+    /// Remove a tag if it still points at `digest`.
+    Tag { key: Vec<u8>, digest: Vec<u8> },
+    /// Rewrite a manifest's tag list from the tags tree.
+    TagList(Vec<u8>),
+    /// Remove an upload session and its bytes.
+    Upload(UploadId),
+    /// Remove upload bytes with no session.
+    UploadFile(std::path::PathBuf),
+}
+
+impl Store {
+    /// Checks the whole store; with `repair`, fixes what is safe to fix.
+    pub async fn fsck(&self, repair: bool, upload_expiry: Duration) -> Result<Report, Error> {
+        let store = self.clone();
+        let (mut report, findings) = tokio::task::spawn_blocking(move || store.scan(upload_expiry))
+            .await
+            .map_err(Error::internal)??;
+        for f in findings {
+            let repaired = match (&f.repair, repair) {
+                (Some(r), true) => self.repair(r).await?,
+                _ => false,
+            };
+            report.problems.push(Problem {
+                kind: f.kind,
+                subject: f.subject,
+                detail: f.detail,
+                repaired,
+            });
+        }
+        if repair {
+            self.meta.flush().await?;
+        }
+        Ok(report)
+    }
+
+    /// Reads everything and lists what is wrong (blocking).
+    fn scan(&self, upload_expiry: Duration) -> Result<(Report, Vec<Finding>), Error> {
+        let mut report = Report::default();
+        let mut found = Vec::new();
+        let (present, corrupt) = self.scan_blob_files(&mut report, &mut found)?;
+
+        let mut links = HashSet::new();
+        for item in self.meta.links.iter() {
+            let (key, _) = item?;
+            let (repo, digest) = split_key(&key);
+            // A corrupt blob is reported (and repaired) as such, links included.
+            if Digest::parse(&digest)
+                .is_some_and(|d| !present.contains(&d) && !corrupt.contains(&d))
+            {
+                found.push(Finding {
+                    kind: "link_without_blob",
+                    subject: format!("{repo}@{digest}"),
+                    detail: "the repository links a blob whose file is gone".into(),
+                    repair: Some(Repair::Link(key.to_vec())),
+                });
+            } else {
+                links.insert((repo, digest));
+            }
+        }
+
+        let mut tags_of: BTreeMap<Vec<u8>, BTreeSet<String>> = BTreeMap::new();
+        for item in self.meta.tags.iter() {
+            let (key, digest) = item?;
+            report.tags += 1;
+            let (repo, tag) = split_key(&key);
+            let digest_text = String::from_utf8_lossy(&digest).into_owned();
+            let meta_key = [repo.as_bytes(), b"\0", &digest].concat();
+            if !self.meta.manifest_meta.contains_key(&meta_key)? {
+                found.push(Finding {
+                    kind: "dangling_tag",
+                    subject: format!("{repo}:{tag}"),
+                    detail: format!("points at {digest_text}, which is not stored"),
+                    repair: Some(Repair::Tag {
+                        key: key.to_vec(),
+                        digest: digest.to_vec(),
+                    }),
+                });
+                continue;
+            }
+            tags_of.entry(meta_key).or_default().insert(tag);
+        }
+
+        for item in self.meta.manifest_meta.iter() {
+            let (key, value) = item?;
+            report.manifests += 1;
+            let (repo, digest) = split_key(&key);
+            let subject = format!("{repo}@{digest}");
+            let record: ManifestMeta = meta::decode(&value)?;
+            let tagged = tags_of.remove(key.as_ref()).unwrap_or_default();
+            if record.tags != tagged {
+                found.push(Finding {
+                    kind: "tag_index_mismatch",
+                    subject: subject.clone(),
+                    detail: format!("lists tags {:?}, the tags say {tagged:?}", record.tags),
+                    repair: Some(Repair::TagList(key.to_vec())),
+                });
+            }
+            let Some(bytes) = self.meta.manifests.get(&key)? else {
+                found.push(Finding {
+                    kind: "corrupt_manifest",
+                    subject,
+                    detail: "its bytes are missing".into(),
+                    repair: None,
+                });
+                continue;
+            };
+            let matches =
+                Digest::parse(&digest).is_some_and(|d| Digest::of(d.algorithm(), &bytes) == d);
+            if !matches {
+                found.push(Finding {
+                    kind: "corrupt_manifest",
+                    subject,
+                    detail: "its bytes do not hash to its digest".into(),
+                    repair: None,
+                });
+                continue;
+            }
+            if self.config.allow_missing_references {
+                continue;
+            }
+            let Ok(manifest) = Manifest::parse(&bytes, Some(&record.media_type)) else {
+                continue; // accepted when pushed; the parser grew stricter since
+            };
+            for blob in &manifest.blobs {
+                if !links.contains(&(repo.clone(), blob.to_string())) {
+                    found.push(Finding {
+                        kind: "missing_blob",
+                        subject: subject.clone(),
+                        detail: format!("references {blob}, which the repository lacks"),
+                        repair: None,
+                    });
+                }
+            }
+            for child in &manifest.children {
+                let child_key = meta::key_str(&repo, child.as_str());
+                if !self.meta.manifest_meta.contains_key(child_key)? {
+                    found.push(Finding {
+                        kind: "missing_child",
+                        subject: subject.clone(),
+                        detail: format!("references manifest {child}, which the repository lacks"),
+                        repair: None,
+                    });
+                }
+            }
+        }
+
+        self.scan_uploads(upload_expiry, &mut report, &mut found)?;
+        Ok((report, found))
+    }
+
+    /// Hashes every blob file; returns the digests whose content is intact
+    /// and those whose content is not.
+    fn scan_blob_files(
+        &self,
+        report: &mut Report,
+        found: &mut Vec<Finding>,
+    ) -> Result<(HashSet<Digest>, HashSet<Digest>), Error> {
+        let (mut present, mut corrupt) = (HashSet::new(), HashSet::new());
+        for algorithm in [Algorithm::Sha256, Algorithm::Sha512] {
+            let root = self.paths.blobs(algorithm);
+            for file in files_in(&root, 1)? {
+                let Some(name) = file.file_name().and_then(|n| n.to_str()) else {
+                    continue;
+                };
+                let Some(digest) = Digest::parse(&format!("{}:{name}", algorithm.as_str())) else {
+                    continue;
+                };
+                report.blobs += 1;
+                if hash_file(&file, algorithm)? == digest {
+                    present.insert(digest);
+                } else {
+                    found.push(Finding {
+                        kind: "corrupt_blob",
+                        subject: digest.to_string(),
+                        detail: "the file's content does not hash to its name".into(),
+                        repair: Some(Repair::CorruptBlob(digest.clone())),
+                    });
+                    corrupt.insert(digest);
+                }
+            }
+        }
+        Ok((present, corrupt))
+    }
+
+    fn scan_uploads(
+        &self,
+        expiry: Duration,
+        report: &mut Report,
+        found: &mut Vec<Finding>,
+    ) -> Result<(), Error> {
+        let now = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        let mut sessions = HashSet::new();
+        for item in self.meta.uploads.iter() {
+            let (key, value) = item?;
+            report.uploads += 1;
+            let id_text = String::from_utf8_lossy(&key).into_owned();
+            let Some(id) = UploadId::parse(&id_text) else {
+                continue;
+            };
+            sessions.insert(id_text.clone());
+            let record: UploadRecord = meta::decode(&value)?;
+            let age = now.saturating_sub(record.started);
+            let (kind, detail) = if age > expiry.as_secs() {
+                (
+                    "expired_upload",
+                    format!("started {age} s ago in {}", record.repo),
+                )
+            } else if !self.paths.upload(&id).exists() {
+                (
+                    "upload_without_file",
+                    format!("in {}: its bytes are gone", record.repo),
+                )
+            } else {
+                continue;
+            };
+            found.push(Finding {
+                kind,
+                subject: id_text,
+                detail,
+                repair: Some(Repair::Upload(id)),
+            });
+        }
+        for file in files_in(&self.paths.uploads(), 0)? {
+            let name = file
+                .file_name()
+                .and_then(|n| n.to_str())
+                .unwrap_or_default();
+            let old = std::fs::metadata(&file)
+                .and_then(|m| m.modified())
+                .is_ok_and(|t| t.elapsed().is_ok_and(|age| age > ORPHAN_GRACE));
+            if !sessions.contains(name) && old {
+                found.push(Finding {
+                    kind: "orphan_upload_file",
+                    subject: name.to_owned(),
+                    detail: "upload bytes with no session".into(),
+                    repair: Some(Repair::UploadFile(file)),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Applies one repair; false when its condition no longer holds.
+    async fn repair(&self, repair: &Repair) -> Result<bool, Error> {
+        let m = &self.meta;
+        match repair {
+            Repair::CorruptBlob(digest) => {
+                remove_file(&self.paths.blob(digest))?;
+                for item in m.links.iter() {
+                    let (key, _) = item?;
+                    if split_key(&key).1 == digest.as_str() {
+                        m.links.remove(key)?;
+                    }
+                }
+                Ok(true)
+            }
+            Repair::Link(key) => Ok(m.links.remove(key)?.is_some()),
+            Repair::Tag { key, digest } => Ok(m
+                .tags
+                .compare_and_swap(key, Some(digest.as_slice()), None::<&[u8]>)?
+                .is_ok()),
+            Repair::TagList(meta_key) => {
+                let (repo, digest) = split_key(meta_key);
+                let Some(old) = m.manifest_meta.get(meta_key)? else {
+                    return Ok(false);
+                };
+                let mut record: ManifestMeta = meta::decode(&old)?;
+                record.tags = m
+                    .tags
+                    .scan_prefix(meta::key_str(&repo, ""))
+                    .filter_map(Result::ok)
+                    .filter(|(_, d)| **d == *digest.as_bytes())
+                    .map(|(k, _)| split_key(&k).1)
+                    .collect();
+                let new = serde_json::to_vec(&record)?;
+                Ok(m.manifest_meta
+                    .compare_and_swap(meta_key, Some(old), Some(new))?
+                    .is_ok())
+            }
+            Repair::Upload(id) => {
+                m.uploads.remove(id.as_str())?;
+                remove_file(&self.paths.upload(id))?;
+                Ok(true)
+            }
+            Repair::UploadFile(path) => {
+                remove_file(path)?;
+                Ok(true)
+            }
+        }
+    }
+}
+
+/// `repo \0 rest` split in two.
+fn split_key(key: &[u8]) -> (String, String) {
+    let at = key.iter().position(|&b| b == 0).unwrap_or(key.len());
+    let rest = key.get(at + 1..).unwrap_or_default();
+    (
+        String::from_utf8_lossy(&key[..at]).into_owned(),
+        String::from_utf8_lossy(rest).into_owned(),
+    )
+}
+
+/// Regular files `depth` directory levels below `root` (none if it is absent).
+fn files_in(root: &Path, depth: usize) -> Result<Vec<std::path::PathBuf>, Error> {
+    let entries = match std::fs::read_dir(root) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(e.into()),
+    };
+    let mut files = Vec::new();
+    for entry in entries {
+        let path = entry?.path();
+        if depth > 0 && path.is_dir() {
+            files.extend(files_in(&path, depth - 1)?);
+        } else if depth == 0 && path.is_file() {
+            files.push(path);
+        }
+    }
+    Ok(files)
+}
+
+fn hash_file(path: &Path, algorithm: Algorithm) -> Result<Digest, Error> {
+    let mut file = std::fs::File::open(path)?;
+    let mut digester = Digester::new(algorithm);
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = file.read(&mut buf)?;
+        if n == 0 {
+            return Ok(digester.finish());
+        }
+        digester.update(&buf[..n]);
+    }
+}
+
+fn remove_file(path: &Path) -> Result<(), Error> {
+    match std::fs::remove_file(path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e.into()),
+        _ => Ok(()),
+    }
+}
