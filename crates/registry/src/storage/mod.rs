@@ -41,11 +41,13 @@ pub struct Store {
 }
 
 impl Store {
-    /// Opens (or creates) the store in `dir`.
+    /// Opens (or creates) the store in `dir`, finishing what a crash left
+    /// half-done (see [`uploads::recover`]).
     pub fn open(dir: &Path, config: StoreConfig) -> Result<Self, Error> {
         let paths = Paths::new(dir);
         let blobs = FsBlobStore::open(paths.clone())?;
         let meta = Meta::open(&paths.meta())?;
+        uploads::recover(&meta, &paths)?;
         Ok(Self {
             paths,
             blobs,

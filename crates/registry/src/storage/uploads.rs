@@ -18,7 +18,8 @@ use bytes::Bytes;
 use futures_util::{Stream, StreamExt};
 
 use super::blobs::{BlobStore, FsBlobStore};
-use super::meta::{self, UploadRecord};
+use super::meta::{self, Meta, UploadRecord};
+use super::paths::Paths;
 use super::Store;
 use crate::types::{Algorithm, ContentRange, Digest, Digester, RepoName, UploadId};
 use crate::Error;
@@ -66,6 +67,40 @@ impl Drop for Lease {
             slots.insert(self.id.clone(), Slot::Idle(Box::new(self.progress.clone())));
         }
     }
+}
+
+/// Settles upload sessions a crash interrupted, before any request runs.
+/// Finishing or cancelling a session removes its record, then renames or
+/// deletes its bytes, and the record's removal becomes durable with the
+/// next flush; a crash in between leaves a record whose bytes are gone,
+/// which is dropped here. Bytes without a record (a crash inside
+/// `start_upload`) belong to no one and are deleted.
+pub fn recover(meta: &Meta, paths: &Paths) -> Result<(), Error> {
+    let mut changed = false;
+    let mut sessions = std::collections::HashSet::new();
+    for item in meta.uploads.iter() {
+        let (key, _) = item?;
+        let id = String::from_utf8_lossy(&key).into_owned();
+        match UploadId::parse(&id) {
+            Some(upload) if paths.upload(&upload).exists() => {
+                sessions.insert(id);
+            }
+            _ => {
+                meta.uploads.remove(&key)?;
+                changed = true;
+            }
+        }
+    }
+    for entry in std::fs::read_dir(paths.uploads())? {
+        let entry = entry?;
+        if !sessions.contains(entry.file_name().to_string_lossy().as_ref()) {
+            std::fs::remove_file(entry.path())?;
+        }
+    }
+    if changed {
+        meta.db.flush()?;
+    }
+    Ok(())
 }
 
 /// A request body as a stream of chunks.
