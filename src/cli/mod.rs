@@ -3,6 +3,7 @@
 mod client;
 mod events;
 mod fsck;
+mod gc;
 mod health;
 mod htpasswd;
 mod serve;
@@ -28,6 +29,8 @@ enum Command {
     Config(serve::ConfigPrintArgs),
     /// Check a store's consistency (and repair it with --repair).
     Fsck(fsck::FsckArgs),
+    /// Delete unreferenced blobs and expired uploads on a running registry.
+    Gc(gc::GcArgs),
     /// Exit 0 when a running registry is ready (for health checks).
     Health(health::HealthArgs),
     /// Print an htpasswd line (bcrypt) for a user; the password is read from stdin.
@@ -45,6 +48,7 @@ pub fn run(args: Args) -> Result<(), String> {
         Command::Config(a) => serve::print_config(a),
         Command::Health(a) => health::run(a),
         Command::Fsck(a) => fsck::run(a),
+        Command::Gc(a) => gc::run(a),
         Command::Htpasswd(a) => htpasswd::run(a),
         Command::Webhook(a) => webhook::run(a),
         Command::Events(a) => events::run(a),

@@ -29,6 +29,11 @@ pub struct Config {
     /// and `gc` removes them (default `24h`).
     #[serde(deserialize_with = "duration", serialize_with = "human")]
     pub upload_expiry: Duration,
+    /// Garbage collection keeps unreferenced blobs stored or mounted more
+    /// recently than this: a push uploads blobs before its manifest
+    /// (default `1h`).
+    #[serde(deserialize_with = "duration", serialize_with = "human")]
+    pub gc_grace: Duration,
     /// PEM certificate chain for HTTPS (with `tls_key`); empty: plain HTTP.
     pub tls_cert: PathBuf,
     /// PEM private key of `tls_cert`.
@@ -46,6 +51,7 @@ impl Default for Config {
             allow_missing_references: false,
             quarantine: false,
             upload_expiry: Duration::from_secs(24 * 3600),
+            gc_grace: Duration::from_secs(3600),
             tls_cert: PathBuf::new(),
             tls_key: PathBuf::new(),
             auth: crate::auth::AuthConfig::default(),

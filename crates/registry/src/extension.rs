@@ -9,6 +9,8 @@ use hyper::{Request, Response};
 
 use crate::body::Body;
 use crate::handlers::Ctx;
+use crate::types::Digest;
+use crate::Error;
 
 /// A boxed future, for object-safe async methods.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -24,4 +26,9 @@ pub trait Extension: Send + Sync + 'static {
 
     /// Appends its Prometheus samples (text format) to `/metrics`.
     fn metrics(&self, _out: &mut String) {}
+
+    /// The blobs it references, which garbage collection must keep.
+    fn blob_roots(&self) -> BoxFuture<'_, Result<Vec<Digest>, Error>> {
+        Box::pin(async { Ok(Vec::new()) })
+    }
 }

@@ -86,6 +86,19 @@ impl Registry {
         self.extensions.push(extension);
     }
 
+    /// Collects garbage (see [`storage::gc`]), keeping what extensions
+    /// reference; with `dry_run`, only reports.
+    pub async fn gc(&self, dry_run: bool) -> Result<storage::gc::GcReport, Error> {
+        let mut roots = std::collections::HashSet::new();
+        for ext in &self.extensions {
+            roots.extend(ext.blob_roots().await?);
+        }
+        let c = &self.config;
+        self.store
+            .gc(dry_run, c.gc_grace, c.upload_expiry, roots)
+            .await
+    }
+
     /// Checks the store; with `repair`, fixes what is safe to fix.
     pub async fn fsck(&self, repair: bool) -> Result<storage::fsck::Report, Error> {
         self.store.fsck(repair, self.config.upload_expiry).await

@@ -62,6 +62,7 @@ fn label(reg: &Registry, path: &str) -> &'static str {
         "/metrics" => "metrics",
         "/api/events" => "events",
         "/api/fsck" => "fsck",
+        "/api/gc" => "gc",
         _ if path.starts_with("/api/repositories/") => "repositories",
         _ if path.starts_with("/api/quarantine") => "quarantine",
         _ => extension(reg, path).map_or_else(|| crate::route::label(path), |e| e.prefix()),
@@ -92,6 +93,9 @@ async fn dispatch(reg: &Registry, ctx: &Ctx, req: Request<Incoming>) -> Reply {
     }
     if path == "/api/fsck" {
         return maintenance::fsck(reg, method).await;
+    }
+    if path == "/api/gc" {
+        return maintenance::gc(reg, method).await;
     }
     if path == "/api/events" {
         return match *req.method() {

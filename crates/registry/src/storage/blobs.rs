@@ -67,6 +67,10 @@ pub trait BlobStore: Send + Sync {
 
     /// Removes a staging object (no error when it is already gone).
     fn discard(&self, id: &UploadId) -> impl Future<Output = io::Result<()>> + Send;
+
+    /// Marks a stored blob as just stored, for garbage collection's grace
+    /// period (no error when it is gone).
+    fn touch(&self, digest: &Digest) -> impl Future<Output = io::Result<()>> + Send;
 }
 
 /// Blobs as files under the data directory (see [`Paths`]).
@@ -177,8 +181,10 @@ impl BlobStore for FsBlobStore {
             .parent()
             .ok_or_else(|| io::Error::other("blob path has no parent"))?;
         if fs::try_exists(&target).await? {
-            // Another upload stored it; make sure its rename is durable too.
+            // Another upload stored it; make sure its rename is durable too,
+            // and restart garbage collection's grace period.
             File::open(dir).await?.sync_all().await?;
+            self.touch(digest).await?;
             return fs::remove_file(&staged).await;
         }
         if !fs::try_exists(dir).await? {
@@ -192,6 +198,22 @@ impl BlobStore for FsBlobStore {
         // by syncing the directory that now holds the blob.
         fs::rename(&staged, &target).await?;
         File::open(dir).await?.sync_all().await
+    }
+
+    async fn touch(&self, digest: &Digest) -> io::Result<()> {
+        let path = self.paths.blob(digest);
+        let touched = tokio::task::spawn_blocking(move || {
+            std::fs::File::options()
+                .append(true)
+                .open(path)?
+                .set_modified(std::time::SystemTime::now())
+        })
+        .await
+        .map_err(io::Error::other)?;
+        match touched {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
+            _ => Ok(()),
+        }
     }
 
     async fn discard(&self, id: &UploadId) -> io::Result<()> {

@@ -388,7 +388,7 @@ fn split_key(key: &[u8]) -> (String, String) {
 }
 
 /// Regular files `depth` directory levels below `root` (none if it is absent).
-fn files_in(root: &Path, depth: usize) -> Result<Vec<std::path::PathBuf>, Error> {
+pub(super) fn files_in(root: &Path, depth: usize) -> Result<Vec<std::path::PathBuf>, Error> {
     let entries = match std::fs::read_dir(root) {
         Ok(e) => e,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),

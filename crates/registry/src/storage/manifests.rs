@@ -79,6 +79,8 @@ impl Store {
             &m.events,
             &m.counters,
         );
+        // Garbage collection must not sweep a blob this push just checked.
+        let _not_sweeping = self.sweep.read().await;
         let result = gate::transaction(|| {
             trees.transaction(
                 |(manifests, metas, tag_tree, referrers, links, repos, events, counters)| {

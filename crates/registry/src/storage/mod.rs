@@ -5,6 +5,7 @@
 pub mod blobs;
 pub mod fsck;
 pub mod gate;
+pub mod gc;
 pub mod manifests;
 pub mod meta;
 pub mod paths;
@@ -37,6 +38,9 @@ pub struct Store {
     blobs: FsBlobStore,
     meta: Meta,
     sessions: std::sync::Arc<uploads::Sessions>,
+    /// Held shared while a manifest push commits, exclusively while garbage
+    /// collection sweeps (see [`gc`]).
+    sweep: std::sync::Arc<tokio::sync::RwLock<()>>,
     config: StoreConfig,
 }
 
@@ -53,6 +57,7 @@ impl Store {
             blobs,
             meta,
             sessions: std::sync::Arc::default(),
+            sweep: std::sync::Arc::default(),
             config,
         })
     }
@@ -91,6 +96,9 @@ impl Store {
             None => self.blobs.size(digest).await?,
         };
         if let Some(size) = size {
+            // A mounted blob is about to be referenced: garbage collection's
+            // grace period starts again.
+            self.blobs.touch(digest).await?;
             self.link_blob(repo, digest, size).await?;
         }
         Ok(size)

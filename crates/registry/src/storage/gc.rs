@@ -1,0 +1,224 @@
+//! Garbage collection: deletes blobs that nothing references and upload
+//! sessions past `upload_expiry`, while the registry keeps serving.
+//!
+//! 1. **Mark** (no lock): every blob a stored manifest references, plus
+//!    what extensions reference (chart archives), is live.
+//! 2. **Sweep** (pushes of manifests wait): manifests pushed since the mark
+//!    began are read back from the event log and marked too; then each
+//!    unmarked blob whose file is older than `gc_grace` loses its links and
+//!    its file.
+//!
+//! The grace period covers a blob uploaded for a manifest not pushed yet:
+//! storing a blob, even one already stored, and mounting it refresh its
+//! file's time. A manifest pushed during the sweep waits for it, then finds
+//! the blob's link gone and gets `MANIFEST_BLOB_UNKNOWN`, never a dangling
+//! reference.
+
+use std::collections::{HashMap, HashSet};
+use std::time::{Duration, SystemTime};
+
+use serde::Serialize;
+
+use super::meta::{self, UploadRecord};
+use super::Store;
+use crate::events::{self, Action};
+use crate::types::{Algorithm, Digest, RepoName, UploadId};
+use crate::Error;
+use serde_json::Value;
+
+/// What a collection did (or, in a dry run, would do).
+#[derive(Debug, Default, Serialize)]
+pub struct GcReport {
+    /// Nothing was deleted.
+    pub dry_run: bool,
+    /// Blobs referenced by manifests or extensions.
+    pub live_blobs: usize,
+    /// Unreferenced blobs deleted (or to delete).
+    pub deleted_blobs: Vec<String>,
+    /// Their bytes.
+    pub freed_bytes: u64,
+    /// Unreferenced blobs kept because they are younger than `gc_grace`.
+    pub young_blobs: usize,
+    /// Expired upload sessions removed (or to remove).
+    pub expired_uploads: Vec<String>,
+}
+
+/// How long ago each blob file was last stored or mounted, by digest.
+type Candidates = Vec<(Digest, u64, Option<Duration>)>;
+
+impl Store {
+    /// Collects garbage; `roots` are blobs extensions reference.
+    pub async fn gc(
+        &self,
+        dry_run: bool,
+        grace: Duration,
+        upload_expiry: Duration,
+        roots: HashSet<Digest>,
+    ) -> Result<GcReport, Error> {
+        let since = self.meta.log.last_committed()?;
+        let store = self.clone();
+        let (mut live, files, links) = tokio::task::spawn_blocking(move || {
+            Ok::<_, Error>((store.mark()?, store.blob_files()?, store.links_by_digest()?))
+        })
+        .await
+        .map_err(Error::internal)??;
+        live.extend(roots);
+
+        let mut report = GcReport {
+            dry_run,
+            ..GcReport::default()
+        };
+        {
+            let _sweeping = self.sweep.write().await;
+            self.mark_pushed_since(since, &mut live)?;
+            report.live_blobs = live.len();
+            for (digest, size, age) in files {
+                if live.contains(&digest) {
+                    continue;
+                }
+                if age.is_none_or(|a| a < grace) {
+                    report.young_blobs += 1;
+                    continue;
+                }
+                if !dry_run {
+                    for key in links.get(&digest).into_iter().flatten() {
+                        self.meta.links.remove(key)?;
+                    }
+                    match std::fs::remove_file(self.paths.blob(&digest)) {
+                        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e.into()),
+                        _ => {}
+                    }
+                }
+                report.freed_bytes += size;
+                report.deleted_blobs.push(digest.to_string());
+            }
+            if !dry_run {
+                self.meta.flush().await?;
+            }
+        }
+        report.expired_uploads = self.expire_uploads(dry_run, upload_expiry).await?;
+        Ok(report)
+    }
+
+    /// Every blob a stored manifest references (blocking).
+    fn mark(&self) -> Result<HashSet<Digest>, Error> {
+        let mut live = HashSet::new();
+        for item in self.meta.manifests.iter() {
+            let (_, bytes) = item?;
+            live.extend(references(&bytes));
+        }
+        Ok(live)
+    }
+
+    /// Marks the blobs of manifests (and charts) pushed after event `since`.
+    fn mark_pushed_since(&self, since: u64, live: &mut HashSet<Digest>) -> Result<(), Error> {
+        for (_, record) in events::read(&self.meta.events, since, usize::MAX)? {
+            let target = &record.event.target;
+            let Some(digest) = Digest::parse(&target.digest) else {
+                continue;
+            };
+            match record.event.action {
+                Action::Push | Action::Quarantine => {
+                    let key = meta::key_str(&target.repository, digest.as_str());
+                    if let Some(bytes) = self.meta.manifests.get(key)? {
+                        live.extend(references(&bytes));
+                    }
+                }
+                Action::ChartPush => {
+                    live.insert(digest);
+                }
+                Action::Delete | Action::ChartDelete => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// Every blob file: digest, size, and how long ago it was last stored
+    /// or mounted (`None` when the clock says the future).
+    fn blob_files(&self) -> Result<Candidates, Error> {
+        let now = SystemTime::now();
+        let mut files = Vec::new();
+        for algorithm in [Algorithm::Sha256, Algorithm::Sha512] {
+            for path in super::fsck::files_in(&self.paths.blobs(algorithm), 1)? {
+                let name = path
+                    .file_name()
+                    .and_then(|n| n.to_str())
+                    .unwrap_or_default();
+                let Some(digest) = Digest::parse(&format!("{}:{name}", algorithm.as_str())) else {
+                    continue;
+                };
+                let m = std::fs::metadata(&path)?;
+                let age = m.modified().ok().and_then(|t| now.duration_since(t).ok());
+                files.push((digest, m.len(), age));
+            }
+        }
+        Ok(files)
+    }
+
+    /// The `links` keys of each digest.
+    fn links_by_digest(&self) -> Result<HashMap<Digest, Vec<Vec<u8>>>, Error> {
+        let mut links: HashMap<Digest, Vec<Vec<u8>>> = HashMap::new();
+        for item in self.meta.links.iter() {
+            let (key, _) = item?;
+            let at = key.iter().position(|&b| b == 0).unwrap_or(key.len());
+            let digest = key.get(at + 1..).map(String::from_utf8_lossy);
+            if let Some(d) = digest.as_deref().and_then(Digest::parse) {
+                links.entry(d).or_default().push(key.to_vec());
+            }
+        }
+        Ok(links)
+    }
+
+    /// Removes upload sessions older than `expiry`; returns their ids.
+    async fn expire_uploads(&self, dry_run: bool, expiry: Duration) -> Result<Vec<String>, Error> {
+        let now = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        let mut expired = Vec::new();
+        for item in self.meta.uploads.iter() {
+            let (key, value) = item?;
+            let record: UploadRecord = meta::decode(&value)?;
+            let id = String::from_utf8_lossy(&key).into_owned();
+            if now.saturating_sub(record.started) <= expiry.as_secs() {
+                continue;
+            }
+            if !dry_run {
+                if let (Some(upload), Some(repo)) =
+                    (UploadId::parse(&id), RepoName::parse(&record.repo))
+                {
+                    match self.cancel_upload(&repo, &upload).await {
+                        Ok(()) | Err(Error::UploadUnknown) => {}
+                        Err(e) => return Err(e),
+                    }
+                }
+            }
+            expired.push(id);
+        }
+        Ok(expired)
+    }
+}
+
+/// Every digest a manifest mentions under a `digest` key, at any depth:
+/// a superset of its blobs that needs no parser to agree with the one
+/// that accepted it, so nothing it references is ever collected.
+fn references(bytes: &[u8]) -> Vec<Digest> {
+    fn walk(v: &Value, out: &mut Vec<Digest>) {
+        match v {
+            Value::Object(map) => {
+                for (k, v) in map {
+                    match v.as_str().and_then(Digest::parse) {
+                        Some(d) if k == "digest" => out.push(d),
+                        _ => walk(v, out),
+                    }
+                }
+            }
+            Value::Array(items) => items.iter().for_each(|i| walk(i, out)),
+            _ => {}
+        }
+    }
+    let mut out = Vec::new();
+    if let Ok(v) = serde_json::from_slice::<Value>(bytes) {
+        walk(&v, &mut out);
+    }
+    out
+}
