@@ -56,6 +56,10 @@ pub fn run(args: ServeArgs) -> Result<(), String> {
         .await
         .map_err(|e| format!("cannot start webhooks: {e}"))?;
         registry.mount(Arc::new(hooks));
+        registry
+            .mount(Arc::new(helm::Helm::open(&registry).map_err(|e| {
+                format!("cannot open the chart repository: {e}")
+            })?));
         tracing::info!(%addr, data_dir = %data_dir.display(), "serving");
         println!("listening on http://{addr}");
         registry::server::serve(listener, Arc::new(registry), shutdown_signal()).await;

@@ -1,0 +1,246 @@
+//! `index.yaml`, kept incrementally.
+//!
+//! Each chart version is rendered once, as its own YAML fragment (the list
+//! item under its chart's name), when its repository is first loaded or
+//! when that version changes. A repository's loaded state is its fragments
+//! sorted by chart name and then by SemVer, newest first; serving the index
+//! concatenates them once per change and keeps the bytes until the next
+//! change. So an upload or a delete costs one fragment, and a warm index of
+//! 10,000 versions costs a reference-counted copy of the bytes.
+//!
+//! Consistency: after a change is committed (and flushed), [`Indexes::refresh`]
+//! re-reads that one version from sled *under the repository's lock*, and a
+//! cold load scans sled under the same lock; whatever the interleaving, the
+//! last refresh or load reflects the last commit.
+
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use bytes::{Bytes, BytesMut};
+use registry::types::RepoName;
+use serde::Serialize;
+
+use crate::metadata::{self, Metadata};
+use crate::store::{self, ChartRecord};
+use crate::Error;
+
+/// Repositories whose index is kept in memory at once; the least recently
+/// served is dropped beyond that (and reloaded from sled when asked again).
+const MAX_LOADED: usize = 64;
+
+/// One version as Helm's `repo.ChartVersion`: the chart's metadata plus
+/// where to get it. Serialized into `index.yaml` and by the JSON API.
+#[derive(Debug, Serialize)]
+pub struct ChartVersion<'a> {
+    #[serde(flatten)]
+    metadata: &'a Metadata,
+    created: &'a str,
+    /// Hex SHA-256 of the archive, without `sha256:` (as `helm repo index`).
+    digest: &'a str,
+    /// Relative to the repository URL.
+    urls: [String; 1],
+}
+
+impl<'a> ChartVersion<'a> {
+    /// The entry of `record`.
+    pub fn of(record: &'a ChartRecord) -> Self {
+        Self {
+            metadata: &record.metadata,
+            created: &record.created,
+            digest: record
+                .digest
+                .strip_prefix("sha256:")
+                .unwrap_or(&record.digest),
+            urls: [format!("charts/{}", record.metadata.file_name())],
+        }
+    }
+}
+
+/// Newest first by SemVer; the exact version text breaks ties (`1.0.0`
+/// and `v1.0.0` are two versions).
+type VersionKey = (Reverse<semver::Version>, String);
+
+/// A repository's index in memory.
+#[derive(Debug, Default)]
+struct RepoIndex {
+    /// Chart name to its versions' fragments, newest first.
+    charts: BTreeMap<String, BTreeMap<VersionKey, Bytes>>,
+    /// The whole `index.yaml`, until the next change.
+    rendered: Option<Bytes>,
+}
+
+/// A repository's slot: `None` until loaded.
+#[derive(Debug, Default)]
+struct Slot {
+    state: Mutex<Option<RepoIndex>>,
+    last_used: AtomicU64,
+}
+
+/// The indexes of the repositories served lately.
+#[derive(Debug)]
+pub struct Indexes {
+    charts: sled::Tree,
+    slots: Mutex<HashMap<String, Arc<Slot>>>,
+    clock: AtomicU64,
+}
+
+impl Indexes {
+    /// Indexes over the chart records in `charts`.
+    pub fn new(charts: sled::Tree) -> Self {
+        Self {
+            charts,
+            slots: Mutex::default(),
+            clock: AtomicU64::new(0),
+        }
+    }
+
+    /// The `index.yaml` of `repo` (empty when it holds no chart).
+    pub fn get(&self, repo: &RepoName) -> Result<Bytes, Error> {
+        let slot = self.slot(repo);
+        let mut state = lock_state(&slot.state);
+        let index = match &mut *state {
+            Some(index) => index,
+            empty => empty.insert(self.load(repo)?),
+        };
+        if let Some(bytes) = &index.rendered {
+            return Ok(bytes.clone());
+        }
+        let bytes = render(index)?;
+        index.rendered = Some(bytes.clone());
+        Ok(bytes)
+    }
+
+    /// Brings the loaded index of `repo` (if any) in line with what sled now
+    /// holds for `name` `version`; called after each committed change.
+    pub fn refresh(&self, repo: &RepoName, name: &str, version: &str) -> Result<(), Error> {
+        let Some(slot) = lock(&self.slots).get(repo.as_str()).cloned() else {
+            return Ok(());
+        };
+        let mut state = lock_state(&slot.state);
+        let Some(index) = &mut *state else {
+            return Ok(());
+        };
+        let key = (
+            Reverse(metadata::parse_version(version)?),
+            version.to_owned(),
+        );
+        let versions = index.charts.entry(name.to_owned()).or_default();
+        match self.charts.get(store::key(repo, name, version))? {
+            Some(v) => {
+                let record: ChartRecord = serde_json::from_slice(&v)?;
+                versions.insert(key, fragment(&record)?);
+            }
+            None => {
+                versions.remove(&key);
+            }
+        }
+        if versions.is_empty() {
+            index.charts.remove(name);
+        }
+        index.rendered = None;
+        Ok(())
+    }
+
+    /// The slot of `repo`, created (and others evicted) as needed.
+    fn slot(&self, repo: &RepoName) -> Arc<Slot> {
+        let now = self.clock.fetch_add(1, Ordering::Relaxed);
+        let mut slots = lock(&self.slots);
+        let slot = slots.entry(repo.as_str().to_owned()).or_default().clone();
+        slot.last_used.store(now, Ordering::Relaxed);
+        if slots.len() > MAX_LOADED {
+            let oldest = slots
+                .iter()
+                .min_by_key(|(_, s)| s.last_used.load(Ordering::Relaxed))
+                .map(|(k, _)| k.clone());
+            if let Some(oldest) = oldest {
+                slots.remove(&oldest);
+            }
+        }
+        slot
+    }
+
+    /// Reads every version of `repo` from sled and renders its fragment.
+    fn load(&self, repo: &RepoName) -> Result<RepoIndex, Error> {
+        let mut index = RepoIndex::default();
+        for item in self.charts.scan_prefix(store::repo_prefix(repo)) {
+            let (_, v) = item?;
+            let record: ChartRecord = serde_json::from_slice(&v)?;
+            let md = &record.metadata;
+            let key = (
+                Reverse(metadata::parse_version(&md.version)?),
+                md.version.clone(),
+            );
+            index
+                .charts
+                .entry(md.name.clone())
+                .or_default()
+                .insert(key, fragment(&record)?);
+        }
+        Ok(index)
+    }
+}
+
+/// The list item of one version under its chart's name in `entries`.
+pub fn fragment(record: &ChartRecord) -> Result<Bytes, Error> {
+    let yaml = yaml_serde::to_string(&ChartVersion::of(record))
+        .map_err(|e| Error::Internal(format!("yaml: {e}")))?;
+    let mut out = String::with_capacity(yaml.len() + 4 * yaml.lines().count());
+    for (i, line) in yaml.lines().enumerate() {
+        if i == 0 {
+            out.push_str("  - ");
+        } else if !line.is_empty() {
+            out.push_str("    ");
+        }
+        out.push_str(line);
+        out.push('\n');
+    }
+    Ok(Bytes::from(out))
+}
+
+/// The whole `index.yaml`: keys in Helm's order, `generated` = now.
+fn render(index: &RepoIndex) -> Result<Bytes, Error> {
+    let size: usize = index
+        .charts
+        .values()
+        .flat_map(|v| v.values())
+        .map(Bytes::len)
+        .sum();
+    let mut out = BytesMut::with_capacity(size + 256);
+    out.extend_from_slice(b"apiVersion: v1\n");
+    if index.charts.is_empty() {
+        out.extend_from_slice(b"entries: {}\n");
+    } else {
+        out.extend_from_slice(b"entries:\n");
+    }
+    for (name, versions) in &index.charts {
+        // Quoted by the serializer when a name could read as something else
+        // (`true`, `1.0`).
+        let key = yaml_serde::to_string(name).map_err(|e| Error::Internal(format!("yaml: {e}")))?;
+        out.extend_from_slice(format!("  {}:\n", key.trim_end()).as_bytes());
+        for fragment in versions.values() {
+            out.extend_from_slice(fragment);
+        }
+    }
+    let now = humantime::format_rfc3339_nanos(std::time::SystemTime::now());
+    out.extend_from_slice(format!("generated: \"{now}\"\n").as_bytes());
+    Ok(out.freeze())
+}
+
+/// Locks the slot map (a panic elsewhere cannot leave it inconsistent:
+/// each change to it is one map operation).
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Locks a repository's index; after a panic half-way through a change, the
+/// index is dropped and reloaded from sled.
+fn lock_state(m: &Mutex<Option<RepoIndex>>) -> std::sync::MutexGuard<'_, Option<RepoIndex>> {
+    m.lock().unwrap_or_else(|poisoned| {
+        let mut state = poisoned.into_inner();
+        *state = None;
+        m.clear_poison();
+        state
+    })
+}
