@@ -2,7 +2,10 @@
 //!
 //! The only Helm knowledge in the registry: a manifest whose config media
 //! type is Helm's raises `chart_push` next to its `push` (in the same
-//! transaction), and `chart_delete` next to its `delete`. The chart's name
+//! transaction) when it is first stored in its repository, and
+//! `chart_delete` next to its `delete`. Helm 4 PUTs a chart's manifest by
+//! digest and then by tag: two `push` events (the second with the tag), one
+//! `chart_push`. With quarantine on, `chart_push` waits for the release. The chart's name
 //! and version come from the config blob (Helm's `Chart.yaml` as JSON); the
 //! digest and size are those of the chart layer, the `.tgz`. What the push
 //! found is kept in the manifest's record, so that the delete (and a release

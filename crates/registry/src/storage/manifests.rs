@@ -92,7 +92,9 @@ impl Store {
                             return abort(Error::ManifestBlobUnknown(missing));
                         }
                     }
-                    let mut record = match metas.get(&meta_key)? {
+                    let stored = metas.get(&meta_key)?;
+                    let first_store = stored.is_none();
+                    let mut record = match stored {
                         Some(v) => decode(&v)?,
                         None => ManifestMeta {
                             size: bytes.len() as u64,
@@ -127,7 +129,9 @@ impl Store {
                     }
                     repos.insert(repo.as_str(), &[])?;
                     append_pushes(events, counters, action, &target, &tag_names, request)?;
-                    if let (Some(chart), Action::Push) = (&record.chart, action) {
+                    // One chart_push per chart stored, however many PUTs tag it.
+                    if let (Some(chart), Action::Push, true) = (&record.chart, action, first_store)
+                    {
                         append_chart_event(
                             events,
                             counters,
