@@ -180,9 +180,28 @@ fn helm_uses_the_repository_and_the_api_answers_as_chartmuseum() {
     let repo = "team/apps";
     // A pre-release and 0.10.0 > 0.2.0: SemVer order, not text order.
     let versions = ["0.1.0", "0.2.0", "0.10.0", "1.0.0-rc.1"];
+    // Text YAML could read as something else must reach helm as text
+    // through index.yaml; unknown keys must not reach it at all.
+    let tricky = |dir: &Path| {
+        let chart = std::fs::read_to_string(dir.join("Chart.yaml")).unwrap();
+        let chart = chart
+            .replace("appVersion: \"1.16.0\"", "appVersion: \"1.10\"")
+            .replace(
+                "description: A Helm chart for Kubernetes",
+                "description: 'yes: no # not a comment'\nkeywords: ['on', 'null', '0755']\nx-custom-key: dropped",
+            );
+        std::fs::write(dir.join("Chart.yaml"), chart).unwrap();
+    };
     let tgz: Vec<PathBuf> = versions
         .iter()
-        .map(|v| helm.package("web", v, |_| {}))
+        .enumerate()
+        .map(|(i, v)| {
+            helm.package("web", v, |dir| {
+                if i == 0 {
+                    tricky(dir)
+                }
+            })
+        })
         .collect();
     // Added before the first upload: an empty repository has an empty index.
     let url = format!("{}/helm/{repo}", reg.url());
@@ -206,11 +225,11 @@ fn helm_uses_the_repository_and_the_api_answers_as_chartmuseum() {
     );
     let positions: Vec<usize> = ["1.0.0-rc.1", "0.10.0", "0.2.0", "0.1.0"]
         .iter()
-        .map(|v| text.find(&format!("version: {v}\n")).unwrap())
+        .map(|v| text.find(&format!("version: \"{v}\"\n")).unwrap())
         .collect();
     assert!(positions.windows(2).all(|w| w[0] < w[1]), "{text}");
     let first = std::fs::read(&tgz[0]).unwrap();
-    assert!(text.contains(&format!("digest: {}\n", &digest(&first)[7..])));
+    assert!(text.contains(&digest(&first)[7..]));
     assert!(text.contains("- charts/web-0.1.0.tgz\n"));
 
     // helm sees every version, pulls one byte for byte, renders one.
@@ -232,6 +251,10 @@ fn helm_uses_the_repository_and_the_api_answers_as_chartmuseum() {
         .map(|c| c["version"].as_str().unwrap())
         .collect();
     assert_eq!(seen, ["1.0.0-rc.1", "0.10.0", "0.2.0", "0.1.0"]);
+    let tricky_entry = &found.as_array().unwrap()[3];
+    assert_eq!(tricky_entry["app_version"], "1.10");
+    assert_eq!(tricky_entry["description"], "yes: no # not a comment");
+    assert!(!text.contains("x-custom-key"), "{text}");
     let pulled = helm.path("pulled");
     std::fs::create_dir_all(&pulled).unwrap();
     helm.run(&[
@@ -267,6 +290,7 @@ fn helm_uses_the_repository_and_the_api_answers_as_chartmuseum() {
     assert_eq!(one["digest"], &digest(&first)[7..]);
     assert_eq!(one["urls"], json!(["charts/web-0.1.0.tgz"]));
     assert_eq!(one["apiVersion"], "v2");
+    assert_eq!(one["keywords"], json!(["on", "null", "0755"]));
     // `latest` skips pre-releases, as ChartMuseum does.
     let latest = get(&reg, &format!("/helm/api/{repo}/charts/web/latest")).json();
     assert_eq!(latest["version"], "0.10.0");
@@ -345,7 +369,7 @@ fn overwrites_need_force_and_deletes_leave_the_index() {
     assert_eq!(upload_raw(&reg, "r", &changed, "?force").0, 201);
     let text = index(&reg, "r");
     assert!(text.contains(&digest(&second)[7..]) && !text.contains(&digest(&first)[7..]));
-    assert_eq!(text.matches("version: 1.0.0\n").count(), 1);
+    assert_eq!(text.matches("version: \"1.0.0\"\n").count(), 1);
     assert_eq!(get(&reg, "/helm/r/charts/web-1.0.0.tgz").body, second);
     helm.run(&["repo", "add", "r", &format!("{}/helm/r", reg.url())]);
     let values = helm.run(&["show", "values", "r/web"]);
@@ -368,7 +392,7 @@ fn overwrites_need_force_and_deletes_leave_the_index() {
     );
     let text = index(&reg, "r");
     assert!(
-        !text.contains("version: 1.0.0") && text.contains("version: 2.0.0"),
+        !text.contains("version: \"1.0.0\"") && text.contains("version: \"2.0.0\""),
         "{text}"
     );
     assert_eq!(get(&reg, "/helm/r/charts/web-1.0.0.tgz").status, 404);
@@ -835,7 +859,7 @@ fn an_acknowledged_upload_survives_kill_9() {
     let tgz = std::fs::read(&path).unwrap();
     assert_eq!(upload_raw(&reg, "durable", &path, "").0, 201);
     // Served once (the index is now cached in memory), then killed at once.
-    assert!(index(&reg, "durable").contains("version: 1.0.0"));
+    assert!(index(&reg, "durable").contains("version: \"1.0.0\""));
     reg.kill9();
     let reg = reg.restart();
     assert!(index(&reg, "durable").contains(&digest(&tgz)[7..]));
@@ -852,4 +876,75 @@ fn an_acknowledged_upload_survives_kill_9() {
     assert!(helm
         .run(&["search", "repo", "durable/web"])
         .contains("1.0.0"));
+}
+
+/// Pushes `tgz` as Helm does (config, chart layer, manifest) to `repo:tag`
+/// with plain HTTP requests; returns the manifest's digest.
+fn push_oci_chart(reg: &TestRegistry, repo: &str, tag: &str, tgz: &[u8], version: &str) -> String {
+    let config = json!({"apiVersion": "v2", "name": "web", "version": version}).to_string();
+    let config_digest = support::push_blob(&reg.url(), repo, config.as_bytes());
+    let layer_digest = support::push_blob(&reg.url(), repo, tgz);
+    let manifest = json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {"mediaType": "application/vnd.cncf.helm.config.v1+json", "digest": config_digest, "size": config.len()},
+        "layers": [{"mediaType": "application/vnd.cncf.helm.chart.content.v1.tar+gzip", "digest": layer_digest, "size": tgz.len()}],
+    })
+    .to_string();
+    let put = http(
+        "PUT",
+        &format!("{}/v2/{repo}/manifests/{tag}", reg.url()),
+        &[("Content-Type", "application/vnd.oci.image.manifest.v1+json")],
+        manifest.as_bytes(),
+    );
+    assert_eq!(put.status, 201, "{}", String::from_utf8_lossy(&put.body));
+    digest(manifest.as_bytes())
+}
+
+#[test]
+fn quarantine_holds_the_chart_push_of_an_oci_chart_until_release() {
+    // helm 4 itself cannot push while quarantine is on: it tags by reading
+    // the manifest back, which quarantine hides. So the chart is pushed the
+    // way helm lays it out, with plain requests.
+    let reg = TestRegistry::with_config("quarantine = true\n");
+    let rx = subscribe_all(&reg.url(), "qhook");
+    let helm = Helm::new();
+    let tgz = std::fs::read(helm.package("web", "1.0.0+b", |_| {})).unwrap();
+    let manifest = push_oci_chart(&reg, "held/web", "1.0.0_b", &tgz, "1.0.0_b");
+    let held = rx.next().json();
+    assert_eq!(held["action"], "quarantine");
+
+    let pass = http(
+        "PATCH",
+        &format!("{}/api/quarantine/held/web/{manifest}", reg.url()),
+        &[("User-Agent", "scanner/1")],
+        br#"{"state":"Passed"}"#,
+    );
+    assert_eq!(pass.status, 200, "{}", String::from_utf8_lossy(&pass.body));
+    let released: Vec<Value> = (0..2).map(|_| rx.next().json()).collect();
+    assert_eq!(released[0]["action"], "push");
+    assert_eq!(released[0]["target"]["tag"], "1.0.0_b");
+    // `+` restored from the `_` of the config's version.
+    assert_chart_event(
+        &released[1],
+        "chart_push",
+        "held/web",
+        &tgz,
+        "web",
+        "1.0.0+b",
+    );
+    assert_eq!(released[1]["request"]["useragent"], "scanner/1");
+    // Tagging it again raises a push, not a second chart_push.
+    push_oci_chart(&reg, "held/web", "latest", &tgz, "1.0.0_b");
+    assert_eq!(rx.next().json()["target"]["tag"], "latest");
+    let shown = helm.run(&[
+        "show",
+        "chart",
+        &format!("oci://{}/held/web", reg.host),
+        "--version",
+        "1.0.0+b",
+        "--plain-http",
+    ]);
+    assert!(shown.contains("name: web"), "{shown}");
+    assert!(rx.drain().is_empty());
 }

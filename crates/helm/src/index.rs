@@ -24,7 +24,7 @@ use serde::Serialize;
 
 use crate::metadata::{self, Metadata};
 use crate::store::{self, ChartRecord};
-use crate::Error;
+use crate::{yaml, Error};
 
 /// Repositories whose index is kept in memory at once; the least recently
 /// served is dropped beyond that (and reloaded from sled when asked again).
@@ -107,7 +107,7 @@ impl Indexes {
         if let Some(bytes) = &index.rendered {
             return Ok(bytes.clone());
         }
-        let bytes = render(index)?;
+        let bytes = render(index);
         index.rendered = Some(bytes.clone());
         Ok(bytes)
     }
@@ -184,23 +184,14 @@ impl Indexes {
 
 /// The list item of one version under its chart's name in `entries`.
 pub fn fragment(record: &ChartRecord) -> Result<Bytes, Error> {
-    let yaml = yaml_serde::to_string(&ChartVersion::of(record))
-        .map_err(|e| Error::Internal(format!("yaml: {e}")))?;
-    let mut out = String::with_capacity(yaml.len() + 4 * yaml.lines().count());
-    for (i, line) in yaml.lines().enumerate() {
-        if i == 0 {
-            out.push_str("  - ");
-        } else if !line.is_empty() {
-            out.push_str("    ");
-        }
-        out.push_str(line);
-        out.push('\n');
-    }
+    let value = serde_json::to_value(ChartVersion::of(record))?;
+    let mut out = String::with_capacity(1024);
+    yaml::sequence(&mut out, std::slice::from_ref(&value), 2);
     Ok(Bytes::from(out))
 }
 
 /// The whole `index.yaml`: keys in Helm's order, `generated` = now.
-fn render(index: &RepoIndex) -> Result<Bytes, Error> {
+fn render(index: &RepoIndex) -> Bytes {
     let size: usize = index
         .charts
         .values()
@@ -215,17 +206,15 @@ fn render(index: &RepoIndex) -> Result<Bytes, Error> {
         out.extend_from_slice(b"entries:\n");
     }
     for (name, versions) in &index.charts {
-        // Quoted by the serializer when a name could read as something else
-        // (`true`, `1.0`).
-        let key = yaml_serde::to_string(name).map_err(|e| Error::Internal(format!("yaml: {e}")))?;
-        out.extend_from_slice(format!("  {}:\n", key.trim_end()).as_bytes());
+        // Quoted when a name could read as something else (`on`, `1.0`).
+        out.extend_from_slice(format!("  {}:\n", yaml::scalar(name)).as_bytes());
         for fragment in versions.values() {
             out.extend_from_slice(fragment);
         }
     }
     let now = humantime::format_rfc3339_nanos(std::time::SystemTime::now());
     out.extend_from_slice(format!("generated: \"{now}\"\n").as_bytes());
-    Ok(out.freeze())
+    out.freeze()
 }
 
 /// Locks the slot map (a panic elsewhere cannot leave it inconsistent:

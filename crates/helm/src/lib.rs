@@ -13,6 +13,7 @@
 //! - [`store`]: chart records in the registry's sled database, archives in
 //!   its blob store, each change committed with its event.
 //! - [`index`]: `index.yaml`, one pre-rendered fragment per version.
+//! - [`yaml`]: the YAML emitter that keeps Helm's YAML 1.1 parser exact.
 //! - [`error`]: the error enum, answered as `{"error": "..."}`.
 //!
 //! A request flows `api` → `route` → `chart`/`prov` (uploads) → `store` →
@@ -27,6 +28,7 @@ pub mod metadata;
 pub mod prov;
 pub mod route;
 pub mod store;
+pub mod yaml;
 
 pub use error::Error;
 
