@@ -274,6 +274,15 @@ fn helm_uses_the_repository_and_the_api_answers_as_chartmuseum() {
         rendered.contains("name: rel-web") && rendered.contains("helm.sh/chart: web-0.10.0"),
         "{rendered}"
     );
+    let installed = helm.run(&[
+        "install",
+        "rel",
+        "apps/web",
+        "--version",
+        "0.2.0",
+        "--dry-run=client",
+    ]);
+    assert!(installed.contains("Dry run complete"), "{installed}");
 
     // The API.
     let all = get(&reg, &format!("/helm/api/{repo}/charts")).json();
@@ -552,6 +561,16 @@ fn oci_charts_work_with_helm_and_raise_chart_events() {
         "--plain-http",
     ]);
     assert!(rendered.contains("name: rel-web"), "{rendered}");
+    let installed = helm.run(&[
+        "install",
+        "rel",
+        &reference,
+        "--version",
+        "0.3.0+meta",
+        "--plain-http",
+        "--dry-run=client",
+    ]);
+    assert!(installed.contains("Dry run complete"), "{installed}");
 
     // Deleting the manifest raises delete and chart_delete.
     let del = http(

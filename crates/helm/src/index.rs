@@ -233,3 +233,96 @@ fn lock_state(m: &Mutex<Option<RepoIndex>>) -> std::sync::MutexGuard<'_, Option<
         state
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(name: &str, version: &str) -> ChartRecord {
+        ChartRecord {
+            metadata: Metadata {
+                api_version: "v2".into(),
+                name: name.into(),
+                version: version.into(),
+                ..Metadata::default()
+            },
+            digest: format!("sha256:{}", "ab".repeat(32)),
+            size: 1,
+            created: "2026-01-01T00:00:00Z".into(),
+            prov: None,
+        }
+    }
+
+    fn put(tree: &sled::Tree, repo: &RepoName, r: &ChartRecord) {
+        let key = store::key(repo, &r.metadata.name, &r.metadata.version);
+        tree.insert(key, serde_json::to_vec(r).unwrap()).unwrap();
+    }
+
+    fn versions(text: &str) -> Vec<String> {
+        text.lines()
+            .filter_map(|l| l.strip_prefix("    version: "))
+            .map(|v| v.trim_matches('"').to_owned())
+            .collect()
+    }
+
+    #[test]
+    fn serves_newest_first_and_follows_each_refresh() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = sled::open(dir.path()).unwrap();
+        let tree = db.open_tree("charts").unwrap();
+        let (repo, sub) = (
+            RepoName::parse("r").unwrap(),
+            RepoName::parse("r/sub").unwrap(),
+        );
+        for v in ["0.2.0", "0.10.0", "1.0.0-rc.1", "v1.0.0", "1.0.0"] {
+            put(&tree, &repo, &record("web", v));
+        }
+        put(&tree, &repo, &record("on", "1.0.0"));
+        put(&tree, &sub, &record("other", "9.0.0"));
+        let indexes = Indexes::new(tree.clone());
+
+        let text = indexes.get(&repo).unwrap();
+        let text = std::str::from_utf8(&text).unwrap();
+        assert!(
+            text.starts_with("apiVersion: v1\nentries:\n  \"on\":\n  - "),
+            "{text}"
+        );
+        // `on` (quoted: YAML 1.1 reads it as a boolean), then web newest first;
+        // `1.0.0` and `v1.0.0` are equal in SemVer and both kept.
+        assert_eq!(
+            versions(text),
+            ["1.0.0", "1.0.0", "v1.0.0", "1.0.0-rc.1", "0.10.0", "0.2.0"]
+        );
+        assert!(
+            !text.contains("other"),
+            "another repository leaked in: {text}"
+        );
+        // Unchanged: the same bytes, not a new rendering.
+        assert_eq!(
+            indexes.get(&repo).unwrap().as_ptr(),
+            indexes.get(&repo).unwrap().as_ptr()
+        );
+
+        put(&tree, &repo, &record("web", "2.0.0"));
+        indexes.refresh(&repo, "web", "2.0.0").unwrap();
+        tree.remove(store::key(&repo, "on", "1.0.0")).unwrap();
+        indexes.refresh(&repo, "on", "1.0.0").unwrap();
+        let text = indexes.get(&repo).unwrap();
+        let text = std::str::from_utf8(&text).unwrap();
+        assert_eq!(
+            versions(text),
+            ["2.0.0", "1.0.0", "v1.0.0", "1.0.0-rc.1", "0.10.0", "0.2.0"]
+        );
+        assert!(!text.contains("\"on\""), "{text}");
+        // What a fresh load sees is what the refreshes made.
+        let body = |t: &[u8]| {
+            let t = String::from_utf8_lossy(t).into_owned();
+            t.lines()
+                .filter(|l| !l.starts_with("generated:"))
+                .collect::<Vec<_>>()
+                .join("\n")
+        };
+        let fresh = Indexes::new(tree).get(&repo).unwrap();
+        assert_eq!(body(&fresh), body(text.as_bytes()));
+    }
+}

@@ -140,6 +140,16 @@ impl Store {
         if let Some(p) = &prov {
             p.provenance.check(&md, &digest)?;
         }
+        let conflict = || {
+            Error::Conflict(format!(
+                "{} already exists; add ?force to overwrite it",
+                md.file_name()
+            ))
+        };
+        // Checked before storing anything, and again in the transaction.
+        if !force && self.record(repo, &md.name, &md.version)?.is_some() {
+            return Err(conflict());
+        }
         self.ext.put_blob(chart.bytes).await?;
         let prov = match prov {
             Some(p) => Some(self.store_blob(p.bytes).await?),
@@ -159,10 +169,7 @@ impl Store {
             .commit(&[&self.charts], |trees, events| {
                 let charts = &trees[0];
                 if charts.get(&key)?.is_some() && !force {
-                    return Err(Abortable::Abort(Error::Conflict(format!(
-                        "{} already exists; add ?force to overwrite it",
-                        md.file_name()
-                    ))));
+                    return Err(Abortable::Abort(conflict()));
                 }
                 if let Some((name, version)) = file_taken(charts, repo, &md)? {
                     return Err(Abortable::Abort(Error::Conflict(format!(

@@ -86,8 +86,10 @@ impl ExtensionStore {
             Ok::<_, Error>(())
         }
         .await;
-        if stored.is_err() {
-            self.blobs.discard(&id).await?;
+        if let Err(e) = &stored {
+            if let Err(cleanup) = self.blobs.discard(&id).await {
+                tracing::warn!(error = %e, %cleanup, "cannot remove a failed blob's staging file");
+            }
         }
         stored.map(|()| digest)
     }
