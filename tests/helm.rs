@@ -353,6 +353,21 @@ fn helm_uses_the_repository_and_the_api_answers_as_chartmuseum() {
     );
 }
 
+/// `{dir}/{name}.tgz`, made with tar: `web/values.yaml` and, if given,
+/// `web/Chart.yaml` (for charts `helm package` would refuse to make).
+fn tar_chart(dir: &Path, name: &str, chart_yaml: Option<&str>) -> PathBuf {
+    let root = dir.join(format!("src-{name}"));
+    std::fs::create_dir_all(root.join("web/templates")).unwrap();
+    std::fs::write(root.join("web/values.yaml"), "a: 1\n").unwrap();
+    if let Some(y) = chart_yaml {
+        std::fs::write(root.join("web/Chart.yaml"), y).unwrap();
+    }
+    let out = dir.join(format!("{name}.tgz"));
+    let (out_arg, root_arg) = (out.to_str().unwrap(), root.to_str().unwrap());
+    support::run("tar", &["-czf", out_arg, "-C", root_arg, "web"]);
+    out
+}
+
 #[test]
 fn overwrites_need_force_and_deletes_leave_the_index() {
     let reg = TestRegistry::start();
@@ -411,6 +426,33 @@ fn overwrites_need_force_and_deletes_leave_the_index() {
     let found: Value = serde_json::from_str(&found).unwrap();
     assert_eq!(found.as_array().unwrap().len(), 1);
     assert_eq!(found[0]["version"], "2.0.0");
+    // Two charts cannot share a file name: `a-1.0.0` 1.0.0 and `a` 1.0.0-1.0.0.
+    let dir = helm.path("same-file");
+    std::fs::create_dir_all(&dir).unwrap();
+    let one = tar_chart(
+        &dir,
+        "one",
+        Some("apiVersion: v2\nname: a-1.0.0\nversion: 1.0.0\n"),
+    );
+    let two = tar_chart(
+        &dir,
+        "two",
+        Some("apiVersion: v2\nname: a\nversion: 1.0.0-1.0.0\n"),
+    );
+    assert_eq!(upload_raw(&reg, "r", &one, "").0, 201);
+    let (status, body) = upload_raw(&reg, "r", &two, "?force");
+    assert_eq!(status, 409, "{body}");
+    assert!(
+        body.contains("a-1.0.0-1.0.0.tgz is already the file of chart a-1.0.0 version 1.0.0"),
+        "{body}"
+    );
+    assert_eq!(
+        get(&reg, "/helm/r/charts/a-1.0.0-1.0.0.tgz").body,
+        std::fs::read(&one).unwrap()
+    );
+    let url = format!("{}/helm/api/r/charts/a-1.0.0/1.0.0", reg.url());
+    assert_eq!(http("DELETE", &url, &[], &[]).status, 200);
+
     // Deleting the last version empties the index.
     assert_eq!(
         http(
@@ -621,26 +663,7 @@ fn invalid_uploads_get_400_and_change_nothing() {
         path
     };
     // Real archives with a broken Chart.yaml, made with tar.
-    let archive = |name: &str, chart_yaml: Option<&str>| {
-        let root = dir.join(format!("src-{name}"));
-        std::fs::create_dir_all(root.join("web/templates")).unwrap();
-        std::fs::write(root.join("web/values.yaml"), "a: 1\n").unwrap();
-        if let Some(y) = chart_yaml {
-            std::fs::write(root.join("web/Chart.yaml"), y).unwrap();
-        }
-        let out = dir.join(format!("{name}.tgz"));
-        support::run(
-            "tar",
-            &[
-                "-czf",
-                out.to_str().unwrap(),
-                "-C",
-                root.to_str().unwrap(),
-                "web",
-            ],
-        );
-        out
-    };
+    let archive = |name: &str, chart_yaml: Option<&str>| tar_chart(&dir, name, chart_yaml);
     let gz_text = {
         let raw = write("plain.txt", b"just some text\n");
         support::run("gzip", &["-kf", raw.to_str().unwrap()]);

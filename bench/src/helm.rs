@@ -7,6 +7,7 @@ use std::io::Write;
 use std::time::{Duration, Instant};
 
 use crate::scenarios::Figure;
+use crate::server::Berth;
 
 /// Versions the repository holds before the measured uploads.
 const VERSIONS: usize = 10_000;
@@ -17,8 +18,11 @@ const WARM_GETS: usize = 20;
 /// Seeding clients.
 const CLIENTS: usize = 8;
 
-/// Runs the chart repository scenarios against a fresh Berth at `url`.
-pub fn run_all(url: &str, short: bool) -> Result<Vec<Figure>, String> {
+/// Runs the chart repository scenarios against a fresh Berth at `url`;
+/// `server` adds how much its memory grew.
+pub fn run_all(url: &str, short: bool, server: Option<&Berth>) -> Result<Vec<Figure>, String> {
+    let rss = || server.and_then(|s| s.status_kb("VmRSS"));
+    let rss_before = rss();
     let versions = if short { 500 } else { VERSIONS };
     let repo = format!("{url}/helm/api/bench/charts");
     let index = format!("{url}/helm/bench/index.yaml");
@@ -67,7 +71,7 @@ pub fn run_all(url: &str, short: bool) -> Result<Vec<Figure>, String> {
         after_upload.push(get(&agent, &index)?.0);
     }
 
-    Ok(vec![
+    let mut figures = vec![
         Figure {
             name: format!("chart uploads/s while seeding {versions} versions ({CLIENTS} clients)"),
             value: versions as f64 / seeded,
@@ -100,7 +104,18 @@ pub fn run_all(url: &str, short: bool) -> Result<Vec<Figure>, String> {
             format!("index.yaml GET right after an upload, {versions} versions, mean"),
             mean(&after_upload),
         ),
-    ])
+    ];
+    if let (Some(before), Some(after)) = (rss_before, rss()) {
+        figures.push(Figure {
+            name: format!(
+                "server RSS growth over the chart scenarios ({versions} versions indexed)"
+            ),
+            value: after.saturating_sub(before) as f64 / 1024.0,
+            unit: "MiB",
+            ceiling: None,
+        });
+    }
+    Ok(figures)
 }
 
 fn upload(agent: &ureq::Agent, repo: &str, tgz: &[u8]) -> Result<(), String> {

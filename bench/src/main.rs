@@ -78,7 +78,7 @@ fn run() -> Result<(), String> {
         // Webhooks are Berth's own API: measured only on a Berth we started.
         results.extend(webhooks::run_all(&url, args.short)?);
         // So is the Helm chart repository.
-        results.extend(helm::run_all(&url, args.short)?);
+        results.extend(helm::run_all(&url, args.short, server.as_ref())?);
         if let Some(peak) = server.as_ref().and_then(|s| s.status_kb("VmHWM")) {
             let value = peak as f64 / 1024.0;
             results.push(scenarios::Figure {

@@ -145,3 +145,84 @@ impl ExtensionStore {
         Ok(value)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::events::{Action, Request, Target};
+    use crate::storage::{Store, StoreConfig};
+
+    fn store(dir: &std::path::Path) -> Store {
+        let config = StoreConfig {
+            allow_missing_references: false,
+            quarantine: false,
+        };
+        Store::open(dir, config).unwrap()
+    }
+
+    fn event() -> Event {
+        let target = Target::chart("r", "web", "1.0.0", "sha256:ab", 1);
+        Event::new(Action::ChartPush, target, Request::default())
+    }
+
+    #[tokio::test]
+    async fn a_commit_writes_its_trees_and_events_together_or_not_at_all() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = store(dir.path());
+        let ext = store.extension_store("ext");
+        let tree = ext.open_tree("things").unwrap();
+        assert_eq!(tree.name(), b"ext.things".as_slice());
+
+        let aborted: Result<(), Error> = ext
+            .commit(&[&tree], |trees, events| {
+                trees[0].insert("k", "v")?;
+                events.append(event())?;
+                Err(ConflictableTransactionError::Abort(Error::NameUnknown))
+            })
+            .await;
+        assert!(matches!(aborted, Err(Error::NameUnknown)));
+        assert!(tree.is_empty());
+        assert_eq!(store.meta().log.last_committed().unwrap(), 0);
+
+        let n: Result<u32, Error> = ext
+            .commit(&[&tree], |trees, events| {
+                trees[0].insert("k", "v")?;
+                events.append(event())?;
+                Ok(7)
+            })
+            .await;
+        assert_eq!(n.unwrap(), 7);
+        assert_eq!(tree.get("k").unwrap().as_deref(), Some(b"v".as_slice()));
+        // Flushed before returning: the event is durable, so readers see it.
+        assert_eq!(store.meta().log.durable(), 1);
+        let read = store.meta().log.read(0, 10).unwrap();
+        assert_eq!(read[0].1.event.action, Action::ChartPush);
+    }
+
+    #[tokio::test]
+    async fn blobs_are_content_addressed_and_read_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let ext = store(dir.path()).extension_store("ext");
+        let digest = ext.put_blob(Bytes::from_static(b"chart")).await.unwrap();
+        assert_eq!(digest, Digest::of(Algorithm::Sha256, b"chart"));
+        assert_eq!(
+            ext.put_blob(Bytes::from_static(b"chart")).await.unwrap(),
+            digest
+        );
+        assert_eq!(ext.blob_size(&digest).await.unwrap(), Some(5));
+        let mut back = Vec::new();
+        use tokio::io::AsyncReadExt;
+        ext.read_blob(&digest, 5)
+            .await
+            .unwrap()
+            .read_to_end(&mut back)
+            .await
+            .unwrap();
+        assert_eq!(back, b"chart");
+        // No staging file is left behind.
+        let staged = std::fs::read_dir(dir.path().join("uploads"))
+            .unwrap()
+            .count();
+        assert_eq!(staged, 0);
+    }
+}
