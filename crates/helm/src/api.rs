@@ -16,7 +16,8 @@
 //! fields `chart` and/or `prov`. Errors are `{"error": "..."}`.
 
 use bytes::Bytes;
-use hyper::body::Incoming;
+use http_body_util::{BodyExt, StreamBody};
+use hyper::body::{Frame, Incoming};
 use hyper::header::{self, HeaderMap, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
 use registry::body::{self, header_value, Body};
@@ -111,8 +112,24 @@ impl Helm {
     /// `GET|HEAD /helm/{repo}/index.yaml`; an empty index for a repository
     /// without charts, so `helm repo add` works before the first upload.
     async fn get_index(&self, repo: &RepoName, head: bool) -> Reply {
-        let bytes = self.store.index(repo).await?;
-        Ok(bytes_reply(bytes, "application/x-yaml", head))
+        let file = self.store.index(repo).await?;
+        let len = file.len();
+        let body = if head {
+            body::empty()
+        } else {
+            let frames = file
+                .chunks()
+                .map(|c| Ok::<_, std::io::Error>(Frame::data(c)));
+            StreamBody::new(futures_util::stream::iter(frames)).boxed()
+        };
+        let mut resp = Response::new(body);
+        let h = resp.headers_mut();
+        h.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/x-yaml"),
+        );
+        h.insert(header::CONTENT_LENGTH, len.into());
+        Ok(resp)
     }
 
     /// `GET|HEAD /helm/{repo}/charts/{name}-{version}.tgz[.prov]`.

@@ -5,8 +5,9 @@
 //! when that version changes. A repository's loaded state is its fragments
 //! sorted by chart name and then by SemVer, newest first; serving the index
 //! concatenates them once per change and keeps the bytes until the next
-//! change. So an upload or a delete costs one fragment, and a warm index of
-//! 10,000 versions costs a reference-counted copy of the bytes.
+//! change. So an upload or a delete costs one fragment (and a list of
+//! references to the others), and serving copies the fragments into the
+//! response as it is sent.
 //!
 //! Consistency: after a change is committed (and flushed), [`Indexes::refresh`]
 //! re-reads that one version from sled *under the repository's lock*, and a
@@ -68,7 +69,73 @@ struct RepoIndex {
     /// Chart name to its versions' fragments, newest first.
     charts: BTreeMap<String, BTreeMap<VersionKey, Bytes>>,
     /// The whole `index.yaml`, until the next change.
-    rendered: Option<Bytes>,
+    rendered: Option<IndexFile>,
+}
+
+/// Size of the buffers an [`IndexFile`] is sent in.
+const CHUNK: usize = 64 * 1024;
+
+/// A rendered `index.yaml`: the pieces it is made of, shared with the index
+/// in memory (rendering copies no fragment), and its length. It is copied
+/// into [`CHUNK`]-sized buffers only while being sent, so a change never
+/// allocates a buffer of the whole file (which, megabytes at a time, the
+/// allocator would hold on to).
+#[derive(Clone, Debug)]
+pub struct IndexFile {
+    pieces: Arc<[Bytes]>,
+    len: usize,
+}
+
+impl IndexFile {
+    fn new(pieces: Vec<Bytes>) -> Self {
+        let len = pieces.iter().map(Bytes::len).sum();
+        Self {
+            pieces: pieces.into(),
+            len,
+        }
+    }
+
+    /// Its length in bytes.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether it is empty (never: it always has its header).
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The file in buffers of about [`CHUNK`] bytes, filled as they are taken.
+    pub fn chunks(&self) -> impl Iterator<Item = Bytes> + Send + Sync + 'static {
+        let pieces = self.pieces.clone();
+        let mut next = 0;
+        std::iter::from_fn(move || {
+            if next == pieces.len() {
+                return None;
+            }
+            let mut buf = BytesMut::with_capacity(CHUNK);
+            while next < pieces.len() && buf.len() < CHUNK {
+                buf.extend_from_slice(&pieces[next]);
+                next += 1;
+            }
+            Some(buf.freeze())
+        })
+    }
+
+    /// The whole file in one buffer.
+    pub fn to_bytes(&self) -> Bytes {
+        self.chunks()
+            .fold(BytesMut::with_capacity(self.len), |mut all, c| {
+                all.extend_from_slice(&c);
+                all
+            })
+            .freeze()
+    }
+
+    /// Whether `other` is this very rendering (not a new one).
+    pub fn same_rendering(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.pieces, &other.pieces)
+    }
 }
 
 /// A repository's slot: `None` until loaded.
@@ -97,19 +164,19 @@ impl Indexes {
     }
 
     /// The `index.yaml` of `repo` (empty when it holds no chart).
-    pub fn get(&self, repo: &RepoName) -> Result<Bytes, Error> {
+    pub fn get(&self, repo: &RepoName) -> Result<IndexFile, Error> {
         let slot = self.slot(repo);
         let mut state = lock_state(&slot.state);
         let index = match &mut *state {
             Some(index) => index,
             empty => empty.insert(self.load(repo)?),
         };
-        if let Some(bytes) = &index.rendered {
-            return Ok(bytes.clone());
+        if let Some(file) = &index.rendered {
+            return Ok(file.clone());
         }
-        let bytes = render(index);
-        index.rendered = Some(bytes.clone());
-        Ok(bytes)
+        let file = render(index);
+        index.rendered = Some(file.clone());
+        Ok(file)
     }
 
     /// Brings the loaded index of `repo` (if any) in line with what sled now
@@ -191,30 +258,23 @@ pub fn fragment(record: &ChartRecord) -> Result<Bytes, Error> {
 }
 
 /// The whole `index.yaml`: keys in Helm's order, `generated` = now.
-fn render(index: &RepoIndex) -> Bytes {
-    let size: usize = index
-        .charts
-        .values()
-        .flat_map(|v| v.values())
-        .map(Bytes::len)
-        .sum();
-    let mut out = BytesMut::with_capacity(size + 256);
-    out.extend_from_slice(b"apiVersion: v1\n");
-    if index.charts.is_empty() {
-        out.extend_from_slice(b"entries: {}\n");
+fn render(index: &RepoIndex) -> IndexFile {
+    let count: usize = index.charts.values().map(BTreeMap::len).sum();
+    let mut pieces = Vec::with_capacity(count + index.charts.len() + 3);
+    pieces.push(Bytes::from_static(b"apiVersion: v1\n"));
+    pieces.push(Bytes::from_static(if index.charts.is_empty() {
+        b"entries: {}\n"
     } else {
-        out.extend_from_slice(b"entries:\n");
-    }
+        b"entries:\n"
+    }));
     for (name, versions) in &index.charts {
         // Quoted when a name could read as something else (`on`, `1.0`).
-        out.extend_from_slice(format!("  {}:\n", yaml::scalar(name)).as_bytes());
-        for fragment in versions.values() {
-            out.extend_from_slice(fragment);
-        }
+        pieces.push(Bytes::from(format!("  {}:\n", yaml::scalar(name))));
+        pieces.extend(versions.values().cloned());
     }
     let now = humantime::format_rfc3339_nanos(std::time::SystemTime::now());
-    out.extend_from_slice(format!("generated: \"{now}\"\n").as_bytes());
-    out.freeze()
+    pieces.push(Bytes::from(format!("generated: \"{now}\"\n")));
+    IndexFile::new(pieces)
 }
 
 /// Locks the slot map (a panic elsewhere cannot leave it inconsistent:
@@ -281,7 +341,7 @@ mod tests {
         put(&tree, &sub, &record("other", "9.0.0"));
         let indexes = Indexes::new(tree.clone());
 
-        let text = indexes.get(&repo).unwrap();
+        let text = indexes.get(&repo).unwrap().to_bytes();
         let text = std::str::from_utf8(&text).unwrap();
         assert!(
             text.starts_with("apiVersion: v1\nentries:\n  \"on\":\n  - "),
@@ -298,16 +358,15 @@ mod tests {
             "another repository leaked in: {text}"
         );
         // Unchanged: the same bytes, not a new rendering.
-        assert_eq!(
-            indexes.get(&repo).unwrap().as_ptr(),
-            indexes.get(&repo).unwrap().as_ptr()
-        );
+        let (a, b) = (indexes.get(&repo).unwrap(), indexes.get(&repo).unwrap());
+        assert!(a.same_rendering(&b));
+        assert_eq!(a.len(), text.len());
 
         put(&tree, &repo, &record("web", "2.0.0"));
         indexes.refresh(&repo, "web", "2.0.0").unwrap();
         tree.remove(store::key(&repo, "on", "1.0.0")).unwrap();
         indexes.refresh(&repo, "on", "1.0.0").unwrap();
-        let text = indexes.get(&repo).unwrap();
+        let text = indexes.get(&repo).unwrap().to_bytes();
         let text = std::str::from_utf8(&text).unwrap();
         assert_eq!(
             versions(text),
@@ -322,7 +381,7 @@ mod tests {
                 .collect::<Vec<_>>()
                 .join("\n")
         };
-        let fresh = Indexes::new(tree).get(&repo).unwrap();
+        let fresh = Indexes::new(tree).get(&repo).unwrap().to_bytes();
         assert_eq!(body(&fresh), body(text.as_bytes()));
     }
 }

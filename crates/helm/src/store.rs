@@ -329,7 +329,7 @@ impl Store {
     }
 
     /// The `index.yaml` of `repo`.
-    pub async fn index(&self, repo: &RepoName) -> Result<Bytes, Error> {
+    pub async fn index(&self, repo: &RepoName) -> Result<crate::index::IndexFile, Error> {
         let indexes = self.indexes.clone();
         let repo = repo.clone();
         blocking(move || indexes.get(&repo)).await
