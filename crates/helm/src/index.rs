@@ -60,8 +60,16 @@ impl<'a> ChartVersion<'a> {
 }
 
 /// Newest first by SemVer; the exact version text breaks ties (`1.0.0`
-/// and `v1.0.0` are two versions).
-type VersionKey = (Reverse<semver::Version>, String);
+/// and `v1.0.0` are two versions). A version that does not parse (uploads
+/// refuse them, but rules change) sorts last, as in Helm.
+type VersionKey = (Reverse<Option<semver::Version>>, String);
+
+fn version_key(version: &str) -> VersionKey {
+    (
+        Reverse(metadata::parse_version(version).ok()),
+        version.to_owned(),
+    )
+}
 
 /// A repository's index in memory.
 #[derive(Debug, Default)]
@@ -189,10 +197,7 @@ impl Indexes {
         let Some(index) = &mut *state else {
             return Ok(());
         };
-        let key = (
-            Reverse(metadata::parse_version(version)?),
-            version.to_owned(),
-        );
+        let key = version_key(version);
         let versions = index.charts.entry(name.to_owned()).or_default();
         match self.charts.get(store::key(repo, name, version))? {
             Some(v) => {
@@ -235,10 +240,7 @@ impl Indexes {
             let (_, v) = item?;
             let record: ChartRecord = serde_json::from_slice(&v)?;
             let md = &record.metadata;
-            let key = (
-                Reverse(metadata::parse_version(&md.version)?),
-                md.version.clone(),
-            );
+            let key = version_key(&md.version);
             index
                 .charts
                 .entry(md.name.clone())
