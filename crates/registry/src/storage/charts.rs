@@ -5,11 +5,13 @@
 //! transaction) when it is first stored in its repository, and
 //! `chart_delete` next to its `delete`. Helm 4 PUTs a chart's manifest by
 //! digest and then by tag: two `push` events (the second with the tag), one
-//! `chart_push`. With quarantine on, `chart_push` waits for the release. The chart's name
-//! and version come from the config blob (Helm's `Chart.yaml` as JSON); the
-//! digest and size are those of the chart layer, the `.tgz`. What the push
-//! found is kept in the manifest's record, so that the delete (and a release
-//! from quarantine) can describe the chart without reading blobs.
+//! `chart_push`. With quarantine on, `chart_push` waits for the release.
+//!
+//! The chart's name and version come from the config blob (Helm's
+//! `Chart.yaml` as JSON); the digest and size are those of the chart layer,
+//! the `.tgz`. What the push found is kept in the manifest's record, so that
+//! the delete (and a release from quarantine) can describe the chart
+//! without reading blobs.
 
 use serde::{Deserialize, Serialize};
 use sled::transaction::{ConflictableTransactionError as Abortable, TransactionalTree};
