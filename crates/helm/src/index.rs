@@ -387,3 +387,58 @@ mod tests {
         assert_eq!(body(&fresh), body(text.as_bytes()));
     }
 }
+
+#[cfg(test)]
+mod timing {
+    use super::*;
+
+    /// `cargo test --release -p helm -- --ignored --nocapture cold_load`
+    #[test]
+    #[ignore = "a measurement, not a check"]
+    fn cold_load_of_10000_versions() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = sled::open(dir.path()).unwrap();
+        let tree = db.open_tree("charts").unwrap();
+        let repo = RepoName::parse("r").unwrap();
+        for n in 0..10_000 {
+            let mut r = tests_record(&format!("1.{}.{}", n / 1000, n % 1000));
+            r.metadata.description = "A chart of the chart repository benchmark".into();
+            r.metadata.keywords = vec!["bench".into(), "berth".into()];
+            r.metadata.home = "https://example.com/bench".into();
+            let key = store::key(&repo, &r.metadata.name, &r.metadata.version);
+            tree.insert(key, serde_json::to_vec(&r).unwrap()).unwrap();
+        }
+        let t = std::time::Instant::now();
+        let n = tree.scan_prefix(store::repo_prefix(&repo)).count();
+        eprintln!("scan {n}: {:?}", t.elapsed());
+        let t = std::time::Instant::now();
+        let records: Vec<ChartRecord> = tree
+            .scan_prefix(store::repo_prefix(&repo))
+            .map(|i| serde_json::from_slice(&i.unwrap().1).unwrap())
+            .collect();
+        eprintln!("scan+parse: {:?}", t.elapsed());
+        let t = std::time::Instant::now();
+        for r in &records {
+            fragment(r).unwrap();
+        }
+        eprintln!("fragments: {:?}", t.elapsed());
+        let t = std::time::Instant::now();
+        let file = Indexes::new(tree).get(&repo).unwrap();
+        eprintln!("whole cold get: {:?} ({} bytes)", t.elapsed(), file.len());
+    }
+
+    fn tests_record(version: &str) -> ChartRecord {
+        ChartRecord {
+            metadata: Metadata {
+                api_version: "v2".into(),
+                name: "bench".into(),
+                version: version.into(),
+                ..Metadata::default()
+            },
+            digest: format!("sha256:{}", "ab".repeat(32)),
+            size: 1,
+            created: "2026-01-01T00:00:00.123456789Z".into(),
+            prov: None,
+        }
+    }
+}

@@ -16,8 +16,9 @@ pub fn sequence(out: &mut String, items: &[Value], indent: usize) {
     for item in items {
         match item {
             Value::Object(m) if !m.is_empty() => {
-                let prefix = format!("{}- ", " ".repeat(indent));
-                mapping(out, m, indent + 2, Some(&prefix));
+                pad(out, indent);
+                out.push_str("- ");
+                mapping(out, m, indent + 2, Some(""));
             }
             Value::Array(a) if !a.is_empty() => {
                 pad(out, indent);
@@ -27,7 +28,7 @@ pub fn sequence(out: &mut String, items: &[Value], indent: usize) {
             other => {
                 pad(out, indent);
                 out.push_str("- ");
-                out.push_str(&inline(other));
+                push_inline(out, other);
                 out.push('\n');
             }
         }
@@ -35,14 +36,14 @@ pub fn sequence(out: &mut String, items: &[Value], indent: usize) {
 }
 
 /// `map` as a block mapping at column `indent`; the first line starts with
-/// `first` instead (the `- ` of a sequence item).
+/// `first` instead of the indentation (after the `- ` of a sequence item).
 pub fn mapping(out: &mut String, map: &Map<String, Value>, indent: usize, first: Option<&str>) {
     for (i, (key, value)) in map.iter().enumerate() {
         match (i, first) {
             (0, Some(prefix)) => out.push_str(prefix),
             _ => pad(out, indent),
         }
-        out.push_str(&scalar(key));
+        push_scalar(out, key);
         out.push(':');
         match value {
             Value::Object(m) if !m.is_empty() => {
@@ -55,7 +56,7 @@ pub fn mapping(out: &mut String, map: &Map<String, Value>, indent: usize, first:
             }
             other => {
                 out.push(' ');
-                out.push_str(&inline(other));
+                push_inline(out, other);
                 out.push('\n');
             }
         }
@@ -65,17 +66,23 @@ pub fn mapping(out: &mut String, map: &Map<String, Value>, indent: usize, first:
 /// A string as a YAML scalar that every YAML 1.1 or 1.2 parser reads as
 /// that same string.
 pub fn scalar(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    push_scalar(&mut out, s);
+    out
+}
+
+/// Appends [`scalar`]`(s)` to `out`.
+fn push_scalar(out: &mut String, s: &str) {
     let plain = s.starts_with(|c: char| c.is_ascii_alphabetic())
         && s.bytes()
             .all(|b| b.is_ascii_alphanumeric() || b"._/+-".contains(&b))
-        && !matches!(
-            s.to_ascii_lowercase().as_str(),
-            "y" | "yes" | "n" | "no" | "true" | "false" | "on" | "off" | "null"
-        );
+        && !["y", "yes", "n", "no", "true", "false", "on", "off", "null"]
+            .iter()
+            .any(|word| s.eq_ignore_ascii_case(word));
     if plain {
-        return s.to_owned();
+        out.push_str(s);
+        return;
     }
-    let mut out = String::with_capacity(s.len() + 2);
     out.push('"');
     for c in s.chars() {
         match c {
@@ -91,17 +98,17 @@ pub fn scalar(s: &str) -> String {
         }
     }
     out.push('"');
-    out
 }
 
-fn inline(value: &Value) -> String {
+/// Appends a value written on its key's line.
+fn push_inline(out: &mut String, value: &Value) {
     match value {
-        Value::Null => "null".to_owned(),
-        Value::Bool(b) => b.to_string(),
-        Value::Number(n) => n.to_string(),
-        Value::String(s) => scalar(s),
-        Value::Array(_) => "[]".to_owned(),
-        Value::Object(_) => "{}".to_owned(),
+        Value::Null => out.push_str("null"),
+        Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+        Value::Number(n) => out.push_str(&n.to_string()),
+        Value::String(s) => push_scalar(out, s),
+        Value::Array(_) => out.push_str("[]"),
+        Value::Object(_) => out.push_str("{}"),
     }
 }
 
