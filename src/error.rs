@@ -14,6 +14,8 @@ pub enum Error {
     Tls(registry::Error),
     /// The webhooks cannot start.
     Webhooks(webhooks::Error),
+    /// The chart repository cannot open.
+    Helm(helm::Error),
     /// A temporary directory cannot be created.
     TempDir(std::io::Error),
     /// The event log cannot be read.
@@ -35,6 +37,7 @@ impl std::fmt::Display for Error {
             Self::Listen(addr, e) => write!(f, "cannot listen on {addr}: {e}"),
             Self::Open(dir, e) => write!(f, "cannot open {}: {e}", dir.display()),
             Self::Webhooks(e) => write!(f, "cannot start webhooks: {e}"),
+            Self::Helm(e) => write!(f, "cannot open the chart repository: {e}"),
             Self::Tls(e) => write!(f, "{e}"),
             Self::TempDir(e) => write!(f, "cannot create a temporary directory: {e}"),
             Self::Events(e) => write!(f, "cannot read the event log: {e}"),

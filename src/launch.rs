@@ -1,5 +1,5 @@
-//! Starting a whole Berth inside a tokio runtime: the store, the webhooks
-//! and the HTTP server, and stopping it again. `berth serve` and
+//! Starting a whole Berth inside a tokio runtime: the store, the webhooks,
+//! the Helm chart repository and the HTTP server, and stopping it again. `berth serve` and
 //! [`crate::testing`] both start Berth through [`Running::start`].
 
 use std::net::SocketAddr;
@@ -65,6 +65,8 @@ impl Running {
         .await
         .map_err(Error::Webhooks)?;
         registry.mount(Arc::new(webhooks.clone()));
+        let charts = helm::Helm::open(&registry).map_err(Error::Helm)?;
+        registry.mount(Arc::new(charts));
         tracing::info!(%addr, data_dir = %data_dir.display(), "serving");
         let server = tokio::spawn(registry::server::serve(
             listener,

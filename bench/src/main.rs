@@ -3,12 +3,14 @@
 //! `bench --url URL` runs the scenarios against any registry and prints a
 //! table. `bench --all` builds nothing itself: it starts a fresh
 //! `target/release/berth` on a temporary directory, measures this machine's
-//! ceilings in the same run, runs every scenario and rewrites
+//! ceilings in the same run, runs every scenario (blobs, webhooks, the Helm
+//! chart repository) and rewrites
 //! `docs/benchmarks.md`. `--short` shrinks every size so CI can prove the
 //! harness works in seconds (its figures mean nothing). Start-up times are
 //! measured with `--all` only: they start Berth themselves.
 
 mod ceilings;
+mod helm;
 mod receiver;
 mod report;
 mod scenarios;
@@ -77,6 +79,8 @@ fn run() -> Result<(), String> {
     if server.is_some() {
         // Webhooks are Berth's own API: measured only on a Berth we started.
         results.extend(webhooks::run_all(&url, args.short)?);
+        // So is the Helm chart repository.
+        results.extend(helm::run_all(&url, args.short, server.as_ref())?);
         if let Some(peak) = server.as_ref().and_then(|s| s.status_kb("VmHWM")) {
             let value = peak as f64 / 1024.0;
             results.push(scenarios::Figure {

@@ -14,7 +14,8 @@
 //! - [`metrics`]: request counts and traffic for `/metrics`.
 //! - [`types`]: validated names, tags, digests, ranges and upload ids.
 //! - [`error`]: the error enum and its mapping to the spec's codes.
-//! - [`extension`]: how other crates (webhooks) serve their API on our port.
+//! - [`extension`]: how other crates (webhooks, the Helm chart repository)
+//!   serve their API on our port; [`storage::extension`] lends them storage.
 //!
 //! A request flows `server` → `route` → `handlers` → `storage`; a manifest
 //! change and its event are committed in one sled transaction and flushed
@@ -102,6 +103,14 @@ impl Registry {
     /// Checks the store; with `repair`, fixes what is safe to fix.
     pub async fn fsck(&self, repair: bool) -> Result<storage::fsck::Report, Error> {
         self.store.fsck(repair, self.config.upload_expiry).await
+    }
+
+    /// Storage for an extension: its own sled trees (named
+    /// `{namespace}.{tree}`), the blob store, and transactions that commit
+    /// its changes together with their events (see
+    /// [`storage::extension::ExtensionStore`]).
+    pub fn extension_store(&self, namespace: &str) -> storage::extension::ExtensionStore {
+        self.store.extension_store(namespace)
     }
 
     /// The event log's durable view, for the webhooks dispatcher.

@@ -2,7 +2,9 @@
 //!
 //! Each change is one sled transaction over the manifest, tag and referrer
 //! trees *and* the event log, followed by a flush before the caller answers:
-//! the change and its events become durable together or not at all.
+//! the change and its events become durable together or not at all. A Helm
+//! chart pushed as an OCI artifact also raises `chart_push`/`chart_delete`
+//! (see [`super::charts`]).
 
 use std::ops::Bound;
 
@@ -13,6 +15,7 @@ use sled::transaction::{
 };
 use sled::Transactional;
 
+use super::charts::append_chart_event;
 use super::meta::{self, ManifestMeta, Quarantine};
 use super::{gate, Store};
 use crate::events::{self, Action, Event, Record, Request, Target};
@@ -59,6 +62,7 @@ impl Store {
             tags,
         } = new;
         let meta_key = meta::key(repo, digest.as_str());
+        let chart = self.oci_chart(repo, bytes).await?;
         let target = Target::manifest(&manifest.media_type, bytes.len() as u64, digest, repo);
         let tag_names: Vec<&str> = tags.iter().map(Tag::as_str).collect();
         let referrer = manifest.subject.as_ref().map(|s| {
@@ -90,7 +94,9 @@ impl Store {
                             return abort(Error::ManifestBlobUnknown(missing));
                         }
                     }
-                    let mut record = match metas.get(&meta_key)? {
+                    let stored = metas.get(&meta_key)?;
+                    let first_store = stored.is_none();
+                    let mut record = match stored {
                         Some(v) => decode(&v)?,
                         None => ManifestMeta {
                             size: bytes.len() as u64,
@@ -108,6 +114,7 @@ impl Store {
                     // The same bytes re-pushed under another Content-Type are
                     // served as last pushed, as the push event says.
                     record.media_type = manifest.media_type.clone();
+                    record.chart = chart.clone();
                     for tag in tags {
                         let tag_key = meta::key(repo, tag.as_str());
                         if let Some(old) = tag_tree.insert(tag_key, digest.as_str())? {
@@ -124,6 +131,18 @@ impl Store {
                     }
                     repos.insert(repo.as_str(), &[])?;
                     append_pushes(events, counters, action, &target, &tag_names, request)?;
+                    // One chart_push per chart stored, however many PUTs tag it.
+                    if let (Some(chart), Action::Push, true) = (&record.chart, action, first_store)
+                    {
+                        append_chart_event(
+                            events,
+                            counters,
+                            Action::ChartPush,
+                            repo,
+                            chart,
+                            request,
+                        )?;
+                    }
                     Ok(())
                 },
             )
@@ -233,6 +252,10 @@ impl Store {
                             tags: record.tags.iter().cloned().collect(),
                         },
                     )?;
+                    if let Some(chart) = &record.chart {
+                        let action = Action::ChartDelete;
+                        append_chart_event(events, counters, action, repo, chart, request)?;
+                    }
                     Ok(())
                 },
             )

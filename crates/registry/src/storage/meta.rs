@@ -12,6 +12,9 @@
 //! | `events`        | sequence, u64 big-endian         | [`crate::events::Record`] JSON |
 //! | `counters`      | counter name                     | u64 big-endian                 |
 //!
+//! Extensions keep their own trees, named `{namespace}.{tree}` (see
+//! [`super::extension`]).
+//!
 //! `\0` cannot occur in names, tags or digests, so prefixes never collide.
 
 use std::collections::BTreeSet;
@@ -130,6 +133,9 @@ pub struct ManifestMeta {
     /// Set while quarantine holds it (hidden from pulls); `None` once passed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub quarantine: Option<Quarantine>,
+    /// The Helm chart it carries, so its delete can raise `chart_delete`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chart: Option<super::charts::OciChart>,
 }
 
 /// A manifest held by quarantine.

@@ -3,6 +3,8 @@
 //! blobs (this file), [`uploads`] and [`manifests`].
 
 pub mod blobs;
+pub mod charts;
+pub mod extension;
 pub mod fsck;
 pub mod gate;
 pub mod gc;
@@ -60,6 +62,11 @@ impl Store {
             sweep: std::sync::Arc::default(),
             config,
         })
+    }
+
+    /// Storage for the extension `namespace` (see [`extension`]).
+    pub fn extension_store(&self, namespace: &str) -> extension::ExtensionStore {
+        extension::ExtensionStore::new(namespace, self.meta.clone(), self.blobs.clone())
     }
 
     /// The metadata trees, for readers such as the event log.

@@ -2,13 +2,15 @@
 //!
 //! With quarantine on, a new manifest is stored with a [`Quarantine`] mark:
 //! pulls do not see it and its push raises `quarantine` instead of `push`.
-//! `Passed` clears the mark and raises the `push` events then; `Failed`
+//! `Passed` clears the mark and raises the `push` events then (and the
+//! `chart_push` of a Helm chart); `Failed`
 //! keeps it hidden. The scanner reads held manifests through
 //! [`Store::held_manifests`] and [`Store::held_manifest`].
 
 use serde_json::{json, Value};
 use sled::Transactional;
 
+use super::charts::append_chart_event;
 use super::manifests::{abort, append_pushes, decode, encode, finish, StoredManifest};
 use super::meta::{self, ManifestMeta, Quarantine};
 use super::{gate, Store};
@@ -94,6 +96,10 @@ impl Store {
                             Target::manifest(&record.media_type, record.size, digest, repo);
                         let tags: Vec<&str> = record.tags.iter().map(String::as_str).collect();
                         append_pushes(log, counters, Action::Push, &target, &tags, request)?;
+                        if let Some(chart) = &record.chart {
+                            let action = Action::ChartPush;
+                            append_chart_event(log, counters, action, repo, chart, request)?;
+                        }
                     }
                 }
                 metas.insert(key.as_slice(), encode(&record)?)?;

@@ -1,0 +1,96 @@
+//! The chart repository's error, answered as ChartMuseum does:
+//! `{"error": "message"}` with the status that fits.
+
+use std::fmt;
+
+use hyper::{Response, StatusCode};
+use registry::body::{self, Body};
+
+/// What a chart repository request can fail with.
+#[derive(Debug)]
+pub enum Error {
+    /// Not a valid chart, provenance file or request (400).
+    BadRequest(String),
+    /// No such chart, version or file (404).
+    NotFound(String),
+    /// The version (or its provenance file) is already stored and `?force`
+    /// was not given (409).
+    Conflict(String),
+    /// The request body exceeds the upload limit, in bytes (413).
+    TooLarge(usize),
+    /// No such endpoint (404) or not for this method (405).
+    Route(StatusCode),
+    /// Storage failed; the cause is logged, never sent (500).
+    Internal(String),
+}
+
+impl Error {
+    /// The HTTP status of the reply.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::BadRequest(_) => StatusCode::BAD_REQUEST,
+            Self::NotFound(_) => StatusCode::NOT_FOUND,
+            Self::Conflict(_) => StatusCode::CONFLICT,
+            Self::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::Route(s) => *s,
+            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// `{"error": "..."}` with [`Error::status`]; HEAD gets the status alone.
+    pub fn into_response(self, head: bool) -> Response<Body> {
+        if let Self::Internal(cause) = &self {
+            tracing::error!(%cause, "chart repository");
+        }
+        let mut resp = body::json(
+            self.status(),
+            &serde_json::json!({"error": self.to_string()}),
+        );
+        if head {
+            *resp.body_mut() = body::empty();
+        }
+        resp
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::BadRequest(why) | Self::NotFound(why) | Self::Conflict(why) => f.write_str(why),
+            Self::TooLarge(max) => write!(f, "the upload exceeds the limit of {max} bytes"),
+            Self::Route(StatusCode::METHOD_NOT_ALLOWED) => {
+                f.write_str("method not allowed on this endpoint")
+            }
+            Self::Route(_) => f.write_str("not found"),
+            Self::Internal(_) => {
+                f.write_str("internal error (see the registry log for this request id)")
+            }
+        }
+    }
+}
+
+impl std::error::Error for Error {}
+
+impl From<registry::Error> for Error {
+    fn from(e: registry::Error) -> Self {
+        Self::Internal(format!("registry: {e:?}"))
+    }
+}
+
+impl From<sled::Error> for Error {
+    fn from(e: sled::Error) -> Self {
+        Self::Internal(format!("sled: {e}"))
+    }
+}
+
+impl From<serde_json::Error> for Error {
+    fn from(e: serde_json::Error) -> Self {
+        Self::Internal(format!("json: {e}"))
+    }
+}
+
+impl From<std::io::Error> for Error {
+    fn from(e: std::io::Error) -> Self {
+        Self::Internal(format!("io: {e}"))
+    }
+}

@@ -1,0 +1,425 @@
+//! Chart storage: archives and provenance files are blobs of the registry's
+//! blob store; what the repository knows about each version is one record
+//! in the `helm.charts` tree of the registry's database.
+//!
+//! | tree          | key                               | value               |
+//! |---------------|-----------------------------------|---------------------|
+//! | `helm.charts` | repo `\0` chart name `\0` version | [`ChartRecord`] JSON |
+//!
+//! `\0` occurs in none of them, so a repository's prefix never matches
+//! another's (`a\0` vs `a/b\0`).
+//!
+//! A change is: the blobs are stored (and synced) first, then the record
+//! and its `chart_push`/`chart_delete` event are committed in one sled
+//! transaction and flushed, then the index in memory is refreshed. A crash
+//! before the commit leaves at most an unreferenced blob.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use registry::events::{Action, Event, Request, Target};
+use registry::storage::extension::ExtensionStore;
+use registry::types::{Digest, RepoName};
+use serde::{Deserialize, Serialize};
+use sled::transaction::ConflictableTransactionError as Abortable;
+
+use crate::index::Indexes;
+use crate::metadata::{self, Metadata};
+use crate::prov::Provenance;
+use crate::Error;
+
+/// What the repository keeps about one chart version.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ChartRecord {
+    /// Its `Chart.yaml`, known keys only.
+    pub metadata: Metadata,
+    /// `sha256:<hex>` of the archive.
+    pub digest: String,
+    /// The archive's size in bytes.
+    pub size: u64,
+    /// When it was uploaded, RFC 3339 UTC.
+    pub created: String,
+    /// Its provenance file, if one was uploaded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prov: Option<StoredBlob>,
+}
+
+/// A blob of the blob store.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredBlob {
+    /// `sha256:<hex>`.
+    pub digest: String,
+    /// Bytes.
+    pub size: u64,
+}
+
+/// A chart archive about to be stored, already read and checked.
+#[derive(Debug)]
+pub struct NewChart {
+    /// Its metadata.
+    pub metadata: Metadata,
+    /// The archive.
+    pub bytes: Bytes,
+}
+
+/// A provenance file about to be stored, already read.
+#[derive(Debug)]
+pub struct NewProv {
+    /// What it says.
+    pub provenance: Provenance,
+    /// The file.
+    pub bytes: Bytes,
+}
+
+/// A file of the repository, as `charts/{file}` names it.
+#[derive(Debug)]
+pub struct File {
+    /// Where its bytes are.
+    pub blob: StoredBlob,
+    /// `true` for a `.tgz.prov`.
+    pub prov: bool,
+}
+
+/// The chart repositories.
+#[derive(Debug)]
+pub struct Store {
+    ext: ExtensionStore,
+    charts: sled::Tree,
+    indexes: Arc<Indexes>,
+}
+
+/// `repo \0 name \0 version`.
+pub fn key(repo: &RepoName, name: &str, version: &str) -> Vec<u8> {
+    let mut k = chart_prefix(repo, name);
+    k.extend_from_slice(version.as_bytes());
+    k
+}
+
+/// `repo \0`: every version of every chart of `repo`.
+pub fn repo_prefix(repo: &RepoName) -> Vec<u8> {
+    let mut k = repo.as_str().as_bytes().to_vec();
+    k.push(0);
+    k
+}
+
+/// `repo \0 name \0`: every version of one chart.
+fn chart_prefix(repo: &RepoName, name: &str) -> Vec<u8> {
+    let mut k = repo_prefix(repo);
+    k.extend_from_slice(name.as_bytes());
+    k.push(0);
+    k
+}
+
+impl Store {
+    /// Opens the `helm.charts` tree of the registry's database.
+    pub fn open(ext: ExtensionStore) -> Result<Self, Error> {
+        let charts = ext.open_tree("charts")?;
+        Ok(Self {
+            indexes: Arc::new(Indexes::new(charts.clone())),
+            charts,
+            ext,
+        })
+    }
+
+    /// Every blob the repositories reference (archives and provenance
+    /// files), which garbage collection must keep.
+    pub fn blobs(&self) -> Result<Vec<Digest>, Error> {
+        let mut digests = Vec::new();
+        for item in self.charts.iter() {
+            let (_, value) = item?;
+            let record: ChartRecord = serde_json::from_slice(&value)
+                .map_err(|e| Error::Internal(format!("corrupt chart record: {e}")))?;
+            let prov = record.prov.as_ref().map(|p| p.digest.as_str());
+            digests.extend(
+                [Some(record.digest.as_str()), prov]
+                    .into_iter()
+                    .flatten()
+                    .filter_map(Digest::parse),
+            );
+        }
+        Ok(digests)
+    }
+
+    /// Stores a chart version (with its provenance file, if given), raising
+    /// `chart_push`. An existing version is a conflict unless `force`; a
+    /// forced overwrite replaces the archive (and drops a provenance file
+    /// that signed the old one).
+    pub async fn put_chart(
+        &self,
+        repo: &RepoName,
+        chart: NewChart,
+        prov: Option<NewProv>,
+        force: bool,
+        request: &Request,
+    ) -> Result<(), Error> {
+        let md = chart.metadata;
+        let size = chart.bytes.len() as u64;
+        let digest = Digest::of(registry::types::Algorithm::Sha256, &chart.bytes).to_string();
+        if let Some(p) = &prov {
+            p.provenance.check(&md, &digest)?;
+        }
+        let conflict = || {
+            Error::Conflict(format!(
+                "{} already exists; add ?force to overwrite it",
+                md.file_name()
+            ))
+        };
+        // Checked before storing anything, and again in the transaction.
+        if !force && self.record(repo, &md.name, &md.version)?.is_some() {
+            return Err(conflict());
+        }
+        self.ext.put_blob(chart.bytes).await?;
+        let prov = match prov {
+            Some(p) => Some(self.store_blob(p.bytes).await?),
+            None => None,
+        };
+        let record = ChartRecord {
+            metadata: md.clone(),
+            digest: digest.clone(),
+            size,
+            created: now(),
+            prov,
+        };
+        let value = serde_json::to_vec(&record)?;
+        let key = key(repo, &md.name, &md.version);
+        let target = Target::chart(repo.as_str(), &md.name, &md.version, &digest, size);
+        self.ext
+            .commit(&[&self.charts], |trees, events| {
+                let charts = &trees[0];
+                if charts.get(&key)?.is_some() && !force {
+                    return Err(Abortable::Abort(conflict()));
+                }
+                if let Some((name, version)) = file_taken(charts, repo, &md)? {
+                    return Err(Abortable::Abort(Error::Conflict(format!(
+                        "{} is already the file of chart {name} version {version}",
+                        md.file_name()
+                    ))));
+                }
+                charts.insert(key.as_slice(), value.as_slice())?;
+                events.append(Event::new(
+                    Action::ChartPush,
+                    target.clone(),
+                    request.clone(),
+                ))
+            })
+            .await?;
+        self.refresh(repo, &md.name, &md.version).await
+    }
+
+    /// Stores the provenance file of a version already stored (no event:
+    /// the chart did not change). A second one is a conflict unless `force`.
+    pub async fn put_prov(&self, repo: &RepoName, prov: NewProv, force: bool) -> Result<(), Error> {
+        let (name, version) = (&prov.provenance.name, &prov.provenance.version);
+        let key = key(repo, name, version);
+        // Checked before storing the blob, and again in the transaction.
+        let check = |record: Option<ChartRecord>| -> Result<ChartRecord, Error> {
+            let record = record.ok_or_else(|| {
+                Error::NotFound(format!(
+                    "chart {name} version {version} not found: upload the chart first"
+                ))
+            })?;
+            if record.prov.is_some() && !force {
+                return Err(Error::Conflict(format!(
+                    "{name}-{version}.tgz.prov already exists; add ?force to overwrite it"
+                )));
+            }
+            prov.provenance.check(&record.metadata, &record.digest)?;
+            Ok(record)
+        };
+        check(self.record(repo, name, version)?)?;
+        let blob = self.store_blob(prov.bytes.clone()).await?;
+        self.ext
+            .commit(&[&self.charts], |trees, _| {
+                let charts = &trees[0];
+                let record = charts
+                    .get(&key)?
+                    .map(|v| serde_json::from_slice(&v))
+                    .transpose();
+                let record = record.map_err(|e| Abortable::Abort(e.into()))?;
+                let mut record = check(record).map_err(Abortable::Abort)?;
+                record.prov = Some(blob.clone());
+                let value = serde_json::to_vec(&record).map_err(|e| Abortable::Abort(e.into()))?;
+                charts.insert(key.as_slice(), value)?;
+                Ok(())
+            })
+            .await
+    }
+
+    /// Deletes a version, raising `chart_delete`; returns what was deleted.
+    pub async fn delete(
+        &self,
+        repo: &RepoName,
+        name: &str,
+        version: &str,
+        request: &Request,
+    ) -> Result<ChartRecord, Error> {
+        let key = key(repo, name, version);
+        let record = self
+            .ext
+            .commit(&[&self.charts], |trees, events| {
+                let Some(v) = trees[0].remove(key.as_slice())? else {
+                    return Err(Abortable::Abort(Error::NotFound(format!(
+                        "chart {name} version {version} not found"
+                    ))));
+                };
+                let record: ChartRecord =
+                    serde_json::from_slice(&v).map_err(|e| Abortable::Abort(e.into()))?;
+                let target =
+                    Target::chart(repo.as_str(), name, version, &record.digest, record.size);
+                events.append(Event::new(Action::ChartDelete, target, request.clone()))?;
+                Ok(record)
+            })
+            .await?;
+        self.refresh(repo, name, version).await?;
+        Ok(record)
+    }
+
+    /// One version's record.
+    pub fn record(
+        &self,
+        repo: &RepoName,
+        name: &str,
+        version: &str,
+    ) -> Result<Option<ChartRecord>, Error> {
+        self.charts
+            .get(key(repo, name, version))?
+            .map(|v| Ok(serde_json::from_slice(&v)?))
+            .transpose()
+    }
+
+    /// Every version of chart `name`, newest first.
+    pub async fn versions(&self, repo: &RepoName, name: &str) -> Result<Vec<ChartRecord>, Error> {
+        let prefix = chart_prefix(repo, name);
+        let tree = self.charts.clone();
+        let mut records = blocking(move || scan(&tree, &prefix)).await?;
+        sort_newest_first(&mut records);
+        Ok(records)
+    }
+
+    /// Every chart of `repo` with its versions, newest first.
+    pub async fn all(&self, repo: &RepoName) -> Result<BTreeMap<String, Vec<ChartRecord>>, Error> {
+        let prefix = repo_prefix(repo);
+        let tree = self.charts.clone();
+        let records = blocking(move || scan(&tree, &prefix)).await?;
+        let mut charts: BTreeMap<String, Vec<ChartRecord>> = BTreeMap::new();
+        for r in records {
+            charts.entry(r.metadata.name.clone()).or_default().push(r);
+        }
+        charts.values_mut().for_each(|v| sort_newest_first(v));
+        Ok(charts)
+    }
+
+    /// The file `charts/{file}` of `repo`: `{name}-{version}.tgz` or its
+    /// `.prov`. Upload refuses a second chart with the same file name, so
+    /// at most one split of the name into chart and version matches.
+    pub fn file(&self, repo: &RepoName, file: &str) -> Result<Option<File>, Error> {
+        let (stem, prov) = match file.strip_suffix(".tgz.prov") {
+            Some(stem) => (stem, true),
+            None => match file.strip_suffix(".tgz") {
+                Some(stem) => (stem, false),
+                None => return Ok(None),
+            },
+        };
+        for (name, version) in splits(stem) {
+            if let Some(record) = self.record(repo, name, version)? {
+                let blob = if prov {
+                    record.prov
+                } else {
+                    Some(StoredBlob {
+                        digest: record.digest,
+                        size: record.size,
+                    })
+                };
+                return Ok(blob.map(|blob| File { blob, prov }));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Streams a stored blob.
+    pub async fn read(
+        &self,
+        blob: &StoredBlob,
+    ) -> Result<registry::storage::blobs::BlobReader, Error> {
+        let digest = Digest::parse(&blob.digest)
+            .ok_or_else(|| Error::Internal(format!("corrupt digest {:?}", blob.digest)))?;
+        Ok(self.ext.read_blob(&digest, blob.size).await?)
+    }
+
+    /// The `index.yaml` of `repo`.
+    pub async fn index(&self, repo: &RepoName) -> Result<crate::index::IndexFile, Error> {
+        let indexes = self.indexes.clone();
+        let repo = repo.clone();
+        blocking(move || indexes.get(&repo)).await
+    }
+
+    async fn refresh(&self, repo: &RepoName, name: &str, version: &str) -> Result<(), Error> {
+        let indexes = self.indexes.clone();
+        let (repo, name, version) = (repo.clone(), name.to_owned(), version.to_owned());
+        blocking(move || indexes.refresh(&repo, &name, &version)).await
+    }
+
+    async fn store_blob(&self, bytes: Bytes) -> Result<StoredBlob, Error> {
+        let size = bytes.len() as u64;
+        let digest = self.ext.put_blob(bytes).await?;
+        Ok(StoredBlob {
+            digest: digest.to_string(),
+            size,
+        })
+    }
+}
+
+/// Another chart of `repo` whose file name is that of `md`
+/// (`a-1.0.0` + `1.0.0` and `a` + `1.0.0-1.0.0` are both `a-1.0.0-1.0.0.tgz`).
+fn file_taken(
+    charts: &sled::transaction::TransactionalTree,
+    repo: &RepoName,
+    md: &Metadata,
+) -> Result<Option<(String, String)>, Abortable<Error>> {
+    let stem = format!("{}-{}", md.name, md.version);
+    for (name, version) in splits(&stem) {
+        if (name, version) != (md.name.as_str(), md.version.as_str())
+            && charts.get(key(repo, name, version))?.is_some()
+        {
+            return Ok(Some((name.to_owned(), version.to_owned())));
+        }
+    }
+    Ok(None)
+}
+
+/// Every way to read `stem` as `{name}-{version}` with a valid name and version.
+fn splits(stem: &str) -> impl Iterator<Item = (&str, &str)> {
+    stem.match_indices('-')
+        .map(move |(i, _)| (&stem[..i], &stem[i + 1..]))
+        .filter(|(name, version)| {
+            metadata::check_name(name).is_ok() && metadata::parse_version(version).is_ok()
+        })
+}
+
+fn scan(tree: &sled::Tree, prefix: &[u8]) -> Result<Vec<ChartRecord>, Error> {
+    tree.scan_prefix(prefix)
+        .map(|item| Ok(serde_json::from_slice(&item?.1)?))
+        .collect()
+}
+
+/// Newest first by SemVer, as in `index.yaml`.
+pub fn sort_newest_first(records: &mut [ChartRecord]) {
+    records.sort_by_cached_key(|r| {
+        let v = metadata::parse_version(&r.metadata.version).ok();
+        (std::cmp::Reverse(v), r.metadata.version.clone())
+    });
+}
+
+fn now() -> String {
+    humantime::format_rfc3339_nanos(std::time::SystemTime::now()).to_string()
+}
+
+/// Runs sled scans and index work off the async workers.
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, Error> + Send + 'static,
+) -> Result<T, Error> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| Error::Internal(e.to_string()))?
+}
