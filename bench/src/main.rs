@@ -6,8 +6,9 @@
 //! ceilings in the same run, runs every scenario (blobs, webhooks, the Helm
 //! chart repository) and rewrites
 //! `docs/benchmarks.md`. `--short` shrinks every size so CI can prove the
-//! harness works in seconds (its figures mean nothing). Start-up times are
-//! measured with `--all` only: they start Berth themselves.
+//! harness works in seconds (its figures mean nothing). Start-up times and
+//! the soak test (which fails the run on any 5xx, corrupt pull or lost
+//! event) run with `--all` only: they start Berth themselves.
 
 mod ceilings;
 mod helm;
@@ -15,6 +16,7 @@ mod receiver;
 mod report;
 mod scenarios;
 mod server;
+mod soak;
 mod startup;
 mod webhooks;
 
@@ -94,6 +96,7 @@ fn run() -> Result<(), String> {
     drop(server);
     if args.all {
         results.extend(startup::run_all(args.short)?);
+        results.extend(soak::run(args.short)?);
     }
     let table = report::markdown(&results, ceilings.as_ref(), size, args.short);
     println!("{table}");

@@ -1,7 +1,8 @@
 //! A keep-alive HTTP receiver for the webhook scenarios: answers every POST
 //! with 204 and records, per delivery, how long after the event's own
-//! `timestamp` it arrived.
+//! `timestamp` it arrived, and what it was about.
 
+use std::collections::HashSet;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::sync::{Arc, Mutex};
@@ -12,6 +13,13 @@ pub struct Receiver {
     /// `http://127.0.0.1:PORT/`.
     pub url: String,
     latencies: Arc<Mutex<Vec<Duration>>>,
+    seen: Arc<Mutex<HashSet<String>>>,
+}
+
+/// Shared by the connections of one receiver.
+struct Sink {
+    latencies: Arc<Mutex<Vec<Duration>>>,
+    seen: Arc<Mutex<HashSet<String>>>,
 }
 
 impl Receiver {
@@ -23,14 +31,27 @@ impl Receiver {
             listener.local_addr().map_err(|e| e.to_string())?
         );
         let latencies = Arc::new(Mutex::new(Vec::new()));
-        let sink = latencies.clone();
+        let seen = Arc::new(Mutex::new(HashSet::new()));
+        let (l, s) = (latencies.clone(), seen.clone());
         std::thread::spawn(move || {
             for stream in listener.incoming().flatten() {
-                let sink = sink.clone();
+                let sink = Sink {
+                    latencies: l.clone(),
+                    seen: s.clone(),
+                };
                 std::thread::spawn(move || serve(stream, &sink));
             }
         });
-        Ok(Self { url, latencies })
+        Ok(Self {
+            url,
+            latencies,
+            seen,
+        })
+    }
+
+    /// Whether an event `key(action, repository, digest, tag)` arrived.
+    pub fn saw(&self, key: &str) -> bool {
+        self.seen.lock().is_ok_and(|s| s.contains(key))
     }
 
     /// Deliveries received so far.
@@ -47,7 +68,12 @@ impl Receiver {
     }
 }
 
-fn serve(stream: TcpStream, sink: &Mutex<Vec<Duration>>) {
+/// How [`Receiver::saw`] names an event.
+pub fn key(action: &str, repository: &str, digest: &str, tag: &str) -> String {
+    format!("{action} {repository} {digest} {tag}")
+}
+
+fn serve(stream: TcpStream, sink: &Sink) {
     let Ok(mut writer) = stream.try_clone() else {
         return;
     };
@@ -77,11 +103,22 @@ fn serve(stream: TcpStream, sink: &Mutex<Vec<Duration>>) {
             return;
         }
         let arrived = SystemTime::now();
-        let sent = serde_json::from_slice::<serde_json::Value>(&body)
-            .ok()
-            .and_then(|v| humantime::parse_rfc3339(v["timestamp"].as_str()?).ok());
-        if let (Some(sent), Ok(mut l)) = (sent, sink.lock()) {
+        let event = serde_json::from_slice::<serde_json::Value>(&body).unwrap_or_default();
+        let sent = event["timestamp"]
+            .as_str()
+            .and_then(|t| humantime::parse_rfc3339(t).ok());
+        if let (Some(sent), Ok(mut l)) = (sent, sink.latencies.lock()) {
             l.push(arrived.duration_since(sent).unwrap_or_default());
+        }
+        let t = &event["target"];
+        let text = |v: &serde_json::Value| v.as_str().unwrap_or_default().to_owned();
+        if let Ok(mut seen) = sink.seen.lock() {
+            seen.insert(key(
+                &text(&event["action"]),
+                &text(&t["repository"]),
+                &text(&t["digest"]),
+                &text(&t["tag"]),
+            ));
         }
         if writer
             .write_all(b"HTTP/1.1 204 No Content\r\n\r\n")

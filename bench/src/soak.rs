@@ -1,0 +1,310 @@
+//! The soak test: 64 clients mix pushes, pulls, tag lists and deletes
+//! against one fresh Berth for 60 s (10 s in `--short`). It fails unless
+//! there is no 5xx, no corrupt pull and every acknowledged push and delete
+//! reaches a webhook receiver; it reports throughput and memory.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use sha2::{Digest, Sha256};
+
+use crate::receiver::{self, Receiver};
+use crate::scenarios::Figure;
+use crate::server::Berth;
+
+/// Concurrent clients.
+const CLIENTS: usize = 64;
+/// Repositories they share.
+const REPOS: usize = 8;
+
+/// A push that got its 2xx.
+#[derive(Clone)]
+struct Pushed {
+    repo: String,
+    tag: String,
+    manifest: String,
+    layer: String,
+    layer_bytes: usize,
+    seed: u64,
+}
+
+/// What every client adds up.
+#[derive(Default)]
+struct Tally {
+    ops: AtomicU64,
+    pushes: AtomicU64,
+    pulls: AtomicU64,
+    lists: AtomicU64,
+    deletes: AtomicU64,
+    server_errors: AtomicU64,
+    corrupt: AtomicU64,
+}
+
+/// Runs the soak test; an `Err` when a guarantee was broken.
+pub fn run(short: bool) -> Result<Vec<Figure>, String> {
+    let duration = Duration::from_secs(if short { 10 } else { 60 });
+    let server = Berth::start()?;
+    let url = server.url.clone();
+    let receiver = Receiver::start()?;
+    let hook = serde_json::json!({"serviceUri": receiver.url, "actions": ["push", "delete"]});
+    ureq::put(&format!("{url}/api/webhooks/soak1"))
+        .set("Content-Type", "application/json")
+        .send_string(&hook.to_string())
+        .map_err(|e| format!("cannot create the webhook: {e}"))?;
+
+    let tally = Arc::new(Tally::default());
+    let deleted: Arc<Mutex<Vec<Pushed>>> = Arc::default();
+    let stop = Arc::new(AtomicBool::new(false));
+    let rss = |field| server.status_kb(field).map_or(0.0, |kb| kb as f64 / 1024.0);
+    let start = Instant::now();
+    let clients: Vec<_> = (0..CLIENTS)
+        .map(|c| {
+            let (url, tally, deleted, stop) =
+                (url.clone(), tally.clone(), deleted.clone(), stop.clone());
+            std::thread::spawn(move || client(c, &url, &tally, &deleted, &stop))
+        })
+        .collect();
+    let mut samples = Vec::new();
+    while start.elapsed() < duration {
+        std::thread::sleep(Duration::from_secs(1));
+        samples.push(rss("VmRSS"));
+    }
+    stop.store(true, Ordering::Relaxed);
+    let mut live = Vec::new();
+    for c in clients {
+        live.extend(c.join().map_err(|_| "a soak client panicked")?);
+    }
+    let secs = start.elapsed().as_secs_f64();
+
+    // Every acknowledged push (still there or deleted since) and delete
+    // must reach the receiver.
+    let deleted = deleted.lock().map_err(|_| "poisoned")?.clone();
+    let mut expected: Vec<String> = live
+        .iter()
+        .chain(&deleted)
+        .map(|p| receiver::key("push", &p.repo, &p.manifest, &p.tag))
+        .collect();
+    expected.extend(
+        deleted
+            .iter()
+            .map(|p| receiver::key("delete", &p.repo, &p.manifest, "")),
+    );
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let lost = loop {
+        let lost = expected.iter().filter(|k| !receiver.saw(k)).count();
+        if lost == 0 || Instant::now() > deadline {
+            break lost;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+
+    let t = &tally;
+    let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
+    let (errors, corrupt) = (get(&t.server_errors), get(&t.corrupt));
+    let early = samples.get(samples.len() / 10).copied().unwrap_or_default();
+    let late = samples.last().copied().unwrap_or_default();
+    let rate = |n: u64| n as f64 / secs;
+    let mut figures = vec![
+        figure("soak: operations/s, 64 clients", rate(get(&t.ops)), "/s"),
+        figure(
+            "soak: pushes/s (config + layer + manifest)",
+            rate(get(&t.pushes)),
+            "/s",
+        ),
+        figure(
+            "soak: pulls/s (manifest + layer, verified)",
+            rate(get(&t.pulls)),
+            "/s",
+        ),
+        figure("soak: tag lists/s", rate(get(&t.lists)), "/s"),
+        figure("soak: deletes/s", rate(get(&t.deletes)), "/s"),
+        figure(
+            "soak: 5xx responses and dropped connections",
+            errors as f64,
+            "",
+        ),
+        figure("soak: corrupt pulls", corrupt as f64, ""),
+        figure("soak: events expected", expected.len() as f64, ""),
+        figure("soak: events lost", lost as f64, ""),
+        figure("soak: server RSS after 10% of the run", early, "MiB"),
+        figure("soak: server RSS at the end", late, "MiB"),
+        figure("soak: server peak RSS", rss("VmHWM"), "MiB"),
+    ];
+    if errors > 0 || corrupt > 0 || lost > 0 {
+        return Err(format!(
+            "soak test failed: {errors} 5xx, {corrupt} corrupt pulls, {lost} of {} events lost",
+            expected.len()
+        ));
+    }
+    Ok(figures)
+}
+
+fn figure(name: &str, value: f64, unit: &'static str) -> Figure {
+    Figure {
+        name: name.into(),
+        value,
+        unit,
+        ceiling: None,
+    }
+}
+
+/// One client: a mix of 40% pushes, 35% pulls, 15% tag lists and 10%
+/// deletes (of its own pushes) until `stop`. Returns its pushes not deleted.
+fn client(
+    c: usize,
+    url: &str,
+    tally: &Tally,
+    deleted: &Mutex<Vec<Pushed>>,
+    stop: &AtomicBool,
+) -> Vec<Pushed> {
+    let agent = ureq::AgentBuilder::new()
+        .timeout(Duration::from_secs(60))
+        .build();
+    let mut rng = (c as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    let mut next = move || {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        rng
+    };
+    let mut mine: Vec<Pushed> = Vec::new();
+    let mut n = 0u64;
+    while !stop.load(Ordering::Relaxed) {
+        let roll = next() % 100;
+        let outcome = if roll < 40 || mine.is_empty() {
+            n += 1;
+            let seed = (c as u64) << 32 | n;
+            let size = 1024 + (next() % (63 * 1024)) as usize;
+            push(&agent, url, c, n, seed, size).map(|p| {
+                mine.push(p);
+                &tally.pushes
+            })
+        } else if roll < 75 {
+            let p = &mine[(next() % mine.len() as u64) as usize];
+            pull(&agent, url, p, tally).map(|()| &tally.pulls)
+        } else if roll < 90 {
+            let repo = format!("soak/r{}", next() % REPOS as u64);
+            status(agent.get(&format!("{url}/v2/{repo}/tags/list")).call()).map(|_| &tally.lists)
+        } else {
+            let p = mine.swap_remove((next() % mine.len() as u64) as usize);
+            let r = agent
+                .delete(&format!("{url}/v2/{}/manifests/{}", p.repo, p.manifest))
+                .call();
+            status(r).map(|_| {
+                if let Ok(mut d) = deleted.lock() {
+                    d.push(p);
+                }
+                &tally.deletes
+            })
+        };
+        match outcome {
+            Ok(counter) => {
+                counter.fetch_add(1, Ordering::Relaxed);
+                tally.ops.fetch_add(1, Ordering::Relaxed);
+            }
+            Err(code) if code >= 500 => {
+                tally.server_errors.fetch_add(1, Ordering::Relaxed);
+            }
+            Err(_) => {}
+        }
+    }
+    mine
+}
+
+/// The status of a reply, `Err(status)` unless 2xx (599: no reply at all).
+fn status(r: Result<ureq::Response, ureq::Error>) -> Result<ureq::Response, u16> {
+    match r {
+        Ok(r) if (200..300).contains(&r.status()) => Ok(r),
+        Ok(r) => Err(r.status()),
+        Err(ureq::Error::Status(code, _)) => Err(code),
+        Err(ureq::Error::Transport(_)) => Err(599),
+    }
+}
+
+fn sha256(bytes: &[u8]) -> String {
+    format!("sha256:{:x}", Sha256::digest(bytes))
+}
+
+fn layer_bytes(seed: u64, size: usize) -> Vec<u8> {
+    let mut x = seed | 1;
+    (0..size)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect()
+}
+
+fn push(
+    agent: &ureq::Agent,
+    url: &str,
+    c: usize,
+    n: u64,
+    seed: u64,
+    size: usize,
+) -> Result<Pushed, u16> {
+    let repo = format!("soak/r{}", c % REPOS);
+    let layer = layer_bytes(seed, size);
+    let config = format!("{{\"client\":{c},\"n\":{n}}}").into_bytes();
+    let mut digests = HashMap::new();
+    for (what, bytes) in [("config", &config), ("layer", &layer)] {
+        let d = sha256(bytes);
+        status(
+            agent
+                .post(&format!("{url}/v2/{repo}/blobs/uploads/?digest={d}"))
+                .send_bytes(bytes),
+        )?;
+        digests.insert(what, d);
+    }
+    let manifest = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": digests["config"], "size": config.len()},
+        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": digests["layer"], "size": size}],
+    })
+    .to_string();
+    let tag = format!("c{c}-{n}");
+    status(
+        agent
+            .put(&format!("{url}/v2/{repo}/manifests/{tag}"))
+            .set("Content-Type", "application/vnd.oci.image.manifest.v1+json")
+            .send_string(&manifest),
+    )?;
+    Ok(Pushed {
+        repo,
+        tag,
+        manifest: sha256(manifest.as_bytes()),
+        layer: digests["layer"].clone(),
+        layer_bytes: size,
+        seed,
+    })
+}
+
+/// Pulls `p` by tag and checks manifest and layer byte for byte.
+fn pull(agent: &ureq::Agent, url: &str, p: &Pushed, tally: &Tally) -> Result<(), u16> {
+    let read = |r: ureq::Response| {
+        let mut body = Vec::new();
+        std::io::Read::read_to_end(&mut r.into_reader(), &mut body).map(|_| body)
+    };
+    let m = status(
+        agent
+            .get(&format!("{url}/v2/{}/manifests/{}", p.repo, p.tag))
+            .set("Accept", "application/vnd.oci.image.manifest.v1+json")
+            .call(),
+    )?;
+    let manifest = read(m).map_err(|_| 599u16)?;
+    let blob = status(
+        agent
+            .get(&format!("{url}/v2/{}/blobs/{}", p.repo, p.layer))
+            .call(),
+    )?;
+    let layer = read(blob).map_err(|_| 599u16)?;
+    if sha256(&manifest) != p.manifest || layer != layer_bytes(p.seed, p.layer_bytes) {
+        tally.corrupt.fetch_add(1, Ordering::Relaxed);
+    }
+    Ok(())
+}
