@@ -106,7 +106,7 @@ pub fn run(short: bool) -> Result<Vec<Figure>, String> {
     let early = samples.get(samples.len() / 10).copied().unwrap_or_default();
     let late = samples.last().copied().unwrap_or_default();
     let rate = |n: u64| n as f64 / secs;
-    let mut figures = vec![
+    let figures = vec![
         figure("soak: operations/s, 64 clients", rate(get(&t.ops)), "/s"),
         figure(
             "soak: pushes/s (config + layer + manifest)",

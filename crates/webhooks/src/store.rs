@@ -66,6 +66,9 @@ impl Store {
         let db = sled::Config::new()
             .path(path)
             .mode(sled::Mode::HighThroughput)
+            // sled's default cache (1 GiB) grows with the history; queues
+            // and history are read at their ends only.
+            .cache_capacity(4 << 20)
             .open()?;
         Ok(Self {
             webhooks: db.open_tree("webhooks")?,

@@ -52,12 +52,18 @@ pub struct Meta {
     flusher: std::sync::Arc<super::gate::Flusher>,
 }
 
+/// sled's page cache. Its default, 1 GiB, lets memory grow with the store;
+/// the working set of a registry's metadata (tags, recent manifests, the
+/// tail of the event log) is small, and blobs never pass through sled.
+const CACHE_BYTES: u64 = 8 << 20;
+
 impl Meta {
     /// Opens (or creates) the database at `path`.
     pub fn open(path: &std::path::Path) -> sled::Result<Self> {
         let db = sled::Config::new()
             .path(path)
             .mode(sled::Mode::HighThroughput)
+            .cache_capacity(CACHE_BYTES)
             .open()?;
         let events = db.open_tree("events")?;
         let counters = db.open_tree("counters")?;
