@@ -18,7 +18,8 @@
 //! ```
 //!
 //! Every top-level key is also `BERTH_<KEY>` (`BERTH_LISTEN`,
-//! `BERTH_DATA_DIR`, `BERTH_QUARANTINE=true`, ...) and every `[delivery]`
+//! `BERTH_DATA_DIR`, `BERTH_QUARANTINE=true`, `BERTH_HEADER_TIMEOUT=10s`,
+//! `BERTH_MAX_OPEN_UPLOADS=100`, ...) and every `[delivery]`
 //! key `BERTH_DELIVERY_<KEY>` (`BERTH_DELIVERY_TIMEOUT=5s`).
 
 use std::path::Path;
@@ -225,6 +226,8 @@ mod tests {
                 ("BERTH_LISTEN", "127.0.0.1:7"),
                 ("BERTH_QUARANTINE", "true"),
                 ("BERTH_MAX_MANIFEST_BYTES", "1000"),
+                ("BERTH_HEADER_TIMEOUT", "5s"),
+                ("BERTH_MAX_OPEN_UPLOADS", "7"),
                 ("BERTH_DELIVERY_TIMEOUT", "5s"),
                 ("BERTH_LOG", "debug"),
                 ("BERTH_DOCKER", "/usr/bin/docker"),
@@ -235,6 +238,8 @@ mod tests {
         assert_eq!(f.registry.listen, "127.0.0.1:7");
         assert!(f.registry.quarantine);
         assert_eq!(f.registry.max_manifest_bytes, 1000);
+        assert_eq!(f.registry.header_timeout, std::time::Duration::from_secs(5));
+        assert_eq!(f.registry.max_open_uploads, 7);
         assert_eq!(f.delivery.timeout, std::time::Duration::from_secs(5));
         assert_eq!(f.delivery.max_attempts, 3);
         let bad = File::parse("", env(&[("BERTH_QUARANTINE", "maybe")]));

@@ -64,6 +64,7 @@ impl Registry {
         let store_config = StoreConfig {
             allow_missing_references: config.allow_missing_references,
             quarantine: config.quarantine,
+            max_open_uploads: config.max_open_uploads,
         };
         let store = Store::open(&config.data_dir, store_config)?;
         Ok(Self {

@@ -5,9 +5,18 @@
 //! listener is dropped, in-flight requests finish (bounded by a deadline),
 //! and idle connections close. Every request gets an id, returned as
 //! `X-Request-Id` and carried by every log line of that request.
+//!
+//! A connection must deliver its first request head within
+//! [`Config::header_timeout`](crate::Config::header_timeout) of being
+//! accepted, whatever the protocol: hyper's HTTP/1 header timer starts only
+//! once the protocol is known, and the HTTP/2 one does not exist, so a
+//! client that sent nothing, or part of the HTTP/2 preface, would otherwise
+//! hold its connection forever. Later requests on a kept-alive HTTP/1
+//! connection are bounded by hyper's header timer, set to the same value.
 
 use std::convert::Infallible;
 use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -25,8 +34,6 @@ use crate::body::{header_value, Body};
 use crate::handlers::{self, Ctx};
 use crate::{events, Registry};
 
-/// How long a client may take to send a request's headers.
-const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long in-flight requests get to finish after the shutdown signal.
 const DRAIN_DEADLINE: Duration = Duration::from_secs(30);
 
@@ -40,7 +47,7 @@ pub async fn serve(
     builder
         .http1()
         .timer(TokioTimer::new())
-        .header_read_timeout(HEADER_READ_TIMEOUT);
+        .header_read_timeout(registry.config.header_timeout);
     let graceful = GracefulShutdown::new();
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
@@ -58,7 +65,11 @@ pub async fn serve(
         };
         let _ = stream.set_nodelay(true);
         let service_registry = registry.clone();
+        // Set by the first request to reach the service: its head is complete.
+        let requested = Arc::new(AtomicBool::new(false));
+        let service_requested = requested.clone();
         let service = service_fn(move |req| {
+            service_requested.store(true, Ordering::Relaxed);
             let registry = service_registry.clone();
             async move { Ok::<_, Infallible>(respond(&registry, req).await) }
         });
@@ -67,8 +78,21 @@ pub async fn serve(
                 .serve_connection(TokioIo::new(registry.metrics.count(stream)), service)
                 .into_owned(),
         );
+        let header_timeout = registry.config.header_timeout;
         tokio::spawn(async move {
-            if let Err(e) = conn.await {
+            let mut conn = std::pin::pin!(conn);
+            let ended = tokio::select! {
+                ended = conn.as_mut() => ended,
+                () = tokio::time::sleep(header_timeout) => {
+                    if !requested.load(Ordering::Relaxed) {
+                        // Dropping the connection closes the socket.
+                        tracing::debug!(%peer, "no request head within the header timeout");
+                        return;
+                    }
+                    conn.await
+                }
+            };
+            if let Err(e) = ended {
                 tracing::debug!(%peer, error = %e, "connection ended with an error");
             }
         });
@@ -96,7 +120,10 @@ async fn respond(registry: &Registry, req: Request<Incoming>) -> Response<Body> 
         useragent: header(header::USER_AGENT).unwrap_or_default(),
     };
     let span = tracing::info_span!("request", id = %request.id, method = %req.method(), path = %req.uri().path());
-    let ctx = Ctx { request };
+    let ctx = Ctx {
+        request,
+        body_idle_timeout: registry.config.body_idle_timeout,
+    };
     async move {
         let mut resp = handlers::handle(registry, &ctx, req).await;
         tracing::debug!(status = resp.status().as_u16(), "answered");

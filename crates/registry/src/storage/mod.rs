@@ -27,6 +27,8 @@ pub struct StoreConfig {
     pub allow_missing_references: bool,
     /// Hold new manifests until released (see [`crate::Config::quarantine`]).
     pub quarantine: bool,
+    /// Upload sessions open at once (see [`crate::Config::max_open_uploads`]).
+    pub max_open_uploads: usize,
 }
 
 /// The registry's storage: one data directory.
@@ -35,6 +37,9 @@ pub struct Store {
     blobs: FsBlobStore,
     meta: Meta,
     sessions: std::sync::Arc<uploads::Sessions>,
+    /// Held while a new session is counted and recorded, so concurrent
+    /// starts cannot overshoot `max_open_uploads`.
+    admission: std::sync::Mutex<()>,
     config: StoreConfig,
 }
 
@@ -48,6 +53,7 @@ impl Store {
             blobs,
             meta,
             sessions: std::sync::Arc::default(),
+            admission: std::sync::Mutex::default(),
             config,
         })
     }

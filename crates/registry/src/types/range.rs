@@ -11,16 +11,28 @@ pub struct ContentRange {
 }
 
 impl ContentRange {
-    /// Parses `start-end`, also accepting the `bytes ` prefix some clients
-    /// send and a trailing `/total`. `None` unless `start <= end`.
+    /// Parses the spec's `<start>-<end>` (`^[0-9]+-[0-9]+$`), also accepting
+    /// RFC 9110's `bytes <start>-<end>/<total or *>` that some clients send:
+    ///
+    /// ```text
+    /// [OWS] ["bytes" SP] 1*DIGIT "-" 1*DIGIT ["/" (1*DIGIT / "*")] [OWS]
+    /// ```
+    ///
+    /// `None` for anything else, and unless `start <= end`, `end` is less
+    /// than a given total, and `end < u64::MAX` (so [`count`](Self::count)
+    /// cannot overflow).
     pub fn parse(s: &str) -> Option<Self> {
-        let s = s.trim();
+        let s = s.trim_matches(|c| c == ' ' || c == '\t');
         let s = s.strip_prefix("bytes ").unwrap_or(s);
-        let s = s.split_once('/').map_or(s, |(r, _)| r);
+        let (s, total) = match s.split_once('/') {
+            Some((r, "*")) => (r, None),
+            Some((r, t)) => (r, Some(parse_u64(t)?)),
+            None => (s, None),
+        };
         let (a, b) = s.split_once('-')?;
         let (start, end) = (parse_u64(a)?, parse_u64(b)?);
-        // `end < u64::MAX` keeps `count()` from overflowing.
-        (start <= end && end < u64::MAX).then_some(Self { start, end })
+        let ok = start <= end && end < u64::MAX && total.is_none_or(|t| end < t);
+        ok.then_some(Self { start, end })
     }
 
     /// Number of bytes the range covers (never zero: both ends are inclusive).
@@ -125,6 +137,10 @@ mod tests {
             ContentRange::parse("bytes 10-19/*").map(|r| r.count()),
             Some(10)
         );
+        assert_eq!(
+            ContentRange::parse(" bytes 10-19/20\t").map(|r| r.count()),
+            Some(10)
+        );
         for bad in [
             "",
             "9-0",
@@ -134,6 +150,12 @@ mod tests {
             "1-",
             "+1-2",
             "0-18446744073709551615",
+            "0-9/x",
+            "0-9/5",
+            "0-9/",
+            "bytes=0-9",
+            "0 - 9",
+            "\u{3000}0-9",
         ] {
             assert_eq!(ContentRange::parse(bad), None, "{bad}");
         }
