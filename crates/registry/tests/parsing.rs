@@ -2,9 +2,10 @@
 //! tags, references, digests, upload ids, `Content-Range`, `Range`, and
 //! whole paths.
 //!
-//! Each parser is compared with a reference predicate written here from
-//! the spec's grammar, in a different style (a state machine, a character
-//! walk), without regexes: a parser accepts exactly what its grammar does.
+//! Each parser is compared with a reference predicate written from the
+//! spec's grammar in [`spec`], in a different style (a state machine, a
+//! character walk), without regexes: a parser accepts exactly what its
+//! grammar does.
 //! Inputs come from small alphabets around the grammar, so both sides of
 //! every rule are hit often, and from arbitrary strings, which must never
 //! make a parser panic.
