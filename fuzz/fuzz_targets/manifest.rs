@@ -28,9 +28,16 @@ fuzz_target!(|data: &[u8]| {
     let Ok(m) = Manifest::parse(body, content_type) else {
         return;
     };
-    let (kind, sub) = m.media_type.split_once('/').expect("a media type has a '/'");
+    let (kind, sub) = m
+        .media_type
+        .split_once('/')
+        .expect("a media type has a '/'");
     assert!(!kind.is_empty() && !sub.is_empty(), "{:?}", m.media_type);
-    assert!(!m.media_type.contains(';'), "parameters kept: {:?}", m.media_type);
+    assert!(
+        !m.media_type.contains(';'),
+        "parameters kept: {:?}",
+        m.media_type
+    );
     let declared = serde_json::from_slice::<serde_json::Value>(body)
         .ok()
         .and_then(|v| v["mediaType"].as_str().map(str::to_owned));

@@ -36,7 +36,7 @@ pub struct Ctx {
     /// How long the request body may pause between reads
     /// ([`crate::Config::body_idle_timeout`]), for whoever reads it,
     /// extensions included.
-    pub body_idle_timeout: std::time::Duration,
+    pub body_idle_timeout: Duration,
 }
 
 /// Routes `req` to its handler, turns errors into responses and counts
