@@ -4,7 +4,8 @@
 #      docker daemon, podman, skopeo, oras-py, ...),
 #   2. runs Berth's conformance program against a fresh Berth,
 #   3. runs every Rust test (unit, integration, real clients) with nextest,
-#      then the doc-tests.
+#      then the doc-tests,
+#   4. runs each fuzz target briefly (scripts/fuzz.sh; fails on a crash).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -35,3 +36,6 @@ cargo nextest run --workspace --no-fail-fast
 
 echo "== doc-tests (nextest does not run them)"
 cargo test --workspace --doc
+
+echo "== fuzz: each cargo-fuzz target for ${FUZZ_SECONDS:-20}s (scripts/fuzz.sh)"
+scripts/fuzz.sh

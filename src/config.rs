@@ -18,10 +18,10 @@
 //! ```
 //!
 //! Every top-level key is also `BERTH_<KEY>` (`BERTH_LISTEN`,
-//! `BERTH_DATA_DIR`, `BERTH_QUARANTINE=true`, ...) and every key of a table
-//! `BERTH_<TABLE>_<KEY>` (`BERTH_DELIVERY_TIMEOUT=5s`,
-//! `BERTH_AUTH_HTPASSWD=/etc/berth/htpasswd`); maps such as `[auth.roles]`
-//! only come from the file.
+//! `BERTH_DATA_DIR`, `BERTH_QUARANTINE=true`, `BERTH_MAX_OPEN_UPLOADS=100`,
+//! ...) and every key of a table `BERTH_<TABLE>_<KEY>`
+//! (`BERTH_DELIVERY_TIMEOUT=5s`, `BERTH_AUTH_HTPASSWD=/etc/berth/htpasswd`);
+//! maps such as `[auth.roles]` only come from the file.
 
 use std::path::Path;
 
@@ -233,6 +233,8 @@ mod tests {
                 ("BERTH_LISTEN", "127.0.0.1:7"),
                 ("BERTH_QUARANTINE", "true"),
                 ("BERTH_MAX_MANIFEST_BYTES", "1000"),
+                ("BERTH_HEADER_TIMEOUT", "5s"),
+                ("BERTH_MAX_OPEN_UPLOADS", "7"),
                 ("BERTH_DELIVERY_TIMEOUT", "5s"),
                 ("BERTH_AUTH_ANONYMOUS_PULL", "true"),
                 ("BERTH_AUTH_HTPASSWD", "/etc/berth/htpasswd"),
@@ -245,6 +247,8 @@ mod tests {
         assert_eq!(f.registry.listen, "127.0.0.1:7");
         assert!(f.registry.quarantine);
         assert_eq!(f.registry.max_manifest_bytes, 1000);
+        assert_eq!(f.registry.header_timeout, std::time::Duration::from_secs(5));
+        assert_eq!(f.registry.max_open_uploads, 7);
         assert_eq!(f.delivery.timeout, std::time::Duration::from_secs(5));
         assert_eq!(f.delivery.max_attempts, 3);
         assert!(f.registry.auth.anonymous_pull);

@@ -78,11 +78,11 @@ impl Helm {
             }
             (Method::GET, Route::Charts(repo)) => self.list_charts(&repo, &query).await,
             (Method::POST, Route::Charts(repo)) => {
-                let form = read_upload(&parts.headers, body).await?;
+                let form = read_upload(ctx, &parts.headers, body).await?;
                 self.upload(ctx, &repo, form, force).await
             }
             (Method::POST, Route::Prov(repo)) => {
-                let form = read_upload(&parts.headers, body).await?;
+                let form = read_upload(ctx, &parts.headers, body).await?;
                 let prov = match form {
                     Upload::Raw(bytes) => bytes,
                     Upload::Form { prov: Some(p), .. } => p,
@@ -277,9 +277,10 @@ enum Upload {
     },
 }
 
-/// Reads an upload body of at most [`MAX_UPLOAD`] bytes.
-async fn read_upload(headers: &HeaderMap, body: Incoming) -> Result<Upload, Error> {
-    let bytes = body::collect_limited(body, MAX_UPLOAD)
+/// Reads an upload body of at most [`MAX_UPLOAD`] bytes (a body that
+/// stalls for the registry's body idle timeout fails).
+async fn read_upload(ctx: &Ctx, headers: &HeaderMap, body: Incoming) -> Result<Upload, Error> {
+    let bytes = body::collect_limited(body, MAX_UPLOAD, ctx.body_idle_timeout)
         .await
         .map_err(|e| Error::BadRequest(format!("could not read the request body: {e}")))?
         .ok_or(Error::TooLarge(MAX_UPLOAD))?;

@@ -1,8 +1,12 @@
 //! Response bodies: empty, in-memory, JSON, and streamed from a file.
 
+use std::fmt;
+use std::time::Duration;
+
 use bytes::Bytes;
 use futures_util::TryStreamExt;
 use http_body_util::{combinators::BoxBody, BodyExt, Empty, Full, StreamBody};
+use hyper::body::Body as _;
 use hyper::header::{self, HeaderValue};
 use hyper::{body::Frame, Response, StatusCode};
 use tokio::io::AsyncRead;
@@ -39,20 +43,48 @@ pub fn stream(reader: impl AsyncRead + Send + Sync + 'static) -> Body {
 /// closed connection.
 const DRAIN_LIMIT: usize = 16 * 1024 * 1024;
 
-/// Reads a whole request body of at most `limit` bytes. `Ok(None)` when it
-/// is larger (the rest is drained, up to a bound).
+/// Why a request body could not be read.
+#[derive(Debug)]
+pub enum ReadError {
+    /// The connection failed or the body's framing was broken (a body
+    /// shorter than its `Content-Length`, a malformed chunk).
+    Http(hyper::Error),
+    /// The client sent nothing for this long.
+    Idle(Duration),
+}
+
+impl fmt::Display for ReadError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Http(e) => e.fmt(f),
+            Self::Idle(d) => write!(f, "no data received for {}", humantime::format_duration(*d)),
+        }
+    }
+}
+
+impl std::error::Error for ReadError {}
+
+/// Reads a whole request body of at most `limit` bytes, failing when the
+/// client pauses for longer than `idle`. `Ok(None)` when it is larger: the
+/// rest is drained, up to a bound; a body that announces more than that
+/// bound in its `Content-Length` is refused without reading any of it.
 pub async fn collect_limited(
     mut body: hyper::body::Incoming,
     limit: usize,
-) -> Result<Option<Bytes>, hyper::Error> {
+    idle: Duration,
+) -> Result<Option<Bytes>, ReadError> {
+    let announced = body.size_hint().lower();
+    if announced > (limit as u64).saturating_add(DRAIN_LIMIT as u64) {
+        return Ok(None);
+    }
     let mut buf = bytes::BytesMut::new();
-    while let Some(frame) = body.frame().await {
-        if let Some(data) = frame?.data_ref() {
+    while let Some(frame) = next_frame(&mut body, idle).await? {
+        if let Some(data) = frame.data_ref() {
             if buf.len() + data.len() > limit {
                 let mut seen = buf.len() + data.len();
                 while seen <= limit + DRAIN_LIMIT {
-                    match body.frame().await {
-                        Some(Ok(f)) => seen += f.data_ref().map_or(0, Bytes::len),
+                    match next_frame(&mut body, idle).await {
+                        Ok(Some(f)) => seen += f.data_ref().map_or(0, Bytes::len),
                         _ => break,
                     }
                 }
@@ -62,6 +94,17 @@ pub async fn collect_limited(
         }
     }
     Ok(Some(buf.freeze()))
+}
+
+/// The next frame of `body`, waiting at most `idle` for it.
+async fn next_frame(
+    body: &mut hyper::body::Incoming,
+    idle: Duration,
+) -> Result<Option<Frame<Bytes>>, ReadError> {
+    match tokio::time::timeout(idle, body.frame()).await {
+        Ok(frame) => frame.transpose().map_err(ReadError::Http),
+        Err(_) => Err(ReadError::Idle(idle)),
+    }
 }
 
 /// A JSON response with the given status.

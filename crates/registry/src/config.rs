@@ -25,6 +25,22 @@ pub struct Config {
     /// and cannot be pulled until `PATCH /api/quarantine/{repo}/{digest}`
     /// marks it `Passed` (then `push` fires) or `Failed` (it stays hidden).
     pub quarantine: bool,
+    /// How long a client may take to send a request's head: from accepting
+    /// the connection to its first request, and between requests on a
+    /// kept-alive connection (default `30s`). A client that sends half its
+    /// headers and stalls would otherwise hold its connection forever.
+    #[serde(deserialize_with = "timeout", serialize_with = "human")]
+    pub header_timeout: Duration,
+    /// How long a request body may pause between two reads before the
+    /// request fails (default `60s`). Per pause, not in total, so a slow but
+    /// steady upload of any size still completes.
+    #[serde(deserialize_with = "timeout", serialize_with = "human")]
+    pub body_idle_timeout: Duration,
+    /// Upload sessions that may be open at once, registry-wide (default
+    /// 1000). Past it, starting one gets 429 `TOOMANYREQUESTS`; finishing or
+    /// cancelling one frees its slot. Each session holds a file and a record,
+    /// so without a bound a client could open them until the disk is full.
+    pub max_open_uploads: usize,
     /// Upload sessions older than this are abandoned: `fsck` reports them
     /// and `gc` removes them (default `24h`).
     #[serde(deserialize_with = "duration", serialize_with = "human")]
@@ -50,6 +66,9 @@ impl Default for Config {
             max_manifest_bytes: 4 * 1024 * 1024,
             allow_missing_references: false,
             quarantine: false,
+            header_timeout: Duration::from_secs(30),
+            body_idle_timeout: Duration::from_secs(60),
+            max_open_uploads: 1000,
             upload_expiry: Duration::from_secs(24 * 3600),
             gc_grace: Duration::from_secs(3600),
             tls_cert: PathBuf::new(),
@@ -59,11 +78,46 @@ impl Default for Config {
     }
 }
 
+/// Writes a duration the way people do (`1m 30s`), as the webhooks'
+/// `[delivery]` settings are written.
 fn human<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_str(&humantime::format_duration(*d).to_string())
 }
 
+/// Reads a period such as `"24h"` or `"0s"` (zero allowed).
 fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
     let s = String::deserialize(d)?;
     humantime::parse_duration(&s).map_err(serde::de::Error::custom)
+}
+
+/// Reads `"1s"`, `"250ms"`, `"2m"`; zero is refused, since a zero timeout
+/// would fail every request.
+fn timeout<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+    let s = String::deserialize(d)?;
+    let d = humantime::parse_duration(&s).map_err(serde::de::Error::custom)?;
+    if d.is_zero() {
+        return Err(serde::de::Error::custom("a timeout must be longer than 0s"));
+    }
+    Ok(d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn timeouts_read_and_print_as_humantime() {
+        let read = |v: serde_json::Value| serde_json::from_value::<Config>(v);
+        let c = read(json!({"header_timeout": "1s", "body_idle_timeout": "250ms"})).unwrap();
+        assert_eq!(c.header_timeout, Duration::from_secs(1));
+        assert_eq!(c.body_idle_timeout, Duration::from_millis(250));
+        assert_eq!(c.max_open_uploads, 1000);
+        let printed = serde_json::to_value(&c).unwrap();
+        assert_eq!(printed["body_idle_timeout"], "250ms");
+        assert_eq!(printed["header_timeout"], "1s");
+        assert!(read(json!({"header_timeout": "0s"})).is_err());
+        assert!(read(json!({"header_timeout": 5})).is_err());
+        assert!(read(json!({"body_idle_timeout": "soon"})).is_err());
+    }
 }

@@ -89,6 +89,11 @@ impl ErrorCode {
     }
 }
 
+/// The `Retry-After` of a 429, in seconds (the spec says a 429 SHOULD
+/// carry one). Limits are on things clients finish within seconds (upload
+/// sessions), so a short wait is worth it.
+const RETRY_AFTER_SECS: u32 = 10;
+
 /// Everything a request can fail with.
 #[derive(Debug)]
 pub enum Error {
@@ -196,7 +201,7 @@ impl Error {
 
     /// The spec's error response: `{"errors":[{code, message, detail}]}`,
     /// plus the headers some errors need (`Range` after a 416 on an upload,
-    /// `Content-Range` after a 416 on a read). HEAD responses drop the body
+    /// `Content-Range` after a 416 on a read, `Retry-After` with a 429). HEAD responses drop the body
     /// in the server layer.
     pub fn into_response(self) -> Response<Body> {
         let (code, status) = self.code_and_status();
@@ -227,6 +232,9 @@ impl Error {
                     header::CONTENT_RANGE,
                     body::header_value(&format!("bytes */{size}")),
                 );
+            }
+            Self::TooManyRequests(_) => {
+                headers.insert(header::RETRY_AFTER, RETRY_AFTER_SECS.into());
             }
             _ => {}
         }

@@ -70,6 +70,7 @@ impl Registry {
         let store_config = StoreConfig {
             allow_missing_references: config.allow_missing_references,
             quarantine: config.quarantine,
+            max_open_uploads: config.max_open_uploads,
         };
         let auth = auth::Auth::load(&config.auth)?;
         let store = Store::open(&config.data_dir, store_config)?;

@@ -48,13 +48,9 @@ impl Extension for Webhooks {
         crate::metrics::render(&self.shared.workers, out);
     }
 
-    fn handle<'a>(
-        &'a self,
-        _ctx: &'a Ctx,
-        req: Request<Incoming>,
-    ) -> BoxFuture<'a, Response<Body>> {
+    fn handle<'a>(&'a self, ctx: &'a Ctx, req: Request<Incoming>) -> BoxFuture<'a, Response<Body>> {
         Box::pin(async move {
-            match self.route(req).await {
+            match self.route(req, ctx.body_idle_timeout).await {
                 Ok((status, value)) => body::json(status, &value),
                 Err(e) => {
                     if let Error::Internal(cause) = &e {
@@ -85,7 +81,8 @@ struct Fields {
 type Reply = Result<(StatusCode, Value), Error>;
 
 impl Webhooks {
-    async fn route(&self, req: Request<Incoming>) -> Reply {
+    /// Answers `req`; `idle` bounds pauses while reading its body.
+    async fn route(&self, req: Request<Incoming>, idle: std::time::Duration) -> Reply {
         let path = req
             .uri()
             .path()
@@ -101,9 +98,9 @@ impl Webhooks {
         };
         match (method, parts.as_slice()) {
             (Method::GET, []) => self.list(),
-            (Method::PUT, [name]) => self.create(name, read(req).await?).await,
+            (Method::PUT, [name]) => self.create(name, read(req, idle).await?).await,
             (Method::GET, [name]) => self.show(name),
-            (Method::PATCH, [name]) => self.update(name, read(req).await?).await,
+            (Method::PATCH, [name]) => self.update(name, read(req, idle).await?).await,
             (Method::DELETE, [name]) => self.delete(name).await,
             (Method::GET, [name, "config"]) => {
                 Ok((StatusCode::OK, self.shared.store.get(name)?.config_view()))
@@ -269,8 +266,8 @@ impl Webhooks {
     }
 }
 
-async fn read(req: Request<Incoming>) -> Result<Fields, Error> {
-    let bytes = body::collect_limited(req.into_body(), MAX_BODY)
+async fn read(req: Request<Incoming>, idle: std::time::Duration) -> Result<Fields, Error> {
+    let bytes = body::collect_limited(req.into_body(), MAX_BODY, idle)
         .await
         .map_err(|e| Error::BadRequest(e.to_string()))?
         .ok_or_else(|| Error::BadRequest(format!("body larger than {MAX_BODY} bytes")))?;

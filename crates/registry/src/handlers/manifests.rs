@@ -45,7 +45,7 @@ pub async fn put_manifest(
     body: Incoming,
 ) -> Reply {
     let limit = reg.config.max_manifest_bytes;
-    let bytes = body::collect_limited(body, limit)
+    let bytes = body::collect_limited(body, limit, ctx.body_idle_timeout)
         .await
         .map_err(|e| Error::BodyRead(e.to_string()))?
         .ok_or(Error::ManifestTooLarge(limit))?;

@@ -14,6 +14,8 @@ mod referrers;
 mod repositories;
 mod uploads;
 
+use std::time::Duration;
+
 use futures_util::{StreamExt, TryStreamExt};
 use http_body_util::BodyDataStream;
 use hyper::body::Incoming;
@@ -32,6 +34,10 @@ pub type Reply = Result<Response<Body>, Error>;
 pub struct Ctx {
     /// The request as events record it (id, host, method, user agent).
     pub request: events::Request,
+    /// How long the request body may pause between reads
+    /// ([`crate::Config::body_idle_timeout`]), for whoever reads it,
+    /// extensions included.
+    pub body_idle_timeout: Duration,
 }
 
 /// Routes `req` to its handler, turns errors into responses and counts
@@ -169,21 +175,26 @@ pub fn status(status: StatusCode) -> Response<Body> {
 
 /// A request body as the chunk stream storage consumes.
 ///
-/// A client that sends nothing for [`BODY_IDLE_TIMEOUT`] fails its request,
-/// so a stalled upload cannot hold its session forever.
-fn chunks(body: Incoming) -> impl crate::storage::uploads::Chunks {
+/// A client that sends nothing for `idle` fails its request, so a stalled
+/// upload cannot hold its session forever.
+fn chunks(body: Incoming, idle: Duration) -> impl crate::storage::uploads::Chunks {
     let data = BodyDataStream::new(body).map_err(|e| Error::BodyRead(e.to_string()));
-    futures_util::stream::unfold(Box::pin(data), |mut data| async move {
-        match tokio::time::timeout(BODY_IDLE_TIMEOUT, data.next()).await {
-            Ok(next) => next.map(|item| (item, data)),
+    futures_util::stream::unfold(Some(Box::pin(data)), move |data| async move {
+        // After an error the stream ends: nothing more is read.
+        let mut data = data?;
+        match tokio::time::timeout(idle, data.next()).await {
+            Ok(next) => next.map(|item| {
+                let more = item.is_ok().then_some(data);
+                (item, more)
+            }),
             Err(_) => Some((
-                Err(Error::BodyRead("no data received for 60 s".into())),
-                data,
+                Err(Error::BodyRead(format!(
+                    "no data received for {}",
+                    humantime::format_duration(idle)
+                ))),
+                None,
             )),
         }
     })
     .boxed()
 }
-
-/// How long a request body may pause between two reads.
-const BODY_IDLE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);

@@ -37,7 +37,10 @@ pub async fn handle(
     rest: &str,
     body: Incoming,
 ) -> Reply {
-    let rest = rest.trim_matches('/');
+    // `rest` is empty or starts with the `/` after the prefix; one trailing
+    // `/` is tolerated. More would make an absolute path look like a name.
+    let rest = rest.strip_prefix('/').unwrap_or(rest);
+    let rest = rest.strip_suffix('/').unwrap_or(rest);
     if rest.is_empty() {
         return match *method {
             Method::GET => Ok(body::json(
@@ -61,7 +64,7 @@ pub async fn handle(
             Ok(resp)
         }
         Method::PATCH => {
-            let bytes = body::collect_limited(body, MAX_BODY)
+            let bytes = body::collect_limited(body, MAX_BODY, ctx.body_idle_timeout)
                 .await
                 .map_err(|e| Error::BodyRead(e.to_string()))?
                 .ok_or(Error::BadParameter("body"))?;

@@ -10,7 +10,9 @@ use crate::{body, Error, Registry};
 
 /// Routes `/api/repositories/{name}`; `name` is the path after the prefix.
 pub async fn handle(reg: &Registry, ctx: &Ctx, method: &Method, name: &str) -> Reply {
-    let name = name.trim_matches('/');
+    // One trailing `/` is tolerated; a leading one would make an absolute
+    // path look like a name.
+    let name = name.strip_suffix('/').unwrap_or(name);
     let repo = RepoName::parse(name).ok_or_else(|| Error::NameInvalid(name.to_owned()))?;
     match *method {
         Method::DELETE => {

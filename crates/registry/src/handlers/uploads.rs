@@ -30,7 +30,11 @@ pub async fn start_upload(reg: &Registry, repo: &RepoName, query: &Query, body: 
     } else if let Some(digest) = query.get("digest") {
         let digest = digest_of(digest)?;
         reg.store
-            .put_blob(repo, &digest, super::chunks(body))
+            .put_blob(
+                repo,
+                &digest,
+                super::chunks(body, reg.config.body_idle_timeout),
+            )
             .await?;
         return Ok(blob_created(repo, &digest));
     }
@@ -58,7 +62,12 @@ pub async fn patch_upload(
     let range = content_range(headers)?;
     let len = reg
         .store
-        .append_upload(repo, id, range, super::chunks(body))
+        .append_upload(
+            repo,
+            id,
+            range,
+            super::chunks(body, reg.config.body_idle_timeout),
+        )
         .await?;
     Ok(upload_progress(StatusCode::ACCEPTED, repo, id, len))
 }
@@ -78,7 +87,13 @@ pub async fn finish_upload(
     let digest = digest_of(digest)?;
     let range = content_range(headers)?;
     reg.store
-        .finish_upload(repo, id, &digest, range, super::chunks(body))
+        .finish_upload(
+            repo,
+            id,
+            &digest,
+            range,
+            super::chunks(body, reg.config.body_idle_timeout),
+        )
         .await?;
     Ok(blob_created(repo, &digest))
 }

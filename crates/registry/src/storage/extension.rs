@@ -156,6 +156,7 @@ mod tests {
         let config = StoreConfig {
             allow_missing_references: false,
             quarantine: false,
+            max_open_uploads: 10,
         };
         Store::open(dir, config).unwrap()
     }

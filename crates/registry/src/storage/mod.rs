@@ -31,6 +31,8 @@ pub struct StoreConfig {
     pub allow_missing_references: bool,
     /// Hold new manifests until released (see [`crate::Config::quarantine`]).
     pub quarantine: bool,
+    /// Upload sessions open at once (see [`crate::Config::max_open_uploads`]).
+    pub max_open_uploads: usize,
 }
 
 /// The registry's storage: one data directory. Cloning shares it.
@@ -43,6 +45,9 @@ pub struct Store {
     /// Held shared while a manifest push commits, exclusively while garbage
     /// collection sweeps (see [`gc`]).
     sweep: std::sync::Arc<tokio::sync::RwLock<()>>,
+    /// Held while a new session is counted and recorded, so concurrent
+    /// starts cannot overshoot `max_open_uploads`.
+    admission: std::sync::Arc<std::sync::Mutex<()>>,
     config: StoreConfig,
 }
 
@@ -60,6 +65,7 @@ impl Store {
             meta,
             sessions: std::sync::Arc::default(),
             sweep: std::sync::Arc::default(),
+            admission: std::sync::Arc::default(),
             config,
         })
     }

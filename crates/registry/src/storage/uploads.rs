@@ -108,8 +108,12 @@ pub trait Chunks: Stream<Item = Result<Bytes, Error>> + Send + Unpin + 'static {
 impl<S: Stream<Item = Result<Bytes, Error>> + Send + Unpin + 'static> Chunks for S {}
 
 impl Store {
-    /// end-4a: opens a session in `repo`.
+    /// end-4a: opens a session in `repo`; `TooManyRequests` when
+    /// `max_open_uploads` sessions are open already.
     pub async fn start_upload(&self, repo: &RepoName) -> Result<UploadId, Error> {
+        // A cheap early refusal, before any file is created; the check that
+        // counts is the one made while recording the session.
+        self.admit()?;
         let id = UploadId::new();
         self.blobs.stage(&id).await?;
         let started = SystemTime::now()
@@ -119,9 +123,19 @@ impl Store {
             repo: repo.as_str().to_owned(),
             started,
         };
-        self.meta
-            .uploads
-            .insert(id.as_str(), serde_json::to_vec(&record)?)?;
+        let recorded = {
+            let _alone = self.admission.lock().unwrap_or_else(|p| p.into_inner());
+            self.admit().and_then(|()| {
+                self.meta
+                    .uploads
+                    .insert(id.as_str(), serde_json::to_vec(&record)?)?;
+                Ok(())
+            })
+        };
+        if let Err(e) = recorded {
+            self.blobs.discard(&id).await?;
+            return Err(e);
+        }
         self.meta.flush().await?;
         let fresh = Progress {
             len: 0,
@@ -131,6 +145,18 @@ impl Store {
             .lock()
             .insert(id.clone(), Slot::Idle(Box::new(fresh)));
         Ok(id)
+    }
+
+    /// `Ok` while fewer than `max_open_uploads` sessions are recorded. The
+    /// `uploads` tree is the count, so whatever removes a session (finish,
+    /// cancel, a failed monolithic upload, garbage collection) frees its
+    /// slot; it holds at most about `max_open_uploads` records, which keeps
+    /// counting them cheap.
+    fn admit(&self) -> Result<(), Error> {
+        if self.meta.uploads.len() >= self.config.max_open_uploads {
+            return Err(Error::TooManyRequests("open upload sessions"));
+        }
+        Ok(())
     }
 
     /// end-13: the number of bytes received so far (not counting a chunk

@@ -11,16 +11,28 @@ pub struct ContentRange {
 }
 
 impl ContentRange {
-    /// Parses `start-end`, also accepting the `bytes ` prefix some clients
-    /// send and a trailing `/total`. `None` unless `start <= end`.
+    /// Parses the spec's `<start>-<end>` (`^[0-9]+-[0-9]+$`), also accepting
+    /// RFC 9110's `bytes <start>-<end>/<total or *>` that some clients send:
+    ///
+    /// ```text
+    /// [OWS] ["bytes" SP] 1*DIGIT "-" 1*DIGIT ["/" (1*DIGIT / "*")] [OWS]
+    /// ```
+    ///
+    /// `None` for anything else, and unless `start <= end`, `end` is less
+    /// than a given total, and `end < u64::MAX` (so [`count`](Self::count)
+    /// cannot overflow).
     pub fn parse(s: &str) -> Option<Self> {
-        let s = s.trim();
+        let s = s.trim_matches(|c| c == ' ' || c == '\t');
         let s = s.strip_prefix("bytes ").unwrap_or(s);
-        let s = s.split_once('/').map_or(s, |(r, _)| r);
+        let (s, total) = match s.split_once('/') {
+            Some((r, "*")) => (r, None),
+            Some((r, t)) => (r, Some(parse_u64(t)?)),
+            None => (s, None),
+        };
         let (a, b) = s.split_once('-')?;
         let (start, end) = (parse_u64(a)?, parse_u64(b)?);
-        // `end < u64::MAX` keeps `count()` from overflowing.
-        (start <= end && end < u64::MAX).then_some(Self { start, end })
+        let ok = start <= end && end < u64::MAX && total.is_none_or(|t| end < t);
+        ok.then_some(Self { start, end })
     }
 
     /// Number of bytes the range covers (never zero: both ends are inclusive).
@@ -40,55 +52,62 @@ pub struct ByteRange {
 }
 
 impl ByteRange {
-    /// Resolves a `Range: bytes=a-b | a- | -n` header against `size`.
+    /// Resolves a `Range` header against `size`: RFC 9110's single
+    /// `bytes=<first>-[<last>]` or `bytes=-<suffix length>`, with optional
+    /// whitespace (SP, HTAB) around the whole value and none inside.
     ///
     /// `Ok(None)` means the header is absent in effect (not a single `bytes`
-    /// range we understand: RFC 9110 lets us ignore it and send everything);
-    /// `Err(())` means it is unsatisfiable (416).
+    /// range we understand, a position past `u64::MAX`, or a suffix range of
+    /// an empty blob: RFC 9110 lets us ignore it and send everything);
+    /// `Err(())` means it is unsatisfiable (416). A range is never empty and
+    /// never ends past `size`.
     #[allow(clippy::result_unit_err)]
     pub fn resolve(header: &str, size: u64) -> Result<Option<Self>, ()> {
-        let Some(spec) = header.trim().strip_prefix("bytes=") else {
+        let header = header.trim_matches(|c| c == ' ' || c == '\t');
+        let Some(spec) = header.strip_prefix("bytes=") else {
             return Ok(None);
         };
+        // Several ranges would need a multipart reply: ignored.
         if spec.contains(',') {
             return Ok(None);
         }
         let Some((a, b)) = spec.split_once('-') else {
             return Ok(None);
         };
-        let range = match (a.trim(), b.trim()) {
-            ("", n) => {
-                let Some(n) = parse_u64(n) else {
-                    return Ok(None);
-                };
-                if n == 0 || size == 0 {
-                    return Err(());
-                }
-                Self {
-                    start: size.saturating_sub(n),
-                    end: size,
-                }
+        let range = if a.is_empty() {
+            let Some(n) = parse_u64(b) else {
+                return Ok(None);
+            };
+            if n == 0 {
+                return Err(());
             }
-            (a, b) => {
-                let Some(start) = parse_u64(a) else {
-                    return Ok(None);
-                };
-                let last = if b.is_empty() {
-                    Some(u64::MAX)
-                } else {
-                    parse_u64(b)
-                };
-                let Some(last) = last else { return Ok(None) };
-                if last < start {
-                    return Ok(None);
-                }
-                if start >= size {
-                    return Err(());
-                }
-                Self {
-                    start,
-                    end: last.saturating_add(1).min(size),
-                }
+            if size == 0 {
+                // "The entire representation": nothing to take a range of.
+                return Ok(None);
+            }
+            Self {
+                start: size.saturating_sub(n),
+                end: size,
+            }
+        } else {
+            let Some(start) = parse_u64(a) else {
+                return Ok(None);
+            };
+            let last = if b.is_empty() {
+                Some(u64::MAX)
+            } else {
+                parse_u64(b)
+            };
+            let Some(last) = last else { return Ok(None) };
+            if last < start {
+                return Ok(None);
+            }
+            if start >= size {
+                return Err(());
+            }
+            Self {
+                start,
+                end: last.saturating_add(1).min(size),
             }
         };
         Ok(Some(range))
@@ -125,6 +144,10 @@ mod tests {
             ContentRange::parse("bytes 10-19/*").map(|r| r.count()),
             Some(10)
         );
+        assert_eq!(
+            ContentRange::parse(" bytes 10-19/20\t").map(|r| r.count()),
+            Some(10)
+        );
         for bad in [
             "",
             "9-0",
@@ -134,6 +157,12 @@ mod tests {
             "1-",
             "+1-2",
             "0-18446744073709551615",
+            "0-9/x",
+            "0-9/5",
+            "0-9/",
+            "bytes=0-9",
+            "0 - 9",
+            "\u{3000}0-9",
         ] {
             assert_eq!(ContentRange::parse(bad), None, "{bad}");
         }
@@ -169,5 +198,10 @@ mod tests {
         assert_eq!(r("items=0-1"), Ok(None));
         assert_eq!(r("bytes=5-1"), Ok(None));
         assert_eq!(r("bytes=0-1,3-4"), Ok(None));
+        assert_eq!(r("bytes= 0-9"), Ok(None));
+        assert_eq!(r("bytes=0 -9"), Ok(None));
+        assert_eq!(r(" bytes=0-9\t"), Ok(Some(ByteRange { start: 0, end: 10 })));
+        assert_eq!(ByteRange::resolve("bytes=-5", 0), Ok(None));
+        assert_eq!(ByteRange::resolve("bytes=0-", 0), Err(()));
     }
 }
