@@ -5,7 +5,8 @@
 #   2. runs Berth's conformance program against a fresh Berth,
 #   3. runs every Rust test (unit, integration, real clients) with nextest,
 #      then the doc-tests,
-#   4. runs each fuzz target briefly (scripts/fuzz.sh; fails on a crash).
+#   4. runs the benchmark harness in short mode, soak test included,
+#   5. runs each fuzz target briefly (scripts/fuzz.sh; fails on a crash).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -36,6 +37,11 @@ cargo nextest run --workspace --no-fail-fast
 
 echo "== doc-tests (nextest does not run them)"
 cargo test --workspace --doc
+
+echo "== benchmark harness, short mode (figures meaningless; the soak test's"
+echo "   guarantees are not: any 5xx, corrupt pull or lost event fails it)"
+cargo build --release -p berth -p bench
+target/release/bench --all --short
 
 echo "== fuzz: each cargo-fuzz target for ${FUZZ_SECONDS:-20}s (scripts/fuzz.sh)"
 scripts/fuzz.sh
