@@ -1018,3 +1018,90 @@ fn garbage_collection_keeps_chart_archives_and_collects_deleted_ones() {
     let again = support::http("POST", &format!("{url}/api/gc"), &[], b"").json();
     assert_eq!(again["deleted_blobs"], serde_json::json!([]));
 }
+
+/// `berth htpasswd USER`, the password on stdin.
+fn htpasswd_line(user: &str, password: &str) -> String {
+    use std::io::Write;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_berth"))
+        .args(["htpasswd", user])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    writeln!(child.stdin.take().unwrap(), "{password}").unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    String::from_utf8(out.stdout).unwrap()
+}
+
+#[test]
+fn helm_registry_login_guards_oci_charts_and_the_chart_repository() {
+    let tmp = tempfile::tempdir().unwrap();
+    let file = tmp.path().join("htpasswd");
+    std::fs::write(&file, htpasswd_line("ci", "ci-pw")).unwrap();
+    let reg = TestRegistry::with_config(&format!(
+        "[auth]\nhtpasswd = \"{}\"\ndefault_role = \"push\"\n",
+        file.display()
+    ));
+    let helm = Helm::new();
+    let tgz = helm.package("web", "1.0.0", |_| {});
+    let target = format!("oci://{}/charts", reg.host);
+
+    // Without logging in, helm is refused; a wrong password does not log in.
+    let refused = helm.output(&["push", tgz.to_str().unwrap(), &target, "--plain-http"]);
+    assert!(!refused.status.success(), "pushed without credentials");
+    let login = |password: &str| {
+        let mut child = Command::new("helm")
+            .args([
+                "registry",
+                "login",
+                &reg.host,
+                "-u",
+                "ci",
+                "--password-stdin",
+                "--plain-http",
+            ])
+            .env("HELM_CONFIG_HOME", helm.path(".config"))
+            .env("HELM_CACHE_HOME", helm.path(".cache"))
+            .env("HELM_DATA_HOME", helm.path(".data"))
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        std::io::Write::write_all(&mut child.stdin.take().unwrap(), password.as_bytes()).unwrap();
+        child.wait_with_output().unwrap()
+    };
+    assert!(
+        !login("wrong").status.success(),
+        "logged in with a wrong password"
+    );
+    let ok = login("ci-pw");
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+
+    // Logged in: push, pull back byte for byte.
+    helm.run(&["push", tgz.to_str().unwrap(), &target, "--plain-http"]);
+    let out = helm.path("pulled");
+    std::fs::create_dir(&out).unwrap();
+    helm.run(&[
+        "pull",
+        &format!("{target}/web"),
+        "--version",
+        "1.0.0",
+        "--plain-http",
+        "-d",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(
+        std::fs::read(out.join("web-1.0.0.tgz")).unwrap(),
+        std::fs::read(&tgz).unwrap()
+    );
+
+    // The ChartMuseum API needs the same credentials.
+    assert_eq!(upload_raw(&reg, "private", &tgz, "").0, 401);
+    assert_eq!(get(&reg, "/helm/private/index.yaml").status, 401);
+}

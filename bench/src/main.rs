@@ -10,6 +10,7 @@
 //! the soak test (which fails the run on any 5xx, corrupt pull or lost
 //! event) run with `--all` only: they start Berth themselves.
 
+mod api;
 mod ceilings;
 mod helm;
 mod receiver;
@@ -27,13 +28,21 @@ struct Args {
     url: Option<String>,
     all: bool,
     short: bool,
+    /// Run only this group of scenarios (development; no report is written).
+    only: Option<String>,
 }
+
+/// The scenario groups, in the order they run.
+const GROUPS: [&str; 6] = ["api", "transfer", "webhooks", "helm", "startup", "soak"];
+
+const USAGE: &str = "usage: bench (--url URL | --all) [--short] [--only GROUP]";
 
 fn parse_args() -> Result<Args, String> {
     let mut args = Args {
         url: None,
         all: false,
         short: false,
+        only: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(a) = it.next() {
@@ -41,15 +50,18 @@ fn parse_args() -> Result<Args, String> {
             "--url" => args.url = Some(it.next().ok_or("--url needs a value")?),
             "--all" => args.all = true,
             "--short" => args.short = true,
-            other => {
-                return Err(format!(
-                    "unknown argument {other:?}; usage: bench (--url URL | --all) [--short]"
-                ))
+            "--only" => {
+                let group = it.next().ok_or("--only needs a group")?;
+                if !GROUPS.contains(&group.as_str()) {
+                    return Err(format!("unknown group {group:?}; groups: {GROUPS:?}"));
+                }
+                args.only = Some(group);
             }
+            other => return Err(format!("unknown argument {other:?}; {USAGE}")),
         }
     }
     if args.url.is_none() && !args.all {
-        return Err("usage: bench (--url URL | --all) [--short]".into());
+        return Err(USAGE.into());
     }
     Ok(args)
 }
@@ -66,6 +78,7 @@ fn main() -> ExitCode {
 
 fn run() -> Result<(), String> {
     let args = parse_args()?;
+    let wants = |group: &str| args.only.as_deref().is_none_or(|o| o == group);
     let size = if args.short { 32 << 20 } else { 1 << 30 };
     let ceilings = args.all.then(|| ceilings::measure(size)).transpose()?;
     let server = match &args.url {
@@ -77,30 +90,41 @@ fn run() -> Result<(), String> {
         .clone()
         .or_else(|| server.as_ref().map(|s| s.url.clone()))
         .ok_or("no registry")?;
-    let mut results = scenarios::run_all(&url, size, server.as_ref())?;
+    let mut results = Vec::new();
+    if wants("api") {
+        results.extend(api::run_all(&url, args.short)?);
+    }
+    if wants("transfer") {
+        results.extend(scenarios::run_all(&url, size, server.as_ref())?);
+    }
     if server.is_some() {
-        // Webhooks are Berth's own API: measured only on a Berth we started.
-        results.extend(webhooks::run_all(&url, args.short)?);
-        // So is the Helm chart repository.
-        results.extend(helm::run_all(&url, args.short, server.as_ref())?);
+        // Webhooks and charts are Berth's own APIs: measured only on a
+        // Berth we started.
+        if wants("webhooks") {
+            results.extend(webhooks::run_all(&url, args.short)?);
+        }
+        if wants("helm") {
+            results.extend(helm::run_all(&url, args.short, server.as_ref())?);
+        }
         if let Some(peak) = server.as_ref().and_then(|s| s.status_kb("VmHWM")) {
-            let value = peak as f64 / 1024.0;
             results.push(scenarios::Figure {
                 name: "server peak RSS, whole run".into(),
-                value,
+                value: peak as f64 / 1024.0,
                 unit: "MiB",
                 ceiling: None,
             });
         }
     }
     drop(server);
-    if args.all {
+    if args.all && wants("startup") {
         results.extend(startup::run_all(args.short)?);
+    }
+    if args.all && wants("soak") {
         results.extend(soak::run(args.short)?);
     }
     let table = report::markdown(&results, ceilings.as_ref(), size, args.short);
     println!("{table}");
-    if args.all && !args.short {
+    if args.all && !args.short && args.only.is_none() {
         std::fs::write("docs/benchmarks.md", table)
             .map_err(|e| format!("cannot write docs/benchmarks.md: {e}"))?;
         eprintln!("wrote docs/benchmarks.md");
