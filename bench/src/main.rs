@@ -96,6 +96,9 @@ fn run() -> Result<(), String> {
     }
     if wants("transfer") {
         results.extend(scenarios::run_all(&url, size, server.as_ref())?);
+        // Let the kernel write back the gigabytes just uploaded, so their
+        // writeback does not slow the fsyncs of the scenarios after this.
+        settle()?;
     }
     if server.is_some() {
         // Webhooks and charts are Berth's own APIs: measured only on a
@@ -130,4 +133,17 @@ fn run() -> Result<(), String> {
         eprintln!("wrote docs/benchmarks.md");
     }
     Ok(())
+}
+
+/// Waits until the page cache's dirty data is on disk (`sync`).
+fn settle() -> Result<(), String> {
+    let ok = std::process::Command::new("sync")
+        .status()
+        .map_err(|e| format!("cannot run sync: {e}"))?
+        .success();
+    if ok {
+        Ok(())
+    } else {
+        Err("sync failed".into())
+    }
 }
