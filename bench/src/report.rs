@@ -21,6 +21,9 @@ pub fn markdown(
         size >> 20,
         if short { " SHORT MODE: figures are not meaningful." } else { "" }
     );
+    s.push_str(
+        "Targets, which are met and what limits the others: `docs/performance.md` (by hand).\n\n",
+    );
     if let Some(c) = ceilings {
         s.push_str("## This machine's ceilings (measured in the same run)\n\n| ceiling | MB/s |\n|---|---:|\n");
         if let Some(o) = c.openssl_sha256 {
