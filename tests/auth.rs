@@ -6,29 +6,11 @@
 
 mod support;
 
-use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Stdio};
 
 use base64::Engine as _;
-use support::{http, run, Resp, TestRegistry};
-
-/// `user:hash` from `berth htpasswd`, the password piped on stdin.
-fn htpasswd(user: &str, password: &str) -> String {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_berth"))
-        .args(["htpasswd", user])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    writeln!(child.stdin.take().unwrap(), "{password}").unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(out.status.success());
-    let line = String::from_utf8(out.stdout).unwrap().trim().to_owned();
-    assert!(line.starts_with(&format!("{user}:$2")), "{line}");
-    assert!(!line.contains(password));
-    line
-}
+use support::{htpasswd, http, output_with_stdin, run, Resp, TestRegistry};
 
 /// A registry with users reader (pull), ci (push) and boss (admin).
 fn secured(dir: &Path, anonymous_pull: bool) -> TestRegistry {
@@ -238,22 +220,11 @@ fn docker_as(config: &Path, args: &[&str], stdin: &str) -> std::process::Output 
         std::env::var("DOCKER_HOST").is_ok(),
         "run through scripts/test.sh"
     );
-    let mut child = Command::new(bin)
-        .args(args)
+    let mut cmd = Command::new(bin);
+    cmd.args(args)
         .env("DOCKER_CONFIG", config)
-        .env("DOCKER_BUILDKIT", "0")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(stdin.as_bytes())
-        .unwrap();
-    child.wait_with_output().unwrap()
+        .env("DOCKER_BUILDKIT", "0");
+    output_with_stdin(&mut cmd, stdin)
 }
 
 #[test]
@@ -307,13 +278,11 @@ fn docker_podman_and_oras_log_in_push_and_pull() {
     // podman: same, with its own auth file.
     let authfile = tmp.path().join("podman-auth.json");
     let podman_login = |pw: &str| {
-        Command::new("podman")
-            .args(["login", "--tls-verify=false", "--authfile"])
+        let mut cmd = Command::new("podman");
+        cmd.args(["login", "--tls-verify=false", "--authfile"])
             .arg(&authfile)
-            .args(["-u", "reader", "--password-stdin", &host])
-            .output_with_stdin(pw)
-            .status
-            .success()
+            .args(["-u", "reader", "--password-stdin", &host]);
+        output_with_stdin(&mut cmd, pw).status.success()
     };
     assert!(!podman_login("nope"));
     assert!(podman_login("reader-pw"));
@@ -346,29 +315,6 @@ fn docker_podman_and_oras_log_in_push_and_pull() {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
-}
-
-/// Runs a command with `input` on stdin.
-trait OutputWithStdin {
-    fn output_with_stdin(&mut self, input: &str) -> std::process::Output;
-}
-
-impl OutputWithStdin for Command {
-    fn output_with_stdin(&mut self, input: &str) -> std::process::Output {
-        let mut child = self
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(input.as_bytes())
-            .unwrap();
-        child.wait_with_output().unwrap()
-    }
 }
 
 #[test]

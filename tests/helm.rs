@@ -1019,26 +1019,11 @@ fn garbage_collection_keeps_chart_archives_and_collects_deleted_ones() {
     assert_eq!(again["deleted_blobs"], serde_json::json!([]));
 }
 
-/// `berth htpasswd USER`, the password on stdin.
-fn htpasswd_line(user: &str, password: &str) -> String {
-    use std::io::Write;
-    let mut child = Command::new(env!("CARGO_BIN_EXE_berth"))
-        .args(["htpasswd", user])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    writeln!(child.stdin.take().unwrap(), "{password}").unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(out.status.success());
-    String::from_utf8(out.stdout).unwrap()
-}
-
 #[test]
 fn helm_registry_login_guards_oci_charts_and_the_chart_repository() {
     let tmp = tempfile::tempdir().unwrap();
     let file = tmp.path().join("htpasswd");
-    std::fs::write(&file, htpasswd_line("ci", "ci-pw")).unwrap();
+    std::fs::write(&file, support::htpasswd("ci", "ci-pw")).unwrap();
     let reg = TestRegistry::with_config(&format!(
         "[auth]\nhtpasswd = \"{}\"\ndefault_role = \"push\"\n",
         file.display()
@@ -1051,26 +1036,20 @@ fn helm_registry_login_guards_oci_charts_and_the_chart_repository() {
     let refused = helm.output(&["push", tgz.to_str().unwrap(), &target, "--plain-http"]);
     assert!(!refused.status.success(), "pushed without credentials");
     let login = |password: &str| {
-        let mut child = Command::new("helm")
-            .args([
-                "registry",
-                "login",
-                &reg.host,
-                "-u",
-                "ci",
-                "--password-stdin",
-                "--plain-http",
-            ])
-            .env("HELM_CONFIG_HOME", helm.path(".config"))
-            .env("HELM_CACHE_HOME", helm.path(".cache"))
-            .env("HELM_DATA_HOME", helm.path(".data"))
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
-        std::io::Write::write_all(&mut child.stdin.take().unwrap(), password.as_bytes()).unwrap();
-        child.wait_with_output().unwrap()
+        let mut cmd = Command::new("helm");
+        cmd.args([
+            "registry",
+            "login",
+            &reg.host,
+            "-u",
+            "ci",
+            "--password-stdin",
+            "--plain-http",
+        ])
+        .env("HELM_CONFIG_HOME", helm.path(".config"))
+        .env("HELM_CACHE_HOME", helm.path(".cache"))
+        .env("HELM_DATA_HOME", helm.path(".data"));
+        support::output_with_stdin(&mut cmd, password)
     };
     assert!(
         !login("wrong").status.success(),

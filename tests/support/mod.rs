@@ -294,6 +294,44 @@ pub fn push_image(url: &str, repo: &str, reference: &str, seed: u64) -> (Vec<u8>
     (bytes, r)
 }
 
+/// Runs `cmd` with `input` on its stdin and returns its output.
+pub fn output_with_stdin(cmd: &mut Command, input: &str) -> std::process::Output {
+    use std::io::Write;
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+    if let Some(mut stdin) = child.stdin.take() {
+        stdin.write_all(input.as_bytes()).expect("write stdin");
+    }
+    child.wait_with_output().expect("wait")
+}
+
+/// An htpasswd line (`user:bcrypt`) made by `berth htpasswd`, the password
+/// piped on stdin as a user would.
+pub fn htpasswd(user: &str, password: &str) -> String {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_berth"));
+    cmd.args(["htpasswd", user]);
+    let out = output_with_stdin(&mut cmd, &format!("{password}\n"));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let line = String::from_utf8(out.stdout)
+        .expect("UTF-8")
+        .trim()
+        .to_owned();
+    assert!(line.starts_with(&format!("{user}:$2")), "{line}");
+    assert!(
+        !line.contains(password),
+        "the password leaked into the line"
+    );
+    line
+}
+
 /// Runs a client tool and returns its stdout; panics with its stderr if it
 /// fails, so a missing tool or a refused push fails the test loudly.
 pub fn run(program: &str, args: &[&str]) -> String {
