@@ -152,6 +152,17 @@ pub struct Record {
     pub tags: Vec<String>,
 }
 
+impl From<Event> for Record {
+    /// A record whose matching needs nothing beyond the payload (every
+    /// action but `delete`).
+    fn from(event: Event) -> Self {
+        Self {
+            event,
+            tags: Vec::new(),
+        }
+    }
+}
+
 /// Key of the sequence counter in the `counters` tree.
 const SEQ_KEY: &[u8] = b"events";
 

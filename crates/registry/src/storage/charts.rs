@@ -18,7 +18,7 @@ use sled::transaction::{ConflictableTransactionError as Abortable, Transactional
 use tokio::io::AsyncReadExt;
 
 use super::Store;
-use crate::events::{self, Action, Event, Record, Request, Target};
+use crate::events::{self, Action, Event, Request, Target};
 use crate::types::{ByteRange, Digest, RepoName};
 use crate::Error;
 
@@ -142,13 +142,6 @@ pub(super) fn append_chart_event(
         chart.size,
     );
     let event = Event::new(action, target, request.clone());
-    events::append(
-        log,
-        counters,
-        &Record {
-            event,
-            tags: vec![],
-        },
-    )?;
+    events::append(log, counters, &event.into())?;
     Ok(())
 }

@@ -42,10 +42,7 @@ pub struct EventWriter<'a> {
 impl EventWriter<'_> {
     /// Appends `event` (committed with the rest of the transaction, or not at all).
     pub fn append<E: From<Error>>(&self, event: Event) -> ConflictableTransactionResult<(), E> {
-        let record = Record {
-            event,
-            tags: vec![],
-        };
+        let record = Record::from(event);
         events::append(self.events, self.counters, &record).map_err(|e| match e {
             ConflictableTransactionError::Abort(e) => ConflictableTransactionError::Abort(e.into()),
             ConflictableTransactionError::Storage(e) => ConflictableTransactionError::Storage(e),

@@ -383,14 +383,7 @@ pub(super) fn append_pushes(
             ..target.clone()
         };
         let event = Event::new(action, target, request.clone());
-        events::append(
-            log,
-            counters,
-            &Record {
-                event,
-                tags: vec![],
-            },
-        )?;
+        events::append(log, counters, &event.into())?;
     }
     Ok(())
 }
