@@ -6,9 +6,7 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use sha2::{Digest, Sha256};
-
-use crate::scenarios::Figure;
+use crate::scenarios::{sha256, Figure};
 
 /// Runs every rate scenario against `url`.
 pub fn run_all(url: &str, short: bool) -> Result<Vec<Figure>, String> {
@@ -16,9 +14,10 @@ pub fn run_all(url: &str, short: bool) -> Result<Vec<Figure>, String> {
     let mut figures = Vec::new();
     for conns in [1, 16] {
         let r = rate(conns, time, |agent, t, n| push_blob(agent, url, t, n))?;
-        figures.push(per_sec(
+        figures.push(Figure::new(
             format!("small blob pushes (1 KiB, POST + PUT), {conns} connection(s)"),
             r,
+            "/s",
         ));
     }
     let (config, layer) = (base_blob(url, b"{}")?, base_blob(url, &[7; 1024])?);
@@ -26,29 +25,22 @@ pub fn run_all(url: &str, short: bool) -> Result<Vec<Figure>, String> {
         let r = rate(conns, time, |agent, t, n| {
             put_manifest(agent, url, &config, &layer, &format!("c{conns}-t{t}-{n}"))
         })?;
-        figures.push(per_sec(
+        figures.push(Figure::new(
             format!("manifest PUTs by tag (durable before 201), {conns} connection(s)"),
             r,
+            "/s",
         ));
     }
     put_manifest(&ureq::agent(), url, &config, &layer, "get")?;
     for conns in [1, 64] {
         let r = rate(conns, time, |agent, _, _| get_manifest(agent, url))?;
-        figures.push(per_sec(
+        figures.push(Figure::new(
             format!("manifest GETs by tag, {conns} connection(s)"),
             r,
+            "/s",
         ));
     }
     Ok(figures)
-}
-
-fn per_sec(name: String, value: f64) -> Figure {
-    Figure {
-        name,
-        value,
-        unit: "/s",
-        ceiling: None,
-    }
 }
 
 /// Operations per second of `op` on `conns` connections for `time`.
@@ -80,10 +72,6 @@ fn rate(
             .try_for_each(|w| w.join().map_err(|_| "a client panicked".to_string())?)
     })?;
     Ok(done.load(Ordering::Relaxed) as f64 / start.elapsed().as_secs_f64())
-}
-
-fn sha256(bytes: &[u8]) -> String {
-    format!("sha256:{:x}", Sha256::digest(bytes))
 }
 
 fn push_blob(agent: &ureq::Agent, url: &str, t: usize, n: u64) -> Result<(), String> {

@@ -72,35 +72,33 @@ pub fn run_all(url: &str, short: bool, server: Option<&Berth>) -> Result<Vec<Fig
     }
 
     let mut figures = vec![
-        Figure {
-            name: format!("chart uploads/s while seeding {versions} versions ({CLIENTS} clients)"),
-            value: versions as f64 / seeded,
-            unit: "/s",
-            ceiling: None,
-        },
-        ms(
+        Figure::new(
+            format!("chart uploads/s while seeding {versions} versions ({CLIENTS} clients)"),
+            versions as f64 / seeded,
+            "/s",
+        ),
+        Figure::ms(
             format!("chart upload into a repository of {versions} versions, p50"),
             p50(&uploads),
         ),
-        ms(
+        Figure::ms(
             format!("chart upload into a repository of {versions} versions, max"),
             max(&uploads),
         ),
-        Figure {
-            name: format!("index.yaml size, {versions} versions"),
-            value: bytes.len() as f64 / 1e6,
-            unit: "MB",
-            ceiling: None,
-        },
-        ms(
+        Figure::new(
+            format!("index.yaml size, {versions} versions"),
+            bytes.len() as f64 / 1e6,
+            "MB",
+        ),
+        Figure::ms(
             format!("index.yaml GET, {versions} versions, cold (loaded from sled)"),
             cold,
         ),
-        ms(
+        Figure::ms(
             format!("index.yaml GET, {versions} versions, warm, p50"),
             p50(&warm),
         ),
-        ms(
+        Figure::ms(
             format!("index.yaml GET right after an upload, {versions} versions, p50"),
             p50(&after_upload),
         ),
@@ -175,15 +173,6 @@ fn chart(n: usize) -> Result<Vec<u8>, String> {
     let mut gz = tar.into_inner().map_err(|e| e.to_string())?;
     gz.flush().map_err(|e| e.to_string())?;
     gz.finish().map_err(|e| e.to_string())
-}
-
-fn ms(name: String, d: Duration) -> Figure {
-    Figure {
-        name,
-        value: d.as_secs_f64() * 1000.0,
-        unit: "ms",
-        ceiling: None,
-    }
 }
 
 /// The median: the machine is shared, and a mean follows its hiccups.

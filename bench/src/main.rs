@@ -110,12 +110,11 @@ fn run() -> Result<(), String> {
             results.extend(helm::run_all(&url, args.short, server.as_ref())?);
         }
         if let Some(peak) = server.as_ref().and_then(|s| s.status_kb("VmHWM")) {
-            results.push(scenarios::Figure {
-                name: "server peak RSS, whole run".into(),
-                value: peak as f64 / 1024.0,
-                unit: "MiB",
-                ceiling: None,
-            });
+            results.push(scenarios::Figure::new(
+                "server peak RSS, whole run",
+                peak as f64 / 1024.0,
+                "MiB",
+            ));
         }
     }
     drop(server);

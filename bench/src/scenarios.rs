@@ -21,6 +21,28 @@ pub struct Figure {
     pub ceiling: Option<Ceiling>,
 }
 
+impl Figure {
+    /// A figure compared with no ceiling.
+    pub fn new(name: impl Into<String>, value: f64, unit: &'static str) -> Self {
+        Self {
+            name: name.into(),
+            value,
+            unit,
+            ceiling: None,
+        }
+    }
+
+    /// A duration, in milliseconds.
+    pub fn ms(name: impl Into<String>, d: std::time::Duration) -> Self {
+        Self::new(name, d.as_secs_f64() * 1000.0, "ms")
+    }
+}
+
+/// `sha256:<hex>` of `bytes`, as registries spell a digest.
+pub fn sha256(bytes: &[u8]) -> String {
+    format!("sha256:{:x}", Sha256::digest(bytes))
+}
+
 /// The ceiling a throughput figure is compared with.
 #[derive(Clone, Copy, Debug)]
 pub enum Ceiling {
@@ -45,12 +67,7 @@ pub fn run_all(url: &str, size: usize, server: Option<&Berth>) -> Result<Vec<Fig
             .map(|kb| kb as f64 / 1024.0)
     };
     if let Some(idle) = rss("VmRSS") {
-        figures.push(Figure {
-            name: "server RSS, idle".into(),
-            value: idle,
-            unit: "MiB",
-            ceiling: None,
-        });
+        figures.push(Figure::new("server RSS, idle", idle, "MiB"));
     }
 
     let mono = Payload::new(1, size);
@@ -71,12 +88,11 @@ pub fn run_all(url: &str, size: usize, server: Option<&Berth>) -> Result<Vec<Fig
         Ceiling::Sha256,
     ));
     if let Some(peak) = rss("VmHWM") {
-        figures.push(Figure {
-            name: "server peak RSS after the uploads".into(),
-            value: peak,
-            unit: "MiB",
-            ceiling: None,
-        });
+        figures.push(Figure::new(
+            "server peak RSS after the uploads",
+            peak,
+            "MiB",
+        ));
     }
 
     let secs = download(url, &mono)?;

@@ -8,10 +8,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use sha2::{Digest, Sha256};
-
 use crate::receiver::{self, Receiver};
-use crate::scenarios::Figure;
+use crate::scenarios::{sha256, Figure};
 use crate::server::Berth;
 
 /// Concurrent clients.
@@ -107,30 +105,30 @@ pub fn run(short: bool) -> Result<Vec<Figure>, String> {
     let late = samples.last().copied().unwrap_or_default();
     let rate = |n: u64| n as f64 / secs;
     let figures = vec![
-        figure("soak: operations/s, 64 clients", rate(get(&t.ops)), "/s"),
-        figure(
+        Figure::new("soak: operations/s, 64 clients", rate(get(&t.ops)), "/s"),
+        Figure::new(
             "soak: pushes/s (config + layer + manifest)",
             rate(get(&t.pushes)),
             "/s",
         ),
-        figure(
+        Figure::new(
             "soak: pulls/s (manifest + layer, verified)",
             rate(get(&t.pulls)),
             "/s",
         ),
-        figure("soak: tag lists/s", rate(get(&t.lists)), "/s"),
-        figure("soak: deletes/s", rate(get(&t.deletes)), "/s"),
-        figure(
+        Figure::new("soak: tag lists/s", rate(get(&t.lists)), "/s"),
+        Figure::new("soak: deletes/s", rate(get(&t.deletes)), "/s"),
+        Figure::new(
             "soak: 5xx responses and dropped connections",
             errors as f64,
             "",
         ),
-        figure("soak: corrupt pulls", corrupt as f64, ""),
-        figure("soak: events expected", expected.len() as f64, ""),
-        figure("soak: events lost", lost as f64, ""),
-        figure("soak: server RSS after 10% of the run", early, "MiB"),
-        figure("soak: server RSS at the end", late, "MiB"),
-        figure("soak: server peak RSS", rss("VmHWM"), "MiB"),
+        Figure::new("soak: corrupt pulls", corrupt as f64, ""),
+        Figure::new("soak: events expected", expected.len() as f64, ""),
+        Figure::new("soak: events lost", lost as f64, ""),
+        Figure::new("soak: server RSS after 10% of the run", early, "MiB"),
+        Figure::new("soak: server RSS at the end", late, "MiB"),
+        Figure::new("soak: server peak RSS", rss("VmHWM"), "MiB"),
     ];
     if errors > 0 || corrupt > 0 || lost > 0 {
         return Err(format!(
@@ -139,15 +137,6 @@ pub fn run(short: bool) -> Result<Vec<Figure>, String> {
         ));
     }
     Ok(figures)
-}
-
-fn figure(name: &str, value: f64, unit: &'static str) -> Figure {
-    Figure {
-        name: name.into(),
-        value,
-        unit,
-        ceiling: None,
-    }
 }
 
 /// One client: a mix of 40% pushes, 35% pulls, 15% tag lists and 10%
@@ -221,10 +210,6 @@ fn status(r: Result<ureq::Response, ureq::Error>) -> Result<ureq::Response, u16>
         Err(ureq::Error::Status(code, _)) => Err(code),
         Err(ureq::Error::Transport(_)) => Err(599),
     }
-}
-
-fn sha256(bytes: &[u8]) -> String {
-    format!("sha256:{:x}", Sha256::digest(bytes))
 }
 
 fn layer_bytes(seed: u64, size: usize) -> Vec<u8> {

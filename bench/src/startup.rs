@@ -7,9 +7,7 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use sha2::{Digest, Sha256};
-
-use crate::scenarios::Figure;
+use crate::scenarios::{sha256, Figure};
 
 /// Repositories the seeded tags are spread over.
 const REPOS: usize = 100;
@@ -23,24 +21,23 @@ pub fn run_all(short: bool) -> Result<Vec<Figure>, String> {
     let mut figures = Vec::new();
 
     let empty = median(runs, || time_start(&["--ephemeral"]))?;
-    figures.push(ms(
+    figures.push(Figure::ms(
         format!("start-up to first GET /v2/, empty store (--ephemeral), median of {runs}"),
         empty,
     ));
 
     let dir = std::env::temp_dir().join(format!("berth-bench-startup-{}", std::process::id()));
     let seeded = seed(&dir, tags).and_then(|seed_secs| {
-        figures.push(Figure {
-            name: format!("seeding: manifest PUTs by tag, {SEEDERS} connections"),
-            value: tags as f64 / seed_secs,
-            unit: "PUT/s",
-            ceiling: None,
-        });
+        figures.push(Figure::new(
+            format!("seeding: manifest PUTs by tag, {SEEDERS} connections"),
+            tags as f64 / seed_secs,
+            "PUT/s",
+        ));
         let data = dir.to_str().ok_or("non-UTF-8 temp dir")?;
         median(runs, || time_start(&["--data-dir", data]))
     });
     let _ = std::fs::remove_dir_all(&dir);
-    figures.push(ms(
+    figures.push(Figure::ms(
         format!("start-up to first GET /v2/, {tags} tags stored, median of {runs}"),
         seeded?,
     ));
@@ -119,13 +116,7 @@ fn seed(dir: &Path, tags: usize) -> Result<f64, String> {
     let (child, url) = spawn(&["--data-dir", data])?;
     let config = br#"{"architecture":"amd64","os":"linux"}"#.as_slice();
     let layer = vec![7u8; 1024];
-    let descriptors = [config, layer.as_slice()].map(|bytes| {
-        (
-            format!("sha256:{:x}", Sha256::digest(bytes)),
-            bytes.len(),
-            bytes,
-        )
-    });
+    let descriptors = [config, layer.as_slice()].map(|bytes| (sha256(bytes), bytes.len(), bytes));
     for r in 0..REPOS {
         for (digest, _, bytes) in &descriptors {
             ureq::post(&format!(
@@ -167,13 +158,4 @@ fn seed(dir: &Path, tags: usize) -> Result<f64, String> {
     let secs = start.elapsed().as_secs_f64();
     stop(child)?;
     Ok(secs)
-}
-
-fn ms(name: String, d: Duration) -> Figure {
-    Figure {
-        name,
-        value: d.as_secs_f64() * 1000.0,
-        unit: "ms",
-        ceiling: None,
-    }
 }

@@ -27,25 +27,24 @@ pub fn run_all(url: &str, short: bool) -> Result<Vec<Figure>, String> {
         wait_for(&receiver, n * (pushed - start))?;
         let mut lat = receiver.take();
         lat.sort();
-        figures.push(ms(
+        figures.push(Figure::ms(
             format!("event → receiver latency p50, {n} webhook(s)"),
             pct(&lat, 50),
         ));
-        figures.push(ms(
+        figures.push(Figure::ms(
             format!("event → receiver latency p99, {n} webhook(s)"),
             pct(&lat, 99),
         ));
         if n == 100 {
             let (base, with) = (mean(&baseline), mean(&puts));
-            figures.push(ms("manifest PUT latency, mean, 0 webhooks".into(), base));
-            figures.push(ms("manifest PUT latency, mean, 100 webhooks".into(), with));
+            figures.push(Figure::ms("manifest PUT latency, mean, 0 webhooks", base));
+            figures.push(Figure::ms("manifest PUT latency, mean, 100 webhooks", with));
             let overhead = 100.0 * (with.as_secs_f64() / base.as_secs_f64() - 1.0);
-            figures.push(Figure {
-                name: "PUT latency overhead of 100 webhooks".into(),
-                value: overhead,
-                unit: "%",
-                ceiling: None,
-            });
+            figures.push(Figure::new(
+                "PUT latency overhead of 100 webhooks",
+                overhead,
+                "%",
+            ));
         }
         unsubscribe(url, &names)?;
     }
@@ -79,29 +78,18 @@ pub fn run_all(url: &str, short: bool) -> Result<Vec<Figure>, String> {
     }
     let secs = start.elapsed().as_secs_f64();
     let rate = |n: usize, s: f64| n as f64 / s;
-    figures.push(Figure {
-        name: "manifest PUTs/s during it (8 clients)".into(),
-        value: rate(total, put_secs),
-        unit: "/s",
-        ceiling: None,
-    });
-    figures.push(Figure {
-        name: "deliveries/s, 10 receivers, first PUT to last delivery".into(),
-        value: rate(10 * total, secs),
-        unit: "/s",
-        ceiling: None,
-    });
+    figures.push(Figure::new(
+        "manifest PUTs/s during it (8 clients)",
+        rate(total, put_secs),
+        "/s",
+    ));
+    figures.push(Figure::new(
+        "deliveries/s, 10 receivers, first PUT to last delivery",
+        rate(10 * total, secs),
+        "/s",
+    ));
     unsubscribe(url, &names)?;
     Ok(figures)
-}
-
-fn ms(name: String, d: Duration) -> Figure {
-    Figure {
-        name,
-        value: d.as_secs_f64() * 1000.0,
-        unit: "ms",
-        ceiling: None,
-    }
 }
 
 fn pct(sorted: &[Duration], p: usize) -> Duration {
@@ -118,14 +106,7 @@ fn mean(d: &[Duration]) -> Duration {
 /// Uploads the config and layer every benchmark manifest references.
 fn base_blobs(url: &str) -> Result<(String, String), String> {
     let put = |bytes: &[u8]| -> Result<String, String> {
-        use sha2::Digest;
-        let d = format!(
-            "sha256:{}",
-            sha2::Sha256::digest(bytes)
-                .iter()
-                .map(|b| format!("{b:02x}"))
-                .collect::<String>()
-        );
+        let d = crate::scenarios::sha256(bytes);
         ureq::post(&format!("{url}/v2/bench/hooks/blobs/uploads/?digest={d}"))
             .send_bytes(bytes)
             .map_err(|e| e.to_string())?;
