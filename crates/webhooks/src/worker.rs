@@ -72,18 +72,23 @@ impl Workers {
             .scan_prefix(store::prefix(name))
             .count() as u64;
         let pending = Arc::new(AtomicU64::new(queued));
+        let tally = Arc::<Tally>::default();
         running.insert(
             name.to_owned(),
             Handle {
                 wake: wake.clone(),
                 stop: stop.clone(),
                 pending,
-                tally: Arc::default(),
+                tally: tally.clone(),
             },
         );
-        shared
-            .runtime
-            .spawn(run(Arc::downgrade(shared), name.to_owned(), wake, stop));
+        let worker = Worker {
+            name: name.to_owned(),
+            wake,
+            stop,
+            tally,
+        };
+        shared.runtime.spawn(run(Arc::downgrade(shared), worker));
     }
 
     /// Deliveries queued for `name` and not yet delivered or given up.
@@ -164,10 +169,24 @@ async fn pause(wake: &Notify, stop: &CancellationToken, duration: Option<Duratio
     }
 }
 
-async fn run(shared: Weak<Shared>, name: String, wake: Arc<Notify>, stop: CancellationToken) {
+/// What one worker task owns.
+struct Worker {
+    name: String,
+    wake: Arc<Notify>,
+    stop: CancellationToken,
+    tally: Arc<Tally>,
+}
+
+async fn run(shared: Weak<Shared>, worker: Worker) {
+    let Worker {
+        name,
+        wake,
+        stop,
+        tally,
+    } = worker;
     loop {
         let Some(s) = shared.upgrade() else { return };
-        let wait = match step(&s, &name).await {
+        let wait = match step(&s, &name, &tally).await {
             Ok(wait) => wait,
             Err(e) => {
                 tracing::error!(webhook = %name, error = %e, "webhook worker failed; retrying");
@@ -186,7 +205,7 @@ async fn run(shared: Weak<Shared>, name: String, wake: Arc<Notify>, stop: Cancel
 
 /// Delivers the head of the queue if it is due. Returns how long to wait
 /// before the next step (`None`: until woken; zero: at once).
-async fn step(shared: &Shared, name: &str) -> Result<Option<Duration>, Error> {
+async fn step(shared: &Shared, name: &str, tally: &Tally) -> Result<Option<Duration>, Error> {
     let s = &shared.store;
     let Some((key, value)) = s
         .deliveries
@@ -224,14 +243,12 @@ async fn step(shared: &Shared, name: &str) -> Result<Option<Duration>, Error> {
         Outcome::Retry(_) => Listed::Retrying,
         Outcome::GiveUp => Listed::Failed,
     };
-    if let Some(tally) = shared.workers.tally(name) {
-        let counter = match listed {
-            Listed::Delivered => &tally.delivered,
-            Listed::Retrying => &tally.retrying,
-            Listed::Failed => &tally.failed,
-        };
-        counter.fetch_add(1, Ordering::Relaxed);
-    }
+    let counter = match listed {
+        Listed::Delivered => &tally.delivered,
+        Listed::Retrying => &tally.retrying,
+        Listed::Failed => &tally.failed,
+    };
+    counter.fetch_add(1, Ordering::Relaxed);
     let entry = history::attempt_entry(&hook, &payload, &attempt, delivery.attempts, listed);
     history::append(s, name, &entry, shared.config.history_limit)?;
     match outcome {
