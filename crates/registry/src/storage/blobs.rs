@@ -16,7 +16,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
 
 use super::paths::Paths;
 use crate::error::Error;
-use crate::types::{ByteRange, Digest, Digester, UploadId};
+use crate::types::{Algorithm, ByteRange, Digest, Digester, UploadId};
 
 /// A reader over (part of) a blob.
 pub type BlobReader = Pin<Box<dyn AsyncRead + Send + Sync>>;
@@ -87,6 +87,31 @@ impl FsBlobStore {
     pub fn open(paths: Paths) -> io::Result<Self> {
         std::fs::create_dir_all(paths.uploads())?;
         Ok(Self { paths })
+    }
+
+    /// Every stored blob file and its digest, read from its name (blocking;
+    /// for fsck and garbage collection). Files with other names are skipped.
+    pub fn list(&self) -> io::Result<Vec<(Digest, std::path::PathBuf)>> {
+        let mut blobs = Vec::new();
+        for algorithm in [Algorithm::Sha256, Algorithm::Sha512] {
+            let shards = match std::fs::read_dir(self.paths.blobs(algorithm)) {
+                Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+                shards => shards?,
+            };
+            for shard in shards {
+                for file in std::fs::read_dir(shard?.path())? {
+                    let path = file?.path();
+                    let name = path
+                        .file_name()
+                        .and_then(|n| n.to_str())
+                        .unwrap_or_default();
+                    if let Some(d) = Digest::parse(&format!("{}:{name}", algorithm.as_str())) {
+                        blobs.push((d, path));
+                    }
+                }
+            }
+        }
+        Ok(blobs)
     }
 }
 

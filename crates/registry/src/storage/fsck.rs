@@ -241,27 +241,18 @@ impl Store {
         found: &mut Vec<Finding>,
     ) -> Result<(HashSet<Digest>, HashSet<Digest>), Error> {
         let (mut present, mut corrupt) = (HashSet::new(), HashSet::new());
-        for algorithm in [Algorithm::Sha256, Algorithm::Sha512] {
-            let root = self.paths.blobs(algorithm);
-            for file in files_in(&root, 1)? {
-                let Some(name) = file.file_name().and_then(|n| n.to_str()) else {
-                    continue;
-                };
-                let Some(digest) = Digest::parse(&format!("{}:{name}", algorithm.as_str())) else {
-                    continue;
-                };
-                report.blobs += 1;
-                if hash_file(&file, algorithm)? == digest {
-                    present.insert(digest);
-                } else {
-                    found.push(Finding {
-                        kind: "corrupt_blob",
-                        subject: digest.to_string(),
-                        detail: "the file's content does not hash to its name".into(),
-                        repair: Some(Repair::CorruptBlob(digest.clone())),
-                    });
-                    corrupt.insert(digest);
-                }
+        for (digest, file) in self.blobs.list()? {
+            report.blobs += 1;
+            if hash_file(&file, digest.algorithm())? == digest {
+                present.insert(digest);
+            } else {
+                found.push(Finding {
+                    kind: "corrupt_blob",
+                    subject: digest.to_string(),
+                    detail: "the file's content does not hash to its name".into(),
+                    repair: Some(Repair::CorruptBlob(digest.clone())),
+                });
+                corrupt.insert(digest);
             }
         }
         Ok((present, corrupt))
@@ -307,7 +298,8 @@ impl Store {
                 repair: Some(Repair::Upload(id)),
             });
         }
-        for file in files_in(&self.paths.uploads(), 0)? {
+        for entry in std::fs::read_dir(self.paths.uploads())? {
+            let file = entry?.path();
             let name = file
                 .file_name()
                 .and_then(|n| n.to_str())
@@ -385,25 +377,6 @@ fn split_key(key: &[u8]) -> (String, String) {
         String::from_utf8_lossy(&key[..at]).into_owned(),
         String::from_utf8_lossy(rest).into_owned(),
     )
-}
-
-/// Regular files `depth` directory levels below `root` (none if it is absent).
-pub(super) fn files_in(root: &Path, depth: usize) -> Result<Vec<std::path::PathBuf>, Error> {
-    let entries = match std::fs::read_dir(root) {
-        Ok(e) => e,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(e.into()),
-    };
-    let mut files = Vec::new();
-    for entry in entries {
-        let path = entry?.path();
-        if depth > 0 && path.is_dir() {
-            files.extend(files_in(&path, depth - 1)?);
-        } else if depth == 0 && path.is_file() {
-            files.push(path);
-        }
-    }
-    Ok(files)
 }
 
 fn hash_file(path: &Path, algorithm: Algorithm) -> Result<Digest, Error> {

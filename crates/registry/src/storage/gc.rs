@@ -22,7 +22,7 @@ use serde::Serialize;
 use super::meta::{self, UploadRecord};
 use super::Store;
 use crate::events::{self, Action};
-use crate::types::{Algorithm, Digest, RepoName, UploadId};
+use crate::types::{Digest, RepoName, UploadId};
 use crate::Error;
 use serde_json::Value;
 
@@ -138,19 +138,10 @@ impl Store {
     fn blob_files(&self) -> Result<Candidates, Error> {
         let now = SystemTime::now();
         let mut files = Vec::new();
-        for algorithm in [Algorithm::Sha256, Algorithm::Sha512] {
-            for path in super::fsck::files_in(&self.paths.blobs(algorithm), 1)? {
-                let name = path
-                    .file_name()
-                    .and_then(|n| n.to_str())
-                    .unwrap_or_default();
-                let Some(digest) = Digest::parse(&format!("{}:{name}", algorithm.as_str())) else {
-                    continue;
-                };
-                let m = std::fs::metadata(&path)?;
-                let age = m.modified().ok().and_then(|t| now.duration_since(t).ok());
-                files.push((digest, m.len(), age));
-            }
+        for (digest, path) in self.blobs.list()? {
+            let m = std::fs::metadata(&path)?;
+            let age = m.modified().ok().and_then(|t| now.duration_since(t).ok());
+            files.push((digest, m.len(), age));
         }
         Ok(files)
     }
