@@ -14,7 +14,11 @@ pub struct Berth {
 impl Berth {
     /// Starts it on a free port (run from the workspace root).
     pub fn start() -> Result<Self, String> {
-        let dir = std::env::temp_dir().join(format!("berth-bench-{}", std::process::id()));
+        // Each instance its own directory: the soak test runs its Berth
+        // while the one of the other scenarios is still up.
+        static STARTED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = STARTED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let dir = std::env::temp_dir().join(format!("berth-bench-{}-{n}", std::process::id()));
         let mut child = Command::new("target/release/berth")
             .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
             .arg(&dir)
