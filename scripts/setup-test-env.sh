@@ -161,6 +161,11 @@ else
         fi
     fi
     if ! { [[ -f "$DOCKER_PID" ]] && kill -0 "$(cat "$DOCKER_PID")" 2>/dev/null; }; then
+        # A dead daemon's containerd state (a stale pid file, sockets) makes
+        # the next start time out waiting for containerd.
+        rm -rf "$DOCKER_EXEC/containerd"
+    fi
+    if ! { [[ -f "$DOCKER_PID" ]] && kill -0 "$(cat "$DOCKER_PID")" 2>/dev/null; }; then
         log "starting dockerd on ${DOCKER_URL} (log: ${DOCKER_LOG})"
         mkdir -p "$DOCKER_DATA" "$DOCKER_EXEC"
         # setsid+nohup: the daemon outlives this script and its caller's shell.

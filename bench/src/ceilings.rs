@@ -6,6 +6,8 @@ use std::time::Instant;
 
 use sha2::{Digest, Sha256};
 
+use crate::wire;
+
 /// The ceilings, in MB/s (10^6 bytes per second).
 #[derive(Debug)]
 pub struct Ceilings {
@@ -16,6 +18,8 @@ pub struct Ceilings {
     /// Writing `size` bytes to a file on the data disk, then `fdatasync`
     /// (best of two runs).
     pub disk_write: f64,
+    /// Copying `size` bytes over loopback TCP, 1 MiB writes and reads.
+    pub loopback: f64,
 }
 
 /// Measures every ceiling; `size` is the amount written to disk.
@@ -26,6 +30,7 @@ pub fn measure(size: usize) -> Result<Ceilings, String> {
         openssl_sha256: openssl(),
         sha2_sha256: sha2_speed(size),
         disk_write,
+        loopback: wire::loopback_copy(size)?.max(wire::loopback_copy(size)?),
     })
 }
 

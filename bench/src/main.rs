@@ -20,6 +20,7 @@ mod server;
 mod soak;
 mod startup;
 mod webhooks;
+mod wire;
 
 use std::process::ExitCode;
 

@@ -39,9 +39,14 @@ pub fn markdown(
         );
         let _ = writeln!(
             s,
-            "| disk: write {} MiB + `fdatasync` | {:.0} |\n",
+            "| disk: write {} MiB + `fdatasync` | {:.0} |",
             size >> 20,
             c.disk_write
+        );
+        let _ = writeln!(
+            s,
+            "| loopback TCP, 1 MiB writes and reads | {:.0} |\n",
+            c.loopback
         );
     }
     s.push_str("## Berth\n\n| scenario | value | unit | ratio to ceiling |\n|---|---:|---|---|\n");
@@ -51,8 +56,8 @@ pub fn markdown(
                 let base = c.openssl_sha256.unwrap_or(c.sha2_sha256);
                 format!("{:.0}% of single-core sha256", 100.0 * f.value / base)
             }
-            (Some(Ceiling::Disk), Some(c)) => {
-                format!("{:.1}x disk write speed", f.value / c.disk_write)
+            (Some(Ceiling::Loopback), Some(c)) => {
+                format!("{:.0}% of loopback TCP", 100.0 * f.value / c.loopback)
             }
             _ => String::new(),
         };

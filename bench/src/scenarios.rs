@@ -1,12 +1,12 @@
 //! The scenarios: each drives the registry over HTTP and returns a figure.
 
-use std::io::{self, Read};
 use std::time::Instant;
 
 use sha2::{Digest, Sha256};
 
 use crate::ceilings::mbps;
 use crate::server::Berth;
+use crate::wire;
 
 /// One measured figure.
 #[derive(Debug)]
@@ -48,8 +48,8 @@ pub fn sha256(bytes: &[u8]) -> String {
 pub enum Ceiling {
     /// Single-core sha256 (uploads hash everything once).
     Sha256,
-    /// Disk write speed (uploads are written and fsynced).
-    Disk,
+    /// Loopback TCP speed (downloads come from the page cache).
+    Loopback,
 }
 
 /// Chunk size of docker-style chunked uploads.
@@ -100,7 +100,7 @@ pub fn run_all(url: &str, size: usize, server: Option<&Berth>) -> Result<Vec<Fig
         format!("download {} MiB", size >> 20),
         size,
         secs,
-        Ceiling::Disk,
+        Ceiling::Loopback,
     ));
     Ok(figures)
 }
@@ -152,78 +152,70 @@ impl Payload {
         }
     }
 
-    /// A reader over bytes `start..end` of the payload.
-    fn reader(&self, start: usize, end: usize) -> PayloadReader<'_> {
-        PayloadReader {
-            payload: self,
-            pos: start,
-            end,
-        }
-    }
-}
-
-struct PayloadReader<'a> {
-    payload: &'a Payload,
-    pos: usize,
-    end: usize,
-}
-
-impl Read for PayloadReader<'_> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let at = self.pos % BLOCK;
-        let n = buf.len().min(self.end - self.pos).min(BLOCK - at);
-        buf[..n].copy_from_slice(&self.payload.block[at..at + n]);
-        self.pos += n;
-        Ok(n)
+    /// Bytes `start..end` of the payload, as slices of at most
+    /// [`wire::IO_SIZE`] bytes.
+    fn slices(&self, start: usize, end: usize) -> impl Iterator<Item = &[u8]> {
+        (start..end).step_by(wire::IO_SIZE).map(move |pos| {
+            let at = pos % BLOCK;
+            let n = wire::IO_SIZE.min(end - pos).min(BLOCK - at);
+            &self.block[at..at + n]
+        })
     }
 }
 
 fn upload_monolithic(url: &str, p: &Payload) -> Result<f64, String> {
     let start = Instant::now();
-    let r = ureq::post(&format!(
-        "{url}/v2/bench/big/blobs/uploads/?digest={}",
-        p.digest
-    ))
-    .set("Content-Length", &p.size.to_string())
-    .send(p.reader(0, p.size))
-    .map_err(|e| format!("monolithic upload: {e}"))?;
-    expect(r.status(), 201, "monolithic upload")?;
+    let path = format!("/v2/bench/big/blobs/uploads/?digest={}", p.digest);
+    let r = wire::request(url, "POST", &path, &[], p.size, p.slices(0, p.size))?;
+    expect(r.status, 201, "monolithic upload")?;
     Ok(start.elapsed().as_secs_f64())
 }
 
 fn upload_chunked(url: &str, p: &Payload) -> Result<f64, String> {
     let start = Instant::now();
-    let r = ureq::post(&format!("{url}/v2/bench/chunked/blobs/uploads/"))
-        .call()
-        .map_err(|e| e.to_string())?;
-    let mut location = r.header("location").ok_or("no Location")?.to_owned();
+    let r = wire::request(
+        url,
+        "POST",
+        "/v2/bench/chunked/blobs/uploads/",
+        &[],
+        0,
+        [].into_iter(),
+    )?;
+    expect(r.status, 202, "upload start")?;
+    let mut location = r.location.ok_or("no Location")?;
     let mut offset = 0;
     while offset < p.size {
         let end = (offset + CHUNK).min(p.size);
-        let r = ureq::request("PATCH", &format!("{url}{location}"))
-            .set("Content-Range", &format!("{offset}-{}", end - 1))
-            .set("Content-Length", &(end - offset).to_string())
-            .send(p.reader(offset, end))
-            .map_err(|e| format!("PATCH: {e}"))?;
-        location = r.header("location").ok_or("no Location")?.to_owned();
+        let range = [("Content-Range", format!("{offset}-{}", end - 1))];
+        let r = wire::request(
+            url,
+            "PATCH",
+            &location,
+            &range,
+            end - offset,
+            p.slices(offset, end),
+        )?;
+        expect(r.status, 202, "PATCH")?;
+        location = r.location.ok_or("no Location")?;
         offset = end;
     }
     let sep = if location.contains('?') { '&' } else { '?' };
-    let r = ureq::put(&format!("{url}{location}{sep}digest={}", p.digest))
-        .call()
-        .map_err(|e| format!("PUT: {e}"))?;
-    expect(r.status(), 201, "chunked upload")?;
+    let path = format!("{location}{sep}digest={}", p.digest);
+    let r = wire::request(url, "PUT", &path, &[], 0, [].into_iter())?;
+    expect(r.status, 201, "chunked upload")?;
     Ok(start.elapsed().as_secs_f64())
 }
 
 fn download(url: &str, p: &Payload) -> Result<f64, String> {
     let start = Instant::now();
-    let r = ureq::get(&format!("{url}/v2/bench/big/blobs/{}", p.digest))
-        .call()
-        .map_err(|e| e.to_string())?;
-    let n = io::copy(&mut r.into_reader(), &mut io::sink()).map_err(|e| e.to_string())?;
-    if n != p.size as u64 {
-        return Err(format!("downloaded {n} bytes, expected {}", p.size));
+    let path = format!("/v2/bench/big/blobs/{}", p.digest);
+    let r = wire::request(url, "GET", &path, &[], 0, [].into_iter())?;
+    expect(r.status, 200, "download")?;
+    if r.body_len != p.size as u64 {
+        return Err(format!(
+            "downloaded {} bytes, expected {}",
+            r.body_len, p.size
+        ));
     }
     Ok(start.elapsed().as_secs_f64())
 }

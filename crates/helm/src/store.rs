@@ -341,7 +341,7 @@ impl Store {
     pub async fn read(
         &self,
         blob: &StoredBlob,
-    ) -> Result<registry::storage::blobs::BlobReader, Error> {
+    ) -> Result<registry::storage::file_io::Chunks, Error> {
         let digest = Digest::parse(&blob.digest)
             .ok_or_else(|| Error::Internal(format!("corrupt digest {:?}", blob.digest)))?;
         Ok(self.ext.read_blob(&digest, blob.size).await?)

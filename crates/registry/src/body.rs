@@ -9,15 +9,11 @@ use http_body_util::{combinators::BoxBody, BodyExt, Empty, Full, StreamBody};
 use hyper::body::Body as _;
 use hyper::header::{self, HeaderValue};
 use hyper::{body::Frame, Response, StatusCode};
-use tokio::io::AsyncRead;
-use tokio_util::io::ReaderStream;
+
+use crate::storage::file_io::Chunks;
 
 /// The body type of every response.
 pub type Body = BoxBody<Bytes, std::io::Error>;
-
-/// Read size when streaming a file: large enough that a 1 GiB download is
-/// a few thousand writes, small enough to keep memory flat per connection.
-const STREAM_CHUNK: usize = 256 * 1024;
 
 /// An empty body.
 pub fn empty() -> Body {
@@ -31,10 +27,9 @@ pub fn full(bytes: impl Into<Bytes>) -> Body {
         .boxed()
 }
 
-/// A body streaming everything `reader` yields.
-pub fn stream(reader: impl AsyncRead + Send + Sync + 'static) -> Body {
-    let frames = ReaderStream::with_capacity(reader, STREAM_CHUNK).map_ok(Frame::data);
-    StreamBody::new(frames).boxed()
+/// A body sending each piece of `chunks` as it is.
+pub fn stream(chunks: Chunks) -> Body {
+    StreamBody::new(chunks.map_ok(Frame::data)).boxed()
 }
 
 /// How much of an oversized body is read and dropped before the error is

@@ -7,19 +7,16 @@
 
 use std::future::Future;
 use std::io;
-use std::pin::Pin;
 
 use bytes::Bytes;
 use futures_util::{Stream, StreamExt};
 use tokio::fs::{self, File, OpenOptions};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
+use tokio::io::AsyncReadExt;
 
+use super::file_io::{self, Chunks};
 use super::paths::Paths;
 use crate::error::Error;
 use crate::types::{Algorithm, ByteRange, Digest, Digester, UploadId};
-
-/// A reader over (part of) a blob.
-pub type BlobReader = Pin<Box<dyn AsyncRead + Send + Sync>>;
 
 /// Where blob bytes live.
 pub trait BlobStore: Send + Sync {
@@ -31,7 +28,7 @@ pub trait BlobStore: Send + Sync {
         &self,
         digest: &Digest,
         range: ByteRange,
-    ) -> impl Future<Output = io::Result<BlobReader>> + Send;
+    ) -> impl Future<Output = io::Result<Chunks>> + Send;
 
     /// Creates an empty staging object for an upload.
     fn stage(&self, id: &UploadId) -> impl Future<Output = io::Result<()>> + Send;
@@ -124,12 +121,16 @@ impl BlobStore for FsBlobStore {
         }
     }
 
-    async fn read(&self, digest: &Digest, range: ByteRange) -> io::Result<BlobReader> {
-        let mut file = File::open(self.paths.blob(digest)).await?;
-        if range.start > 0 {
-            file.seek(io::SeekFrom::Start(range.start)).await?;
-        }
-        Ok(Box::pin(file.take(range.len())))
+    async fn read(&self, digest: &Digest, range: ByteRange) -> io::Result<Chunks> {
+        let path = self.paths.blob(digest);
+        let file = tokio::task::spawn_blocking(move || -> io::Result<_> {
+            let mut file = std::fs::File::open(path)?;
+            std::io::Seek::seek(&mut file, io::SeekFrom::Start(range.start))?;
+            Ok(file)
+        })
+        .await
+        .map_err(io::Error::other)??;
+        Ok(file_io::read_ahead(file, range.len()))
     }
 
     async fn stage(&self, id: &UploadId) -> io::Result<()> {
@@ -152,30 +153,37 @@ impl BlobStore for FsBlobStore {
     where
         S: Stream<Item = Result<Bytes, Error>> + Send,
     {
-        let mut file = OpenOptions::new()
+        let file = OpenOptions::new()
             .append(true)
             .open(self.paths.upload(id))
-            .await?;
-        let mut written = 0u64;
+            .await?
+            .into_std()
+            .await;
+        let writer = file_io::write_through(file);
         let mut chunks = std::pin::pin!(chunks);
-        let copied: Result<(), Error> = async {
+        let received: Result<(), Error> = async {
+            let mut batch = Vec::new();
+            let mut batched = 0;
             while let Some(chunk) = chunks.next().await {
                 let chunk = chunk?;
-                // tokio's File hands the write to a blocking thread and returns,
-                // so hashing the next chunk overlaps with writing this one.
-                file.write_all(&chunk).await?;
-                written += chunk.len() as u64;
+                batched += chunk.len();
+                batch.push(chunk);
+                if batched >= file_io::BATCH {
+                    batched = 0;
+                    if !writer.send(std::mem::take(&mut batch)).await {
+                        break;
+                    }
+                }
             }
+            writer.send(batch).await;
             Ok(())
         }
         .await;
-        // Always wait for the write still in flight, also on error: a write
+        // Always wait for the writes still in flight, also on error: a write
         // landing after the caller's truncate would corrupt the upload.
-        let flushed = file.flush().await;
-        copied?;
-        flushed?;
-        file.sync_data().await?;
-        Ok(written)
+        let written = writer.finish().await;
+        received?;
+        Ok(written?)
     }
 
     async fn truncate(&self, id: &UploadId, len: u64) -> io::Result<()> {

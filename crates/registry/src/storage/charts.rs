@@ -15,9 +15,8 @@
 
 use serde::{Deserialize, Serialize};
 use sled::transaction::{ConflictableTransactionError as Abortable, TransactionalTree};
-use tokio::io::AsyncReadExt;
 
-use super::Store;
+use super::{file_io, Store};
 use crate::events::{self, Action, Event, Request, Target};
 use crate::types::{ByteRange, Digest, RepoName};
 use crate::Error;
@@ -97,17 +96,16 @@ impl Store {
             tracing::warn!(%repo, size, "a Helm chart config too large to read: no chart_push");
             return Ok(None);
         }
-        let mut json = Vec::new();
-        self.read_blob(
-            &config_digest,
-            ByteRange {
-                start: 0,
-                end: size,
-            },
-        )
-        .await?
-        .read_to_end(&mut json)
-        .await?;
+        let chunks = self
+            .read_blob(
+                &config_digest,
+                ByteRange {
+                    start: 0,
+                    end: size,
+                },
+            )
+            .await?;
+        let json = file_io::collect(chunks).await?;
         match serde_json::from_slice::<RawConfig>(&json) {
             Ok(c) => Ok(Some(OciChart {
                 name: c.name,

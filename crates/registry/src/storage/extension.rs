@@ -17,7 +17,8 @@ use sled::transaction::{
 };
 use sled::Transactional;
 
-use super::blobs::{BlobReader, BlobStore, FsBlobStore};
+use super::blobs::{BlobStore, FsBlobStore};
+use super::file_io::Chunks;
 use super::gate;
 use super::meta::Meta;
 use crate::events::{self, Event, Record};
@@ -97,7 +98,7 @@ impl ExtensionStore {
     }
 
     /// Reads a whole stored blob of `size` bytes as a stream.
-    pub async fn read_blob(&self, digest: &Digest, size: u64) -> Result<BlobReader, Error> {
+    pub async fn read_blob(&self, digest: &Digest, size: u64) -> Result<Chunks, Error> {
         let range = ByteRange {
             start: 0,
             end: size,
@@ -208,12 +209,7 @@ mod tests {
             digest
         );
         assert_eq!(ext.blob_size(&digest).await.unwrap(), Some(5));
-        let mut back = Vec::new();
-        use tokio::io::AsyncReadExt;
-        ext.read_blob(&digest, 5)
-            .await
-            .unwrap()
-            .read_to_end(&mut back)
+        let back = crate::storage::file_io::collect(ext.read_blob(&digest, 5).await.unwrap())
             .await
             .unwrap();
         assert_eq!(back, b"chart");

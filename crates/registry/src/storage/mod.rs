@@ -5,6 +5,7 @@
 pub mod blobs;
 pub mod charts;
 pub mod extension;
+pub mod file_io;
 pub mod fsck;
 pub mod gate;
 pub mod gc;
@@ -16,7 +17,8 @@ pub mod uploads;
 
 use std::path::Path;
 
-use blobs::{BlobReader, BlobStore, FsBlobStore};
+use blobs::{BlobStore, FsBlobStore};
+use file_io::Chunks;
 use meta::Meta;
 use paths::Paths;
 
@@ -91,7 +93,7 @@ impl Store {
     }
 
     /// Reads `range` of a blob whose presence was checked with [`Store::blob_size`].
-    pub async fn read_blob(&self, digest: &Digest, range: ByteRange) -> Result<BlobReader, Error> {
+    pub async fn read_blob(&self, digest: &Digest, range: ByteRange) -> Result<Chunks, Error> {
         Ok(self.blobs.read(digest, range).await?)
     }
 
