@@ -20,6 +20,10 @@ pub struct Ceilings {
     pub disk_write: f64,
     /// Copying `size` bytes over loopback TCP, 1 MiB writes and reads.
     pub loopback: f64,
+    /// Durable appends per second, one at a time: 4 KiB appended to a file
+    /// on the data disk, then `fdatasync` (best of two runs of 1,000). The
+    /// bound of anything that waits for the disk before each reply.
+    pub fsyncs: f64,
 }
 
 /// Measures every ceiling; `size` is the amount written to disk.
@@ -31,6 +35,7 @@ pub fn measure(size: usize) -> Result<Ceilings, String> {
         sha2_sha256: sha2_speed(size),
         disk_write,
         loopback: wire::loopback_copy(size)?.max(wire::loopback_copy(size)?),
+        fsyncs: fsyncs()?.max(fsyncs()?),
     })
 }
 
@@ -74,6 +79,22 @@ fn disk(size: usize) -> Result<f64, String> {
     let secs = start.elapsed().as_secs_f64();
     let _ = std::fs::remove_file(&path);
     Ok(mbps(size as u64, secs))
+}
+
+fn fsyncs() -> Result<f64, String> {
+    let path = std::env::current_dir()
+        .map_err(|e| e.to_string())?
+        .join("target/bench-fsync-probe");
+    let mut f = std::fs::File::create(&path).map_err(|e| format!("fsync probe: {e}"))?;
+    let block = [3u8; 4096];
+    let start = Instant::now();
+    for _ in 0..1000 {
+        f.write_all(&block).map_err(|e| e.to_string())?;
+        f.sync_data().map_err(|e| e.to_string())?;
+    }
+    let rate = 1000.0 / start.elapsed().as_secs_f64();
+    let _ = std::fs::remove_file(&path);
+    Ok(rate)
 }
 
 /// Megabytes (10^6) per second.

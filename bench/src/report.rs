@@ -25,28 +25,33 @@ pub fn markdown(
         "Targets, which are met and what limits the others: `docs/performance.md` (by hand).\n\n",
     );
     if let Some(c) = ceilings {
-        s.push_str("## This machine's ceilings (measured in the same run)\n\n| ceiling | MB/s |\n|---|---:|\n");
+        s.push_str("## This machine's ceilings (measured in the same run)\n\n| ceiling | value | unit |\n|---|---:|---|\n");
         if let Some(o) = c.openssl_sha256 {
             let _ = writeln!(
                 s,
-                "| `openssl speed -evp sha256` (16 KiB blocks, one core) | {o:.0} |"
+                "| `openssl speed -evp sha256` (16 KiB blocks, one core) | {o:.0} | MB/s |"
             );
         }
         let _ = writeln!(
             s,
-            "| sha256 with the `sha2` crate (1 MiB chunks, one core) | {:.0} |",
+            "| sha256 with the `sha2` crate (1 MiB chunks, one core) | {:.0} | MB/s |",
             c.sha2_sha256
         );
         let _ = writeln!(
             s,
-            "| disk: write {} MiB + `fdatasync` | {:.0} |",
+            "| disk: write {} MiB + `fdatasync` | {:.0} | MB/s |",
             size >> 20,
             c.disk_write
         );
         let _ = writeln!(
             s,
-            "| loopback TCP, 1 MiB writes and reads | {:.0} |\n",
+            "| loopback TCP, 1 MiB writes and reads | {:.0} | MB/s |",
             c.loopback
+        );
+        let _ = writeln!(
+            s,
+            "| disk: 4 KiB append + `fdatasync`, one at a time | {:.0} | /s |\n",
+            c.fsyncs
         );
     }
     s.push_str("## Berth\n\n| scenario | value | unit | ratio to ceiling |\n|---|---:|---|---|\n");
@@ -55,6 +60,9 @@ pub fn markdown(
             (Some(Ceiling::Sha256), Some(c)) => {
                 let base = c.openssl_sha256.unwrap_or(c.sha2_sha256);
                 format!("{:.0}% of single-core sha256", 100.0 * f.value / base)
+            }
+            (Some(Ceiling::Fsync), Some(c)) => {
+                format!("{:.0}% of one-at-a-time fsyncs", 100.0 * f.value / c.fsyncs)
             }
             (Some(Ceiling::Loopback), Some(c)) => {
                 format!("{:.0}% of loopback TCP", 100.0 * f.value / c.loopback)

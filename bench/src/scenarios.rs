@@ -50,6 +50,9 @@ pub enum Ceiling {
     Sha256,
     /// Loopback TCP speed (downloads come from the page cache).
     Loopback,
+    /// Durable appends per second, one at a time (each durable write
+    /// waits for one).
+    Fsync,
 }
 
 /// Chunk size of docker-style chunked uploads.

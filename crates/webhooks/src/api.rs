@@ -252,7 +252,8 @@ impl Webhooks {
             None => Ok(default),
         };
         let (n, skip) = (number("n", PAGE)?.min(PAGE), number("skip", 0)?);
-        let mut value = history::list(&self.shared.store, name, skip, n + 1)?;
+        let limit = self.shared.config.history_limit;
+        let mut value = history::list(&self.shared.store, name, skip, n + 1, limit)?;
         let mut reply = json!({});
         if value.len() > n {
             value.truncate(n);

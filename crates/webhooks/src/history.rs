@@ -88,13 +88,15 @@ pub fn dropped_entry(payload: &Value, queue_limit: u64) -> Value {
     })
 }
 
-/// Appends an entry, trimming the webhook's history to `limit` now and then.
+/// Appends an entry. The webhook's history is trimmed back to `limit` about
+/// every `limit / 4` appends (a trim walks the whole history), so it holds
+/// up to a quarter more entries between trims; [`list`] shows `limit`.
 pub fn append(store: &Store, name: &str, entry: &Value, limit: usize) -> Result<(), Error> {
     let id = store.db.generate_id()?;
     store
         .history
         .insert(store::key(name, !id), serde_json::to_vec(entry)?)?;
-    if id % 32 == 0 {
+    if id % (limit as u64 / 4).max(32) == 0 {
         for key in store
             .history
             .scan_prefix(store::prefix(name))
@@ -107,12 +109,20 @@ pub fn append(store: &Store, name: &str, entry: &Value, limit: usize) -> Result<
     Ok(())
 }
 
-/// Up to `n` entries after skipping `skip`, newest first.
-pub fn list(store: &Store, name: &str, skip: usize, n: usize) -> Result<Vec<Value>, Error> {
+/// Up to `n` entries after skipping `skip`, newest first, of the newest
+/// `limit`.
+pub fn list(
+    store: &Store,
+    name: &str,
+    skip: usize,
+    n: usize,
+    limit: usize,
+) -> Result<Vec<Value>, Error> {
     store
         .history
         .scan_prefix(store::prefix(name))
         .values()
+        .take(limit)
         .skip(skip)
         .take(n)
         .map(|v| Ok(serde_json::from_slice(&v?)?))

@@ -77,6 +77,7 @@ fn delivery_runtime(
             let runtime = tokio::runtime::Builder::new_multi_thread()
                 .worker_threads(DELIVERY_THREADS)
                 .thread_name("berth-delivery")
+                .on_thread_start(yield_to_requests)
                 .enable_all()
                 .build();
             match runtime {
@@ -95,6 +96,21 @@ fn delivery_runtime(
     rx.recv()
         .map_err(|e| Error::Internal(e.to_string()))?
         .map_err(|e| Error::Internal(format!("cannot start the delivery runtime: {e}")))
+}
+
+/// Nice value of the delivery threads: when the CPU is short, registry
+/// requests run first and deliveries take what is left. A delivery is
+/// asynchronous anyway; a push waits for its reply.
+const DELIVERY_NICE: i32 = 10;
+
+/// Lowers the calling thread's scheduling priority to [`DELIVERY_NICE`]
+/// (on Linux, `setpriority` on a thread id applies to that thread only).
+/// Failing only means deliveries compete with requests as equals.
+fn yield_to_requests() {
+    let tid = rustix::thread::gettid();
+    if let Err(e) = rustix::process::setpriority_process(Some(tid), DELIVERY_NICE) {
+        tracing::debug!(error = %e, "cannot lower the delivery threads' priority");
+    }
 }
 
 /// The running webhooks subsystem.
@@ -135,7 +151,7 @@ impl Webhooks {
             dispatch: tokio::sync::Mutex::new(()),
             runtime,
         });
-        for hook in shared.store.all()? {
+        for hook in shared.store.all()?.iter() {
             shared.workers.start(&shared, &hook.name);
         }
         shared.runtime.spawn(dispatcher::run(shared.clone()));

@@ -40,6 +40,9 @@ pub struct Store {
     pub db: sled::Db,
     /// Group commit for it (see `registry::storage::gate`).
     flusher: std::sync::Arc<gate::Flusher>,
+    /// The `webhooks` tree, decoded: read for every event and delivery,
+    /// changed only by [`put`](Self::put) and [`remove`](Self::remove).
+    cached: std::sync::Arc<std::sync::Mutex<Option<Hooks>>>,
 
     /// Webhook definitions.
     pub webhooks: sled::Tree,
@@ -77,31 +80,43 @@ impl Store {
             counters: db.open_tree("counters")?,
             events,
             flusher: std::sync::Arc::default(),
+            cached: std::sync::Arc::default(),
             db,
         })
     }
 
     /// Every webhook, by name.
-    pub fn all(&self) -> Result<Vec<Webhook>, Error> {
-        self.webhooks
+    pub fn all(&self) -> Result<Hooks, Error> {
+        let mut cached = self.lock();
+        if let Some(hooks) = &*cached {
+            return Ok(hooks.clone());
+        }
+        // Loaded under the lock: a change made meanwhile clears the cache
+        // only after this load has stored it.
+        let hooks: Hooks = self
+            .webhooks
             .iter()
             .map(|item| Ok(serde_json::from_slice(&item?.1)?))
-            .collect()
+            .collect::<Result<Vec<_>, Error>>()?
+            .into();
+        *cached = Some(hooks.clone());
+        Ok(hooks)
     }
 
     /// One webhook.
     pub fn get(&self, name: &str) -> Result<Webhook, Error> {
-        let bytes = self
-            .webhooks
-            .get(name)?
-            .ok_or_else(|| Error::NotFound(name.to_owned()))?;
-        Ok(serde_json::from_slice(&bytes)?)
+        self.all()?
+            .iter()
+            .find(|h| h.name == name)
+            .cloned()
+            .ok_or_else(|| Error::NotFound(name.to_owned()))
     }
 
     /// Stores `hook` (create or replace), durably.
     pub async fn put(&self, hook: &Webhook) -> Result<(), Error> {
         self.webhooks
             .insert(hook.name.as_str(), serde_json::to_vec(hook)?)?;
+        *self.lock() = None;
         self.flusher.flush(&self.db).await?;
         Ok(())
     }
@@ -111,6 +126,7 @@ impl Store {
         self.webhooks
             .remove(name)?
             .ok_or_else(|| Error::NotFound(name.to_owned()))?;
+        *self.lock() = None;
         for tree in [&self.deliveries, &self.history] {
             for key in tree.scan_prefix(prefix(name)).keys() {
                 tree.remove(key?)?;
@@ -120,6 +136,15 @@ impl Store {
         Ok(())
     }
 }
+
+impl Store {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Option<Hooks>> {
+        self.cached.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// Every webhook, shared.
+pub type Hooks = std::sync::Arc<[Webhook]>;
 
 /// `name \0`.
 pub fn prefix(name: &str) -> Vec<u8> {
