@@ -1,8 +1,9 @@
 //! HTTPS with `--tls-cert`/`--tls-key`: a private CA made with openssl,
 //! Berth on a non-loopback address (docker treats 127.0.0.0/8 as insecure
 //! and would skip verification there), and real clients that verify:
-//! curl, docker (the CA in `/etc/docker/certs.d`) and skopeo
-//! (`--dest-cert-dir`). Each first fails without the CA.
+//! curl, docker (the CA in `/etc/docker/certs.d`), skopeo
+//! (`--dest-cert-dir`) and berth's own client (`SSL_CERT_FILE`). Each
+//! first fails without the CA.
 
 #![allow(clippy::unwrap_used)] // a test crate: panicking is how it fails
 
@@ -154,6 +155,52 @@ fn docker_skopeo_and_curl_verify_berths_certificate() {
     fails_with(
         &curl(&["-f", "-o", "/dev/null", &format!("http://{host}/v2/")]),
         "plain HTTP to the TLS port",
+    );
+
+    // berth's own client (`events`, `health`): verified with the CA that
+    // SSL_CERT_FILE names, refused with the system's roots only.
+    let berth = |envs: &[(&str, &str)], args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_berth"))
+            .args(args)
+            .env_remove("SSL_CERT_FILE")
+            .env_remove("BERTH_REGISTRY")
+            .envs(envs.iter().copied())
+            .output()
+            .unwrap()
+    };
+    let registry = format!("https://{host}");
+    let ca_file = ca.to_str().unwrap();
+    let events = berth(
+        &[("SSL_CERT_FILE", ca_file)],
+        &["events", "--registry", &registry, "--output", "json"],
+    );
+    assert!(
+        events.status.success(),
+        "berth events over HTTPS: {}",
+        String::from_utf8_lossy(&events.stderr)
+    );
+    let refused = berth(&[], &["events", "--registry", &registry]);
+    fails_with(&refused, "berth events without the CA");
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("certificate"),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
+    // As the image's health check runs it: the listen address and the
+    // certificate from the environment.
+    let health = berth(
+        &[
+            ("SSL_CERT_FILE", ca_file),
+            ("BERTH_LISTEN", &host),
+            ("BERTH_TLS_CERT", cert.to_str().unwrap()),
+        ],
+        &["health"],
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&health.stdout).trim(),
+        "ready",
+        "{}",
+        String::from_utf8_lossy(&health.stderr)
     );
 
     // docker: no CA yet, so the push fails verification; with it, push and pull.

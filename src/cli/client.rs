@@ -1,7 +1,12 @@
 //! The HTTP side of the verbs that talk to a running registry (`webhook`,
 //! `events`), and the two ways they print a reply: a table or JSON.
+//!
+//! `https://` registries are verified against the system's roots, which
+//! `SSL_CERT_FILE` or `SSL_CERT_DIR` replace, as for curl and openssl: that
+//! is how a private CA is trusted.
 
 use std::io::{Read, Write};
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::Value;
@@ -42,18 +47,21 @@ pub struct Client {
 
 impl Client {
     /// A client for the registry at `registry` (`http://HOST:PORT`).
-    pub fn new(registry: &str) -> Self {
+    pub fn new(registry: &str) -> Result<Self, String> {
         let trimmed = registry.trim().trim_end_matches('/');
         let base = if trimmed.contains("://") {
             trimmed.to_owned()
         } else {
             format!("http://{trimmed}")
         };
-        let agent = ureq::AgentBuilder::new()
+        let mut agent = ureq::AgentBuilder::new()
             .timeout_connect(Duration::from_secs(10))
             .timeout(Duration::from_secs(300))
-            .redirects(0)
-            .build();
+            .redirects(0);
+        if base.starts_with("https://") {
+            agent = agent.tls_config(tls_config()?);
+        }
+        let agent = agent.build();
         let authorization = match (
             std::env::var("BERTH_USERNAME"),
             std::env::var("BERTH_PASSWORD"),
@@ -66,11 +74,11 @@ impl Client {
             }
             _ => None,
         };
-        Self {
+        Ok(Self {
             agent,
             base,
             authorization,
-        }
+        })
     }
 
     /// `GET path` with query parameters.
@@ -112,11 +120,14 @@ impl Client {
             )),
             Err(ureq::Error::Status(code, resp)) => Err(api_error(code, &read(resp)?)),
             Err(ureq::Error::Transport(t)) => {
-                let detail = t
-                    .message()
-                    .map(str::to_owned)
-                    .or_else(|| std::error::Error::source(&t).map(ToString::to_string))
-                    .unwrap_or_default();
+                let detail = [
+                    t.message().map(str::to_owned),
+                    std::error::Error::source(&t).map(ToString::to_string),
+                ]
+                .into_iter()
+                .flatten()
+                .collect::<Vec<_>>()
+                .join(": ");
                 Err(format!(
                     "cannot reach the registry at {}: {}: {detail}",
                     self.base,
@@ -125,6 +136,23 @@ impl Client {
             }
         }
     }
+}
+
+/// TLS settings: the system's roots (or those `SSL_CERT_FILE` and
+/// `SSL_CERT_DIR` name), with the same crypto provider as the server.
+fn tls_config() -> Result<Arc<rustls::ClientConfig>, String> {
+    let mut roots = rustls::RootCertStore::empty();
+    let found = rustls_native_certs::load_native_certs();
+    for e in &found.errors {
+        tracing::debug!(error = %e, "skipping unreadable trust roots");
+    }
+    roots.add_parsable_certificates(found.certs);
+    let config = rustls::ClientConfig::builder_with_provider(registry::tls::provider())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| format!("TLS: {e}"))?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(Arc::new(config))
 }
 
 /// The body of a response as text.

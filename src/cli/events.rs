@@ -36,7 +36,7 @@ pub struct EventsArgs {
 
 /// Runs `berth events`.
 pub fn run(args: EventsArgs) -> Result<(), String> {
-    let client = Client::new(&args.remote.registry);
+    let client = Client::new(&args.remote.registry)?;
     let mut log = Log::default();
     match args.wait_for {
         None => while log.next_page(&client, &args)? {},

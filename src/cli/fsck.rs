@@ -25,7 +25,7 @@ pub fn run(args: FsckArgs) -> Result<(), String> {
     let report = match &args.data_dir {
         Some(dir) => offline(dir, args.repair)?,
         None => {
-            let client = Client::new(&args.remote.registry);
+            let client = Client::new(&args.remote.registry)?;
             let method = if args.repair { "POST" } else { "GET" };
             client.send(method, "/api/fsck", &[], None)?
         }

@@ -17,7 +17,7 @@ pub struct GcArgs {
 
 /// Runs a collection and prints its report.
 pub fn run(args: GcArgs) -> Result<(), String> {
-    let client = Client::new(&args.remote.registry);
+    let client = Client::new(&args.remote.registry)?;
     let method = if args.dry_run { "GET" } else { "POST" };
     let report = client.send(method, "/api/gc", &[], None)?;
     if args.remote.output == Output::Json {

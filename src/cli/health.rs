@@ -7,7 +7,10 @@ use super::client::Client;
 #[derive(Debug, clap::Args)]
 pub struct HealthArgs {
     /// Registry to ask. Default: the address `BERTH_LISTEN` names (as in the
-    /// container image), else http://127.0.0.1:5000.
+    /// container image), else 127.0.0.1:5000; over `https://` when
+    /// `BERTH_TLS_CERT` is set (the registry serves TLS), trusting what
+    /// `SSL_CERT_FILE` names (see `berth help`): the certificate must then
+    /// name the address asked, e.g. `IP:127.0.0.1`.
     #[arg(long, env = "BERTH_REGISTRY")]
     registry: Option<String>,
 }
@@ -16,9 +19,10 @@ pub struct HealthArgs {
 pub fn run(args: HealthArgs) -> Result<(), String> {
     let registry = args.registry.unwrap_or_else(|| {
         let listen = std::env::var("BERTH_LISTEN").unwrap_or_else(|_| "127.0.0.1:5000".into());
-        local(&listen)
+        let tls = std::env::var("BERTH_TLS_CERT").is_ok_and(|c| !c.is_empty());
+        local(&listen, tls)
     });
-    let reply = Client::new(&registry).get("/ready", &[])?;
+    let reply = Client::new(&registry)?.get("/ready", &[])?;
     if reply["ready"] == true {
         println!("ready");
         Ok(())
@@ -28,12 +32,13 @@ pub fn run(args: HealthArgs) -> Result<(), String> {
 }
 
 /// The loopback address of a listen address (`0.0.0.0:5000` is reached as
-/// `127.0.0.1:5000`).
-fn local(listen: &str) -> String {
+/// `127.0.0.1:5000`), as an `http://` or, with `tls`, `https://` URL.
+fn local(listen: &str, tls: bool) -> String {
     let addr = match listen.rsplit_once(':') {
         Some(("0.0.0.0", port)) => format!("127.0.0.1:{port}"),
         Some(("[::]", port)) => format!("[::1]:{port}"),
         _ => listen.to_owned(),
     };
-    format!("http://{addr}")
+    let scheme = if tls { "https" } else { "http" };
+    format!("{scheme}://{addr}")
 }

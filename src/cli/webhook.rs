@@ -114,7 +114,7 @@ struct ListEventsArgs {
 
 /// Runs one `berth webhook` verb.
 pub fn run(args: WebhookArgs) -> Result<(), String> {
-    let client = Client::new(&args.remote.registry);
+    let client = Client::new(&args.remote.registry)?;
     let out = args.remote.output;
     let path = |name: &str| format!("/api/webhooks/{}", client::segment(name));
     match args.verb {

@@ -11,6 +11,14 @@ use tokio_rustls::TlsAcceptor;
 
 use crate::Error;
 
+/// The cryptography every TLS endpoint of Berth uses (server, webhook
+/// deliveries, the CLI's client): aws-lc-rs. Named explicitly everywhere,
+/// since a dependency enabling rustls's `ring` as well would leave rustls
+/// no process-wide default to pick.
+pub fn provider() -> Arc<tokio_rustls::rustls::crypto::CryptoProvider> {
+    Arc::new(tokio_rustls::rustls::crypto::aws_lc_rs::default_provider())
+}
+
 /// The acceptor for `cert` (a PEM chain, leaf first) and `key` (PEM).
 pub fn acceptor(cert: &Path, key: &Path) -> Result<TlsAcceptor, Error> {
     let bad = |what: &Path, e: &dyn std::fmt::Display| {
@@ -24,8 +32,7 @@ pub fn acceptor(cert: &Path, key: &Path) -> Result<TlsAcceptor, Error> {
         return Err(bad(cert, &"no certificate in it"));
     }
     let key = PrivateKeyDer::from_pem_file(key).map_err(|e| bad(key, &e))?;
-    let provider = Arc::new(tokio_rustls::rustls::crypto::aws_lc_rs::default_provider());
-    let mut config = ServerConfig::builder_with_provider(provider)
+    let mut config = ServerConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()
         .map_err(|e| Error::Config(format!("TLS: {e}")))?
         .with_no_client_auth()

@@ -18,6 +18,7 @@ use hyper_util::rt::TokioExecutor;
 use sha2::Sha256;
 
 use crate::target::Resolver;
+use crate::Error;
 use crate::webhook::Webhook;
 
 /// What came back from one attempt.
@@ -61,22 +62,26 @@ pub struct Client {
 impl Client {
     /// A client whose attempts time out after `timeout`, refusing internal
     /// addresses when `refuse_private` is set (see [`crate::target`]).
-    pub fn new(timeout: Duration, refuse_private: bool) -> Self {
-        let builder = hyper_rustls::HttpsConnectorBuilder::new();
-        let builder = match builder.with_native_roots() {
+    pub fn new(timeout: Duration, refuse_private: bool) -> Result<Self, Error> {
+        let provider = registry::tls::provider();
+        let builder = match hyper_rustls::HttpsConnectorBuilder::new()
+            .with_provider_and_native_roots(provider.clone())
+        {
             Ok(b) => b,
-            Err(_) => hyper_rustls::HttpsConnectorBuilder::new().with_webpki_roots(),
+            Err(_) => hyper_rustls::HttpsConnectorBuilder::new()
+                .with_provider_and_webpki_roots(provider)
+                .map_err(|e| Error::Internal(format!("TLS: {e}")))?,
         };
         let mut http = HttpConnector::new_with_resolver(Resolver::new(refuse_private));
         http.enforce_http(false);
         let connector = builder.https_or_http().enable_http1().wrap_connector(http);
         let http =
             hyper_util::client::legacy::Client::builder(TokioExecutor::new()).build(connector);
-        Self {
+        Ok(Self {
             http,
             timeout,
             refuse_private,
-        }
+        })
     }
 
     /// POSTs `body` (the JSON payload of event `id`) to `hook`.

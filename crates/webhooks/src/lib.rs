@@ -134,7 +134,7 @@ impl Webhooks {
         configured: Vec<Webhook>,
         shutdown: CancellationToken,
     ) -> Result<Self, Error> {
-        let client = client::Client::new(config.timeout, config.refuse_private_targets);
+        let client = client::Client::new(config.timeout, config.refuse_private_targets)?;
         let store = store::Store::open(events, dir)?;
         for hook in configured {
             hook.validate()?;
