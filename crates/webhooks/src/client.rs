@@ -18,8 +18,8 @@ use hyper_util::rt::TokioExecutor;
 use sha2::Sha256;
 
 use crate::target::Resolver;
-use crate::Error;
 use crate::webhook::Webhook;
+use crate::Error;
 
 /// What came back from one attempt.
 #[derive(Clone, Debug)]

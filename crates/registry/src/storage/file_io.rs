@@ -17,7 +17,7 @@ use std::fs::File;
 use std::io::{self, Read, Seek, Write};
 use std::pin::Pin;
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use futures_util::Stream;
 use tokio::sync::mpsc;
 
@@ -100,16 +100,15 @@ pub fn read_ahead(mut file: File, mut len: u64) -> Chunks {
     let (tx, mut rx) = mpsc::channel(1);
     tokio::task::spawn_blocking(move || {
         while len > 0 {
-            let mut buf =
-                BytesMut::zeroed(READ_SIZE.min(usize::try_from(len).unwrap_or(READ_SIZE)));
-            let piece = match file.read(&mut buf) {
+            let want = READ_SIZE.min(usize::try_from(len).unwrap_or(READ_SIZE));
+            // `read_to_end` reads into the spare capacity: no zeroing first.
+            let mut buf = Vec::with_capacity(want);
+            let piece = match (&mut file).take(want as u64).read_to_end(&mut buf) {
                 Ok(0) => Err(io::ErrorKind::UnexpectedEof.into()),
                 Ok(n) => {
-                    buf.truncate(n);
                     len -= n as u64;
-                    Ok(buf.freeze())
+                    Ok(Bytes::from(buf))
                 }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => Err(e),
             };
             let failed = piece.is_err();
