@@ -9,7 +9,7 @@ pub struct HealthArgs {
     /// Registry to ask. Default: the address `BERTH_LISTEN` names (as in the
     /// container image), else 127.0.0.1:5000; over `https://` when
     /// `BERTH_TLS_CERT` is set (the registry serves TLS), trusting what
-    /// `SSL_CERT_FILE` names (see `berth help`): the certificate must then
+    /// `SSL_CERT_FILE` names: the certificate must then
     /// name the address asked, e.g. `IP:127.0.0.1`.
     #[arg(long, env = "BERTH_REGISTRY")]
     registry: Option<String>,

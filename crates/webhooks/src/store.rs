@@ -135,9 +135,7 @@ impl Store {
         self.flusher.flush(&self.db).await?;
         Ok(())
     }
-}
 
-impl Store {
     fn lock(&self) -> std::sync::MutexGuard<'_, Option<Hooks>> {
         self.cached.lock().unwrap_or_else(|p| p.into_inner())
     }

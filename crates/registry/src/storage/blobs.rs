@@ -11,7 +11,6 @@ use std::io;
 use bytes::Bytes;
 use futures_util::{Stream, StreamExt};
 use tokio::fs::{self, File, OpenOptions};
-use tokio::io::AsyncReadExt;
 
 use super::file_io::{self, Chunks};
 use super::paths::Paths;
@@ -75,9 +74,6 @@ pub trait BlobStore: Send + Sync {
 pub struct FsBlobStore {
     paths: Paths,
 }
-
-/// Read buffer for rehashing a staged upload after a restart.
-const HASH_CHUNK: usize = 1024 * 1024;
 
 impl FsBlobStore {
     /// A store over `paths`, creating its directories.
@@ -196,15 +192,13 @@ impl BlobStore for FsBlobStore {
     }
 
     async fn hash_staged(&self, id: &UploadId, mut digester: Digester) -> io::Result<Digest> {
-        let mut file = File::open(self.paths.upload(id)).await?;
-        let mut buf = vec![0u8; HASH_CHUNK];
-        loop {
-            let n = file.read(&mut buf).await?;
-            if n == 0 {
-                return Ok(digester.finish());
-            }
-            digester.update(&buf[..n]);
+        let file = File::open(self.paths.upload(id)).await?;
+        let len = file.metadata().await?.len();
+        let mut pieces = file_io::read_ahead(file.into_std().await, len);
+        while let Some(piece) = pieces.next().await {
+            digester.update(&piece?);
         }
+        Ok(digester.finish())
     }
 
     async fn commit(&self, id: &UploadId, digest: &Digest) -> io::Result<()> {
