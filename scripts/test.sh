@@ -9,6 +9,9 @@
 #   5. runs each fuzz target briefly (scripts/fuzz.sh; fails on a crash).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# One clean build: incremental caches would only take disk.
+export CARGO_INCREMENTAL=0
+df -h . | sed 's/^/disk: /'
 
 # shellcheck source=scripts/setup-test-env.sh
 source scripts/setup-test-env.sh
