@@ -50,6 +50,10 @@ pub struct Config {
     /// (default `1h`).
     #[serde(deserialize_with = "duration", serialize_with = "human")]
     pub gc_grace: Duration,
+    /// Events the registry-wide event log keeps (default 100000, about
+    /// 50 MB on disk); older ones are removed once every webhook has them
+    /// queued. 0 keeps every event.
+    pub event_retention: u64,
     /// PEM certificate chain for HTTPS (with `tls_key`); empty: plain HTTP.
     pub tls_cert: PathBuf,
     /// PEM private key of `tls_cert`.
@@ -71,6 +75,7 @@ impl Default for Config {
             max_open_uploads: 1000,
             upload_expiry: Duration::from_secs(24 * 3600),
             gc_grace: Duration::from_secs(3600),
+            event_retention: 100_000,
             tls_cert: PathBuf::new(),
             tls_key: PathBuf::new(),
             auth: crate::auth::AuthConfig::default(),

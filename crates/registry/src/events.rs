@@ -7,6 +7,14 @@
 //! that did not commit never does. Sequence numbers come from a counter read
 //! and written in that transaction, so they follow commit order and a reader
 //! can tail the log with a cursor without missing a late-committing event.
+//!
+//! The log keeps the newest `event_retention` events (see [`retain`]) and
+//! every event a reader still [holds](EventLog::hold): a webhook dispatcher
+//! that lags never loses one.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, Weak};
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use sled::transaction::{ConflictableTransactionError, TransactionalTree};
@@ -176,6 +184,19 @@ pub struct EventLog {
     events: sled::Tree,
     counters: sled::Tree,
     durable: tokio::sync::watch::Sender<u64>,
+    holds: Mutex<Vec<Weak<AtomicU64>>>,
+}
+
+/// A reader's place in the log: the log keeps every event after it until
+/// the reader moves it on ([`Hold::advance`]) or drops it.
+#[derive(Debug)]
+pub struct Hold(Arc<AtomicU64>);
+
+impl Hold {
+    /// Lets the log remove events up to `seq`: the reader is done with them.
+    pub fn advance(&self, seq: u64) {
+        self.0.fetch_max(seq, Ordering::Relaxed);
+    }
 }
 
 impl EventLog {
@@ -187,7 +208,44 @@ impl EventLog {
             events,
             counters,
             durable: tokio::sync::watch::channel(last).0,
+            holds: Mutex::default(),
         })
+    }
+
+    /// Keeps every event after `after` until the hold moves on.
+    pub fn hold(&self, after: u64) -> Hold {
+        let place = Arc::new(AtomicU64::new(after));
+        self.lock_holds().push(Arc::downgrade(&place));
+        Hold(place)
+    }
+
+    /// Removes the events older than the newest `keep` durable ones that no
+    /// hold needs, returning how many went. The removal is not flushed: if
+    /// a crash takes it back, the next trim repeats it.
+    pub fn trim(&self, keep: u64) -> Result<usize, crate::Error> {
+        let held = {
+            let mut holds = self.lock_holds();
+            holds.retain(|h| h.strong_count() > 0);
+            holds
+                .iter()
+                .filter_map(Weak::upgrade)
+                .map(|h| h.load(Ordering::Relaxed))
+                .min()
+        };
+        let last = self.durable().saturating_sub(keep);
+        let cut = held.map_or(last, |h| h.min(last));
+        // One key at a time: a sled batch would lock out every transaction
+        // (manifest pushes) while it applies.
+        let mut removed = 0;
+        for key in self.events.range(..=cut.to_be_bytes()).keys() {
+            self.events.remove(key?)?;
+            removed += 1;
+        }
+        Ok(removed)
+    }
+
+    fn lock_holds(&self) -> std::sync::MutexGuard<'_, Vec<Weak<AtomicU64>>> {
+        self.holds.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// The highest sequence number known to be durable.
@@ -221,6 +279,28 @@ impl EventLog {
         let mut records = read(&self.events, after, limit)?;
         records.retain(|(seq, _)| *seq <= durable);
         Ok(records)
+    }
+}
+
+/// How often [`retain`] trims.
+const TRIM_EVERY: Duration = Duration::from_secs(1);
+
+/// Keeps the log at the newest `keep` events (and what readers hold),
+/// trimming every second until dropped; `keep` = 0 keeps every event.
+pub async fn retain(log: Arc<EventLog>, keep: u64) {
+    if keep == 0 {
+        return;
+    }
+    let mut tick = tokio::time::interval(TRIM_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let log = log.clone();
+        match tokio::task::spawn_blocking(move || log.trim(keep)).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => tracing::error!(error = %e, "trimming the event log failed"),
+            Err(e) => tracing::error!(error = %e, "the event log trim panicked"),
+        }
     }
 }
 
@@ -263,6 +343,57 @@ pub fn decode_seq(bytes: &[u8]) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use sled::Transactional;
+
+    /// A log in a temporary database holding events 1..=n, all durable.
+    fn log_of(n: u64) -> EventLog {
+        let db = sled::Config::new().temporary(true).open().unwrap();
+        let (events, counters) = (db.open_tree("events").unwrap(), db.open_tree("c").unwrap());
+        for _ in 0..n {
+            let record = Record::from(Event::new(
+                Action::Push,
+                Target::default(),
+                Request::default(),
+            ));
+            (&events, &counters)
+                .transaction(|(e, c)| append(e, c, &record))
+                .unwrap();
+        }
+        let log = EventLog::open(events, counters).unwrap();
+        log.mark_durable(n);
+        log
+    }
+
+    fn seqs(log: &EventLog) -> Vec<u64> {
+        log.read(0, 100)
+            .unwrap()
+            .into_iter()
+            .map(|(s, _)| s)
+            .collect()
+    }
+
+    #[test]
+    fn trim_keeps_the_newest_events_and_what_a_hold_needs() {
+        let log = log_of(10);
+        let hold = log.hold(3);
+        assert_eq!(log.trim(2).unwrap(), 3);
+        assert_eq!(seqs(&log), (4..=10).collect::<Vec<_>>());
+        hold.advance(10);
+        assert_eq!(log.trim(2).unwrap(), 5);
+        assert_eq!(seqs(&log), [9, 10]);
+        drop(hold);
+        assert_eq!(log.trim(0).unwrap(), 2);
+        assert_eq!(seqs(&log), Vec::<u64>::new());
+        assert_eq!(log.last_committed().unwrap(), 10, "numbering goes on");
+    }
+
+    #[test]
+    fn trim_never_removes_events_not_yet_durable() {
+        let log = log_of(10);
+        log.durable.send_replace(6);
+        assert_eq!(log.trim(2).unwrap(), 4);
+        assert_eq!(seqs(&log), [5, 6]);
+    }
 
     #[test]
     fn chart_payload_is_the_contracts() {

@@ -53,6 +53,11 @@ pub async fn serve(
         .header_read_timeout(registry.config.header_timeout);
     let graceful = GracefulShutdown::new();
     let mut shutdown = std::pin::pin!(shutdown);
+    // Aborted when serving ends; an interrupted trim is repeated next time.
+    let retention = tokio::spawn(crate::events::retain(
+        registry.event_log(),
+        registry.config.event_retention,
+    ));
     loop {
         let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
@@ -108,6 +113,7 @@ pub async fn serve(
         });
     }
     drop(listener);
+    retention.abort();
     tokio::select! {
         () = graceful.shutdown() => tracing::info!("all connections closed"),
         () = tokio::time::sleep(DRAIN_DEADLINE) => tracing::warn!("shutdown deadline passed; closing open connections"),

@@ -23,12 +23,23 @@ const BATCH: usize = 256;
 /// A safety net: look at the log this often even without a wake-up.
 const POLL: Duration = Duration::from_secs(2);
 
+/// How often the dispatcher lets the registry's log drop what it has
+/// dispatched (see [`release`]).
+const RELEASE_EVERY: Duration = Duration::from_secs(1);
+
 /// Runs until shutdown.
 pub async fn run(shared: Arc<Shared>) {
     let mut durable = shared.store.events.subscribe();
+    let mut released = tokio::time::Instant::now();
     loop {
         if let Err(e) = dispatch_pending(&shared).await {
             tracing::error!(error = %e, "webhook dispatch failed; retrying");
+        }
+        if released.elapsed() >= RELEASE_EVERY {
+            released = tokio::time::Instant::now();
+            if let Err(e) = release(&shared.store).await {
+                tracing::error!(error = %e, "cannot flush the webhook queues");
+            }
         }
         tokio::select! {
             changed = durable.changed() => if changed.is_err() { return },
@@ -36,6 +47,17 @@ pub async fn run(shared: Arc<Shared>) {
             () = shared.shutdown.cancelled() => return,
         }
     }
+}
+
+/// Flushes the queues and lets the registry's event log drop every event
+/// dispatched before the flush. Until then a crash could take the
+/// deliveries and the cursor back, and the events must be there to be
+/// dispatched again.
+async fn release(s: &store::Store) -> Result<(), crate::Error> {
+    let cursor = store::decode_u64(s.counters.get(CURSOR)?);
+    s.flush().await?;
+    s.hold.advance(cursor);
+    Ok(())
 }
 
 /// Hands every durable, not yet dispatched event to its webhooks. The

@@ -54,6 +54,8 @@ pub struct Store {
     pub counters: sled::Tree,
     /// The registry's event log (its durable view).
     pub events: std::sync::Arc<registry::events::EventLog>,
+    /// Keeps the log from trimming events past the cursor.
+    pub hold: std::sync::Arc<registry::events::Hold>,
 }
 
 /// Key of the dispatcher's cursor: the last event seq turned into deliveries.
@@ -73,12 +75,15 @@ impl Store {
             // and history are read at their ends only.
             .cache_capacity(4 << 20)
             .open()?;
+        let counters = db.open_tree("counters")?;
+        let hold = events.hold(decode_u64(counters.get(CURSOR)?)).into();
         Ok(Self {
             webhooks: db.open_tree("webhooks")?,
             deliveries: db.open_tree("webhook_deliveries")?,
             history: db.open_tree("webhook_history")?,
-            counters: db.open_tree("counters")?,
+            counters,
             events,
+            hold,
             flusher: std::sync::Arc::default(),
             cached: std::sync::Arc::default(),
             db,
@@ -117,6 +122,12 @@ impl Store {
         self.webhooks
             .insert(hook.name.as_str(), serde_json::to_vec(hook)?)?;
         *self.lock() = None;
+        self.flusher.flush(&self.db).await?;
+        Ok(())
+    }
+
+    /// Makes every change so far durable.
+    pub async fn flush(&self) -> Result<(), Error> {
         self.flusher.flush(&self.db).await?;
         Ok(())
     }

@@ -14,7 +14,9 @@ const MAX_PAGE: usize = 1000;
 /// `GET /api/events[?action=&repository=&since=&after=&n=]`: events oldest
 /// first, each with its sequence number `seq`. `since` is an RFC 3339
 /// timestamp; `after` a sequence number (exclusive). The reply carries
-/// `last`, the sequence number to pass as `after` for the next page.
+/// `last`, the sequence number to pass as `after` for the next page. The
+/// log keeps the newest `event_retention` events: a page whose `after` is
+/// older starts at the oldest one kept.
 pub async fn list_events(reg: &Registry, query: &Query) -> Reply {
     let action = match query.get("action") {
         Some(a) => Some(
