@@ -229,12 +229,8 @@ impl Webhooks {
         } else {
             Outcome::Failed
         };
-        history::append(
-            &s.store,
-            name,
-            &history::attempt_entry(&hook, &payload, &attempt, 1, outcome),
-            s.config.history_limit,
-        )?;
+        let entry = history::attempt_entry(&hook, (&id, &payload), &attempt, 1, outcome)?;
+        history::append(&s.store, name, entry, s.config.history_limit)?;
         let reply = match &attempt.response {
             Ok(r) => json!({"id": id, "statusCode": r.status}),
             Err(e) => json!({"id": id, "error": e}),

@@ -79,25 +79,26 @@ pub async fn dispatch_pending(shared: &Shared) -> Result<(), crate::Error> {
         let limit = shared.config.queue_limit;
         let mut queued: HashMap<&str, u64> = HashMap::new();
         for (seq, record) in &batch {
-            let payload = serde_json::to_value(&record.event)?;
+            // Every webhook's delivery of this event starts out the same:
+            // encoded once, shared by every insert.
+            let fresh = sled::IVec::from(serde_json::to_vec(&Delivery {
+                event: record.event.clone(),
+                attempts: 0,
+                queued_ms: now,
+                next_attempt_ms: 0,
+            })?);
             for hook in hooks.iter().filter(|h| matches(h, record)) {
                 let added = queued.get(hook.name.as_str()).copied().unwrap_or(0);
                 if shared.workers.pending(&hook.name) + added >= limit {
                     if let Some(tally) = shared.workers.tally(&hook.name) {
                         tally.dropped.fetch_add(1, Ordering::Relaxed);
                     }
-                    let entry = history::dropped_entry(&payload, limit);
-                    history::append(s, &hook.name, &entry, shared.config.history_limit)?;
+                    let entry = history::dropped_entry(&record.event, limit)?;
+                    history::append(s, &hook.name, entry, shared.config.history_limit)?;
                     continue;
                 }
-                let delivery = Delivery {
-                    event: record.event.clone(),
-                    attempts: 0,
-                    queued_ms: now,
-                    next_attempt_ms: 0,
-                };
                 s.deliveries
-                    .insert(store::key(&hook.name, *seq), serde_json::to_vec(&delivery)?)?;
+                    .insert(store::key(&hook.name, *seq), fresh.clone())?;
                 *queued.entry(hook.name.as_str()).or_default() += 1;
             }
         }

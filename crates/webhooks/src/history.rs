@@ -3,7 +3,9 @@
 
 use std::collections::BTreeMap;
 
-use serde_json::{json, Value};
+use registry::events::Event;
+use serde::Serialize;
+use serde_json::Value;
 
 use crate::client::Attempt;
 use crate::store::{self, Store};
@@ -31,15 +33,59 @@ impl Outcome {
     }
 }
 
-/// The history entry of one attempt. Custom header values are masked.
-pub fn attempt_entry(
+/// A history entry, as stored and listed: ACR's `listEvents` shape.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Entry<'a, C: Serialize> {
+    id: &'a str,
+    timestamp: String,
+    attempts: u32,
+    result: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    latency_ms: Option<u64>,
+    event_request_message: RequestMessage<'a, C>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    event_response_message: Option<ResponseMessage<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<String>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct RequestMessage<'a, C: Serialize> {
+    content: &'a C,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    headers: Option<BTreeMap<&'a str, &'a str>>,
+    method: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    request_uri: Option<&'a str>,
+    version: &'static str,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ResponseMessage<'a> {
+    content: &'a str,
+    headers: &'a BTreeMap<String, String>,
+    reason_phrase: &'a str,
+    status_code: String,
+    version: &'static str,
+}
+
+fn now() -> String {
+    humantime::format_rfc3339_nanos(std::time::SystemTime::now()).to_string()
+}
+
+/// The history entry of one attempt to deliver `content` (whose id is
+/// `id`), encoded. Custom header values are masked.
+pub fn attempt_entry<C: Serialize>(
     hook: &Webhook,
-    payload: &Value,
+    (id, content): (&str, &C),
     attempt: &Attempt,
     attempts: u32,
     result: Outcome,
-) -> Value {
-    let headers: BTreeMap<&str, &str> = attempt
+) -> Result<Vec<u8>, Error> {
+    let headers = attempt
         .request_headers
         .iter()
         .map(|(k, v)| {
@@ -47,55 +93,65 @@ pub fn attempt_entry(
             (k.as_str(), if custom { "******" } else { v.as_str() })
         })
         .collect();
-    let mut entry = json!({
-        "id": payload["id"],
-        "timestamp": humantime::format_rfc3339_nanos(std::time::SystemTime::now()).to_string(),
-        "attempts": attempts,
-        "result": result.as_str(),
-        "latencyMs": attempt.latency.as_millis() as u64,
-        "eventRequestMessage": {
-            "content": payload,
-            "headers": headers,
-            "method": "POST",
-            "requestUri": hook.service_uri,
-            "version": "1.1",
+    let (response, error) = match &attempt.response {
+        Ok(r) => (
+            Some(ResponseMessage {
+                content: &r.body,
+                headers: &r.headers,
+                reason_phrase: &r.reason,
+                status_code: r.status.to_string(),
+                version: "1.1",
+            }),
+            None,
+        ),
+        Err(e) => (None, Some(e.clone())),
+    };
+    Ok(serde_json::to_vec(&Entry {
+        id,
+        timestamp: now(),
+        attempts,
+        result: result.as_str(),
+        latency_ms: Some(attempt.latency.as_millis() as u64),
+        event_request_message: RequestMessage {
+            content,
+            headers: Some(headers),
+            method: "POST",
+            request_uri: Some(&hook.service_uri),
+            version: "1.1",
         },
-    });
-    match &attempt.response {
-        Ok(r) => {
-            entry["eventResponseMessage"] = json!({
-                "content": r.body,
-                "headers": r.headers,
-                "reasonPhrase": r.reason,
-                "statusCode": r.status.to_string(),
-                "version": "1.1",
-            });
-        }
-        Err(e) => entry["error"] = json!(e),
-    }
-    entry
+        event_response_message: response,
+        error,
+    })?)
 }
 
-/// The entry recorded when a full queue refuses an event.
-pub fn dropped_entry(payload: &Value, queue_limit: u64) -> Value {
-    json!({
-        "id": payload["id"],
-        "timestamp": humantime::format_rfc3339_nanos(std::time::SystemTime::now()).to_string(),
-        "attempts": 0,
-        "result": "dropped",
-        "error": format!("queue full ({queue_limit} pending deliveries): event dropped"),
-        "eventRequestMessage": {"content": payload, "method": "POST", "version": "1.1"},
-    })
+/// The entry recorded when a full queue refuses `event`, encoded.
+pub fn dropped_entry(event: &Event, queue_limit: u64) -> Result<Vec<u8>, Error> {
+    Ok(serde_json::to_vec(&Entry {
+        id: &event.id,
+        timestamp: now(),
+        attempts: 0,
+        result: "dropped",
+        latency_ms: None,
+        event_request_message: RequestMessage {
+            content: event,
+            headers: None,
+            method: "POST",
+            request_uri: None,
+            version: "1.1",
+        },
+        event_response_message: None,
+        error: Some(format!(
+            "queue full ({queue_limit} pending deliveries): event dropped"
+        )),
+    })?)
 }
 
 /// Appends an entry. The webhook's history is trimmed back to `limit` about
 /// every `limit / 4` appends (a trim walks the whole history), so it holds
 /// up to a quarter more entries between trims; [`list`] shows `limit`.
-pub fn append(store: &Store, name: &str, entry: &Value, limit: usize) -> Result<(), Error> {
+pub fn append(store: &Store, name: &str, entry: Vec<u8>, limit: usize) -> Result<(), Error> {
     let id = store.db.generate_id()?;
-    store
-        .history
-        .insert(store::key(name, !id), serde_json::to_vec(entry)?)?;
+    store.history.insert(store::key(name, !id), entry)?;
     if id % (limit as u64 / 4).max(32) == 0 {
         for key in store
             .history

@@ -221,10 +221,10 @@ async fn step(shared: &Shared, name: &str, tally: &Tally) -> Result<Option<Durat
         return Ok(Some(Duration::from_millis(delivery.next_attempt_ms - now)));
     }
     let hook = s.get(name)?;
-    let payload = serde_json::to_value(&delivery.event)?;
+    let event = &delivery.event;
     let attempt = shared
         .client
-        .post(&hook, &delivery.event.id, serde_json::to_vec(&payload)?)
+        .post(&hook, &event.id, serde_json::to_vec(event)?)
         .await;
     delivery.attempts += 1;
     let response = attempt.response.as_ref().ok();
@@ -249,8 +249,14 @@ async fn step(shared: &Shared, name: &str, tally: &Tally) -> Result<Option<Durat
         Listed::Failed => &tally.failed,
     };
     counter.fetch_add(1, Ordering::Relaxed);
-    let entry = history::attempt_entry(&hook, &payload, &attempt, delivery.attempts, listed);
-    history::append(s, name, &entry, shared.config.history_limit)?;
+    let entry = history::attempt_entry(
+        &hook,
+        (&event.id, event),
+        &attempt,
+        delivery.attempts,
+        listed,
+    )?;
+    history::append(s, name, entry, shared.config.history_limit)?;
     match outcome {
         Outcome::Retry(delay) => {
             delivery.next_attempt_ms = store::now_ms() + delay.as_millis() as u64;
