@@ -13,6 +13,15 @@ cd "$(dirname "$0")/.."
 export CARGO_INCREMENTAL=0
 df -h . | sed 's/^/disk: /'
 
+# With BERTH_FREE_DISK=1 (.ci/run sets it), each stage's build output is
+# removed once no later stage needs it, so the builds do not pile up.
+done_with() {
+    if [ "${BERTH_FREE_DISK:-}" = 1 ]; then
+        rm -rf "$@"
+        df -h . | sed 's/^/disk: /'
+    fi
+}
+
 # shellcheck source=scripts/setup-test-env.sh
 source scripts/setup-test-env.sh
 
@@ -41,10 +50,14 @@ cargo nextest run --workspace --no-fail-fast
 echo "== doc-tests (nextest does not run them)"
 cargo test --workspace --doc
 
+done_with target/debug target/x86_64-unknown-linux-gnu
+
 echo "== benchmark harness, short mode (figures meaningless; the soak test's"
 echo "   guarantees are not: any 5xx, corrupt pull or lost event fails it)"
 cargo build --release -p berth -p bench
 target/release/bench --all --short
+
+done_with target/release
 
 echo "== fuzz: each cargo-fuzz target for ${FUZZ_SECONDS:-20}s (scripts/fuzz.sh)"
 scripts/fuzz.sh

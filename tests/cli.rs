@@ -384,3 +384,22 @@ fn an_unreachable_registry_is_named() {
         "--registry wins over the environment: {err}"
     );
 }
+
+#[test]
+fn serve_limits_malloc_arenas_unless_the_environment_says_otherwise() {
+    let environment = |reg: &TestRegistry| {
+        let raw = std::fs::read(format!("/proc/{}/environ", reg.pid())).unwrap();
+        raw.split(|b| *b == 0)
+            .filter(|v| v.starts_with(b"MALLOC_ARENA_MAX="))
+            .map(|v| String::from_utf8_lossy(v).into_owned())
+            .collect::<Vec<_>>()
+    };
+    let reg = TestRegistry::start();
+    assert_eq!(environment(&reg), ["MALLOC_ARENA_MAX=2"]);
+    let dir = tempfile::tempdir().unwrap();
+    let reg = TestRegistry::start_env(dir.path(), &[], &[("MALLOC_ARENA_MAX", "4")]);
+    assert_eq!(environment(&reg), ["MALLOC_ARENA_MAX=4"]);
+    // Re-executed in place: the process the test started still serves.
+    let v2 = support::http("GET", &format!("{}/v2/", reg.url()), &[], b"");
+    assert_eq!(v2.status, 200);
+}

@@ -1,5 +1,6 @@
 //! The soak test: 64 clients mix pushes, pulls, tag lists and deletes
-//! against one fresh Berth for 180 s (10 s in `--short`). It fails unless
+//! against one fresh Berth for 360 s (10 s in `--short`): long enough for
+//! memory to level off (see docs/performance.md). It fails unless
 //! there is no 5xx, no corrupt pull and every acknowledged push and delete
 //! reaches a webhook receiver; it reports throughput and memory.
 
@@ -46,7 +47,7 @@ struct Tally {
 
 /// Runs the soak test; an `Err` when a guarantee was broken.
 pub fn run(short: bool) -> Result<Vec<Figure>, String> {
-    let duration = Duration::from_secs(if short { 10 } else { 180 });
+    let duration = Duration::from_secs(if short { 10 } else { 360 });
     let server = Berth::start()?;
     let url = server.url.clone();
     let receiver = Receiver::start()?;

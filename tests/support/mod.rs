@@ -114,6 +114,11 @@ impl TestRegistry {
         format!("http://{}", self.host)
     }
 
+    /// The server's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// The data directory.
     pub fn dir(&self) -> &Path {
         &self.dir
