@@ -25,13 +25,6 @@ struct Sink {
 impl Receiver {
     /// Starts it on a free port; it runs until the process ends.
     pub fn start() -> Result<Self, String> {
-        Self::start_at(0)
-    }
-
-    /// [`Receiver::start`], its threads at nice `nice` (0 is the default):
-    /// at 19 it stands in for a receiver on another machine, taking only
-    /// the CPU time Berth and the load generator leave.
-    pub fn start_at(nice: i32) -> Result<Self, String> {
         let listener = TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
         let url = format!(
             "http://{}/",
@@ -41,16 +34,12 @@ impl Receiver {
         let seen = Arc::new(Mutex::new(HashSet::new()));
         let (l, s) = (latencies.clone(), seen.clone());
         std::thread::spawn(move || {
-            renice(nice);
             for stream in listener.incoming().flatten() {
                 let sink = Sink {
                     latencies: l.clone(),
                     seen: s.clone(),
                 };
-                std::thread::spawn(move || {
-                    renice(nice);
-                    serve(stream, &sink);
-                });
+                std::thread::spawn(move || serve(stream, &sink));
             }
         });
         Ok(Self {
@@ -76,16 +65,6 @@ impl Receiver {
             .lock()
             .map(|mut l| std::mem::take(&mut *l))
             .unwrap_or_default()
-    }
-}
-
-/// Sets the calling thread's nice value (on Linux, per thread).
-fn renice(nice: i32) {
-    if nice != 0 {
-        let tid = rustix::thread::gettid();
-        if let Err(e) = rustix::process::setpriority_process(Some(tid), nice) {
-            eprintln!("bench: cannot renice the receiver: {e}");
-        }
     }
 }
 

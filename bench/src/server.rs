@@ -14,6 +14,12 @@ pub struct Berth {
 impl Berth {
     /// Starts it on a free port (run from the workspace root).
     pub fn start() -> Result<Self, String> {
+        Self::start_with(&[])
+    }
+
+    /// [`Berth::start`] with settings given as `BERTH_*` environment
+    /// variables.
+    pub fn start_with(settings: &[(&str, &str)]) -> Result<Self, String> {
         // Each instance its own directory: the soak test runs its Berth
         // while the one of the other scenarios is still up.
         static STARTED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
@@ -23,6 +29,7 @@ impl Berth {
             .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
             .arg(&dir)
             .env("BERTH_LOG", "warn")
+            .envs(settings.iter().copied())
             .stdout(Stdio::piped())
             .spawn()
             .map_err(|e| {
@@ -39,6 +46,17 @@ impl Berth {
             .ok_or_else(|| format!("unexpected: {line:?}"))?
             .to_owned();
         Ok(Self { child, url, dir })
+    }
+
+    /// The resident set in MiB, counted: `/proc/<pid>/smaps_rollup` walks
+    /// the page tables, where `VmRSS` in `status` reads counters the kernel
+    /// updates in batches.
+    pub fn rss_mib(&self) -> Option<f64> {
+        let rollup =
+            std::fs::read_to_string(format!("/proc/{}/smaps_rollup", self.child.id())).ok()?;
+        let line = rollup.lines().find(|l| l.starts_with("Rss:"))?;
+        let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+        Some(kb as f64 / 1024.0)
     }
 
     /// A field of `/proc/<pid>/status` in kB (`VmHWM` = peak RSS, `VmRSS`).

@@ -1,8 +1,9 @@
 //! The soak test: 64 clients mix pushes, pulls, tag lists and deletes
-//! against one fresh Berth for 360 s (10 s in `--short`): long enough for
-//! memory to level off (see docs/performance.md). It fails unless
-//! there is no 5xx, no corrupt pull and every acknowledged push and delete
-//! reaches a webhook receiver; it reports throughput and memory.
+//! against one fresh Berth for 900 s (10 s in `--short`), while garbage is
+//! collected every 15 s, so that the store keeps a steady size. It fails
+//! unless there is no 5xx, no 4xx to what a client pushed and has not
+//! deleted, no corrupt pull, and every acknowledged push and delete reaches
+//! a webhook receiver; it reports throughput and memory.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -42,13 +43,33 @@ struct Tally {
     lists: AtomicU64,
     deletes: AtomicU64,
     server_errors: AtomicU64,
+    /// 4xx to a push, or to a pull or delete of the client's own image.
+    refused: AtomicU64,
     corrupt: AtomicU64,
+    /// Garbage collections run, and the blobs they deleted.
+    collections: AtomicU64,
+    collected: AtomicU64,
 }
+
+/// How often the soak collects garbage, as an operator's cron job would:
+/// every push brings two new blobs, and without collection the store (and
+/// sled's bookkeeping of it) would grow for the whole run.
+const GC_EVERY: Duration = Duration::from_secs(15);
+/// `gc_grace` for the soak: a client stores its blobs and pushes their
+/// manifest within milliseconds.
+const GC_GRACE: &str = "10s";
 
 /// Runs the soak test; an `Err` when a guarantee was broken.
 pub fn run(short: bool) -> Result<Vec<Figure>, String> {
-    let duration = Duration::from_secs(if short { 10 } else { 360 });
-    let server = Berth::start()?;
+    let duration = Duration::from_secs(if short {
+        10
+    } else {
+        std::env::var("XSOAK")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(360)
+    });
+    let server = Berth::start_with(&[("BERTH_GC_GRACE", GC_GRACE)])?;
     let url = server.url.clone();
     let receiver = Receiver::start()?;
     let hook = serde_json::json!({"serviceUri": receiver.url, "actions": ["push", "delete"]});
@@ -70,9 +91,14 @@ pub fn run(short: bool) -> Result<Vec<Figure>, String> {
         })
         .collect();
     let mut samples = Vec::new();
+    let mut collected_at = Instant::now();
     while start.elapsed() < duration {
         std::thread::sleep(Duration::from_secs(1));
-        samples.push(rss("VmRSS"));
+        samples.push(server.rss_mib().unwrap_or_default());
+        if collected_at.elapsed() >= GC_EVERY {
+            collected_at = Instant::now();
+            collect_garbage(&url, &tally);
+        }
     }
     stop.store(true, Ordering::Relaxed);
     let mut live = Vec::new();
@@ -105,7 +131,7 @@ pub fn run(short: bool) -> Result<Vec<Figure>, String> {
 
     let t = &tally;
     let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
-    let (errors, corrupt) = (get(&t.server_errors), get(&t.corrupt));
+    let (errors, corrupt, refused) = (get(&t.server_errors), get(&t.corrupt), get(&t.refused));
     let at = |part: usize| {
         samples
             .get((samples.len() * part / 3).saturating_sub(1))
@@ -113,6 +139,9 @@ pub fn run(short: bool) -> Result<Vec<Figure>, String> {
             .unwrap_or_default()
     };
     let (third, two_thirds, end) = (at(1), at(2), at(3));
+    let last_third = &samples[samples.len() * 2 / 3..];
+    let lowest = last_third.iter().copied().fold(f64::INFINITY, f64::min);
+    let highest = last_third.iter().copied().fold(0.0, f64::max);
     let rate = |n: u64| n as f64 / secs;
     let figures = vec![
         Figure::new("soak: operations/s, 64 clients", rate(get(&t.ops)), "/s"),
@@ -133,7 +162,18 @@ pub fn run(short: bool) -> Result<Vec<Figure>, String> {
             errors as f64,
             "",
         ),
+        Figure::new(
+            "soak: 4xx to pushes and to pulls and deletes of live images",
+            refused as f64,
+            "",
+        ),
         Figure::new("soak: corrupt pulls", corrupt as f64, ""),
+        Figure::new(
+            "soak: garbage collections while serving",
+            get(&t.collections) as f64,
+            "",
+        ),
+        Figure::new("soak: blobs they deleted", get(&t.collected) as f64, ""),
         Figure::new("soak: events expected", expected.len() as f64, ""),
         Figure::new("soak: events lost", lost as f64, ""),
         Figure::new("soak: server RSS after 1/3 of the run", third, "MiB"),
@@ -144,11 +184,18 @@ pub fn run(short: bool) -> Result<Vec<Figure>, String> {
             end - two_thirds,
             "MiB",
         ),
+        Figure::new("soak: server RSS, lowest in the last third", lowest, "MiB"),
+        Figure::new(
+            "soak: server RSS, highest in the last third",
+            highest,
+            "MiB",
+        ),
         Figure::new("soak: server peak RSS", rss("VmHWM"), "MiB"),
     ];
-    if errors > 0 || corrupt > 0 || lost > 0 {
+    if errors > 0 || refused > 0 || corrupt > 0 || lost > 0 {
         return Err(format!(
-            "soak test failed: {errors} 5xx, {corrupt} corrupt pulls, {lost} of {} events lost",
+            "soak test failed: {errors} 5xx, {refused} 4xx to pushes, pulls or deletes, \
+             {corrupt} corrupt pulls, {lost} of {} events lost",
             expected.len()
         ));
     }
@@ -181,6 +228,7 @@ fn client(
     while !stop.load(Ordering::Relaxed) {
         let roll = next() % 100;
         let full = mine.len() >= LIVE_PER_CLIENT;
+        let listing = (75..90).contains(&roll) && !mine.is_empty();
         let outcome = if (roll < 40 && !full) || mine.is_empty() {
             n += 1;
             let seed = (c as u64) << 32 | n;
@@ -192,7 +240,7 @@ fn client(
         } else if (40..75).contains(&roll) {
             let p = &mine[(next() % mine.len() as u64) as usize];
             pull(&agent, url, p, tally).map(|()| &tally.pulls)
-        } else if (75..90).contains(&roll) {
+        } else if listing {
             let repo = format!("soak/r{}", next() % REPOS as u64);
             status(agent.get(&format!("{url}/v2/{repo}/tags/list")).call()).map(|_| &tally.lists)
         } else {
@@ -215,10 +263,38 @@ fn client(
             Err(code) if code >= 500 => {
                 tally.server_errors.fetch_add(1, Ordering::Relaxed);
             }
-            Err(_) => {}
+            // A tag list may find a repository with no push yet; everything
+            // else concerns what this client pushed and has not deleted.
+            Err(_) if listing => {}
+            Err(_) => {
+                tally.refused.fetch_add(1, Ordering::Relaxed);
+            }
         }
     }
     mine
+}
+
+/// Runs one garbage collection (`POST /api/gc`), as the registry's
+/// operator would; a failed one counts as a server error.
+fn collect_garbage(url: &str, tally: &Tally) {
+    let report = ureq::post(&format!("{url}/api/gc"))
+        .call()
+        .map_err(|e| e.to_string())
+        .and_then(|r| r.into_string().map_err(|e| e.to_string()))
+        .and_then(|body| {
+            serde_json::from_str::<serde_json::Value>(&body).map_err(|e| e.to_string())
+        });
+    match report {
+        Ok(report) => {
+            let deleted = report["deleted_blobs"].as_array().map_or(0, Vec::len);
+            tally.collections.fetch_add(1, Ordering::Relaxed);
+            tally.collected.fetch_add(deleted as u64, Ordering::Relaxed);
+        }
+        Err(e) => {
+            eprintln!("bench: soak: garbage collection failed: {e}");
+            tally.server_errors.fetch_add(1, Ordering::Relaxed);
+        }
+    }
 }
 
 /// The status of a reply, `Err(status)` unless 2xx (599: no reply at all).

@@ -14,8 +14,6 @@ const EVENTS: usize = 200;
 const PACE: Duration = Duration::from_millis(10);
 /// The repository the webhooks of the latency scenarios match.
 const HOOKED: &str = "bench/hooks";
-/// The repository whose webhooks deliver to a receiver at nice 19.
-const REMOTE: &str = "bench/remote";
 /// The repository no webhook matches.
 const PLAIN: &str = "bench/plain";
 /// Rounds of the PUT overhead scenario.
@@ -105,17 +103,18 @@ pub fn run_all(url: &str, short: bool) -> Result<Vec<Figure>, String> {
     Ok(figures)
 }
 
-/// What 100 matching webhooks add to a manifest PUT, from interleaved
-/// rounds, so that the disk's swings (its `fdatasync` time varies 2-3x
-/// within minutes here) hit both sides alike. Each round: PUTs to a
-/// repository none of the 200 webhooks matches; then as many to one that
-/// 100 match, delivering to a receiver at normal priority; then to one the
-/// other 100 match, delivering to a receiver at nice 19, which stands in
-/// for a receiver on another machine (on these 2 cores, 100 requests per
-/// PUT to a local receiver compete with Berth as much as Berth's own
-/// delivery work does). Each hooked block waits for its deliveries. The
-/// overhead is the median over the rounds of (mean PUT latency matching /
-/// not matching) - 1.
+/// What 100 matching webhooks add to a manifest PUT, at three PUT rates:
+/// back to back, which asks for far more deliveries than the 2 cores can
+/// make (about 100,000/s), and 50 and 20 PUTs/s (5,000 and 2,000
+/// deliveries/s), which they can keep up with. Rounds are interleaved so
+/// that the disk's swings (its `fdatasync` time varies 2-3x within minutes
+/// here) hit both sides alike. Each round: PUTs at that rate to a
+/// repository none of the 100 webhooks matches, then as many to one they
+/// all match, delivering to a receiver on these same cores; the hooked
+/// block waits for its deliveries. The overhead is the median over the
+/// rounds of (median PUT latency matching / not matching) - 1: medians,
+/// because this disk stalls an `fdatasync` for 100-400 ms now and then,
+/// which moves a block's mean by several milliseconds on either side.
 fn put_overhead(
     url: &str,
     short: bool,
@@ -124,70 +123,64 @@ fn put_overhead(
     created: &mut usize,
 ) -> Result<Vec<Figure>, String> {
     let (rounds, per_block) = if short { (1, 10) } else { (ROUNDS, EVENTS / 2) };
-    let nothing = put_latencies(url, PLAIN, (config, layer), pushed, per_block, None)?;
-    let local = Receiver::start()?;
-    let remote = Receiver::start_at(19)?;
-    let mut names = subscribe(url, &local.url, 100, created, Some(&format!("{HOOKED}:*")))?;
-    names.extend(subscribe(
+    let receiver = Receiver::start()?;
+    let names = subscribe(
         url,
-        &remote.url,
+        &receiver.url,
         100,
         created,
-        Some(&format!("{REMOTE}:*")),
-    )?);
-    let mut plain = Vec::new();
-    let mut sides = [
-        (HOOKED, &local, Vec::new(), Vec::new()),
-        (REMOTE, &remote, Vec::new(), Vec::new()),
-    ];
-    for _ in 0..rounds {
-        let p = put_latencies(url, PLAIN, (config, layer), pushed, per_block, None)?;
-        for (repo, receiver, latencies, ratios) in &mut sides {
+        Some(&format!("{HOOKED}:*")),
+    )?;
+    let mut figures = Vec::new();
+    for rate in [None, Some(50), Some(20)] {
+        let pace = rate.map(|r| Duration::from_secs(1) / r);
+        let label = rate.map_or("PUTs back to back".to_owned(), |r| format!("{r} PUTs/s"));
+        let (mut plain, mut hooked, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
+        for _ in 0..rounds {
+            let p = put_latencies(url, PLAIN, (config, layer), pushed, per_block, pace)?;
             let before = receiver.count();
-            let h = put_latencies(url, repo, (config, layer), pushed, per_block, None)?;
-            wait_for(receiver, before + 100 * per_block)?;
-            ratios.push(mean(&h).as_secs_f64() / mean(&p).as_secs_f64());
-            latencies.extend(h);
+            let h = put_latencies(url, HOOKED, (config, layer), pushed, per_block, pace)?;
+            wait_for(&receiver, before + 100 * per_block)?;
+            ratios.push(median(&h).as_secs_f64() / median(&p).as_secs_f64());
+            plain.extend(p);
+            hooked.extend(h);
         }
-        plain.extend(p);
-    }
-    unsubscribe(url, &names)?;
-    let mut figures = vec![
-        Figure::ms("manifest PUT latency, mean, no webhooks", mean(&nothing)),
-        Figure::ms(
-            "manifest PUT latency, mean, 200 webhooks matching none of them",
-            mean(&plain),
-        ),
-    ];
-    for ((_, _, latencies, ratios), receiver) in sides
-        .iter_mut()
-        .zip(["receiver at nice 0", "receiver at nice 19"])
-    {
         ratios.sort_by(f64::total_cmp);
         let overhead = |r: f64| 100.0 * (r - 1.0);
         figures.extend([
             Figure::ms(
-                format!("manifest PUT latency, mean, 100 webhooks matching each, {receiver}"),
-                mean(latencies),
+                format!("manifest PUT latency, median, no webhook matching, {label}"),
+                median(&plain),
+            ),
+            Figure::ms(
+                format!("manifest PUT latency, median, 100 webhooks matching, {label}"),
+                median(&hooked),
             ),
             Figure::new(
-                format!("PUT latency overhead of 100 matching webhooks, {receiver}, median of {rounds} rounds"),
+                format!("PUT latency overhead of 100 matching webhooks, {label}, median of {rounds} rounds"),
                 overhead(ratios[ratios.len() / 2]),
                 "%",
             ),
             Figure::new(
-                format!("PUT latency overhead, {receiver}, lowest round"),
+                format!("PUT latency overhead, {label}, lowest round"),
                 overhead(ratios[0]),
                 "%",
             ),
             Figure::new(
-                format!("PUT latency overhead, {receiver}, highest round"),
+                format!("PUT latency overhead, {label}, highest round"),
                 overhead(ratios[ratios.len() - 1]),
                 "%",
             ),
         ]);
     }
+    unsubscribe(url, &names)?;
     Ok(figures)
+}
+
+fn median(d: &[Duration]) -> Duration {
+    let mut d = d.to_vec();
+    d.sort();
+    pct(&d, 50)
 }
 
 fn pct(sorted: &[Duration], p: usize) -> Duration {
@@ -197,16 +190,12 @@ fn pct(sorted: &[Duration], p: usize) -> Duration {
         .unwrap_or_default()
 }
 
-fn mean(d: &[Duration]) -> Duration {
-    d.iter().sum::<Duration>() / u32::try_from(d.len().max(1)).unwrap_or(1)
-}
-
-/// Uploads the config and layer every benchmark manifest references.
-/// The config and layer every manifest refers to, in both repositories.
+/// Uploads the config and layer every benchmark manifest refers to, in
+/// both repositories.
 fn base_blobs(url: &str) -> Result<(String, String), String> {
     let put = |bytes: &[u8]| -> Result<String, String> {
         let d = crate::scenarios::sha256(bytes);
-        for repo in [HOOKED, REMOTE, PLAIN] {
+        for repo in [HOOKED, PLAIN] {
             ureq::post(&format!("{url}/v2/{repo}/blobs/uploads/?digest={d}"))
                 .send_bytes(bytes)
                 .map_err(|e| e.to_string())?;

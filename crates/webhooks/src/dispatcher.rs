@@ -22,6 +22,13 @@ use crate::{history, Shared};
 const BATCH: usize = 256;
 /// A safety net: look at the log this often even without a wake-up.
 const POLL: Duration = Duration::from_secs(2);
+/// How long the dispatcher waits after a wake-up before it reads the log.
+/// A wake-up comes from the flush of the request that made an event
+/// durable, and that request has yet to send its reply: on a machine with
+/// few cores, turning the event into 100 deliveries at once would make it
+/// wait for a core. Events that become durable meanwhile are dispatched in
+/// the same batch.
+const SETTLE: Duration = Duration::from_millis(2);
 
 /// How often the dispatcher lets the registry's log drop what it has
 /// dispatched (see [`release`]).
@@ -46,6 +53,7 @@ pub async fn run(shared: Arc<Shared>) {
             () = tokio::time::sleep(POLL) => {}
             () = shared.shutdown.cancelled() => return,
         }
+        tokio::time::sleep(SETTLE).await;
     }
 }
 

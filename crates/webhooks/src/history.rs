@@ -146,21 +146,30 @@ pub fn dropped_entry(event: &Event, queue_limit: u64) -> Result<Vec<u8>, Error> 
     })?)
 }
 
-/// Appends an entry. The webhook's history is trimmed back to `limit` about
-/// every `limit / 4` appends (a trim walks the whole history), so it holds
-/// up to a quarter more entries between trims; [`list`] shows `limit`.
+/// Appends an entry and removes the oldest ones past `limit`. Each
+/// webhook's length is counted once, then kept (see [`Store::history_lens`]),
+/// so a trim removes the oldest entry directly instead of walking the
+/// history.
 pub fn append(store: &Store, name: &str, entry: Vec<u8>, limit: usize) -> Result<(), Error> {
     let id = store.db.generate_id()?;
-    store.history.insert(store::key(name, !id), entry)?;
-    if id % (limit as u64 / 4).max(32) == 0 {
-        for key in store
-            .history
-            .scan_prefix(store::prefix(name))
-            .keys()
-            .skip(limit)
-        {
-            store.history.remove(key?)?;
+    let prefix = store::prefix(name);
+    let mut lens = store.history_lens();
+    let len = match lens.get_mut(name) {
+        Some(len) => len,
+        None => {
+            let counted = store.history.scan_prefix(&prefix).count();
+            lens.entry(name.to_owned()).or_insert(counted)
         }
+    };
+    store.history.insert(store::key(name, !id), entry)?;
+    *len += 1;
+    while *len > limit {
+        let Some(oldest) = store.history.scan_prefix(&prefix).keys().next_back() else {
+            *len = 0;
+            break;
+        };
+        store.history.remove(oldest?)?;
+        *len -= 1;
     }
     Ok(())
 }
@@ -183,4 +192,46 @@ pub fn list(
         .take(n)
         .map(|v| Ok(serde_json::from_slice(&v?)?))
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn open(dir: &std::path::Path) -> Store {
+        let db = sled::Config::new().temporary(true).open().unwrap();
+        let log = registry::events::EventLog::open(
+            db.open_tree("events").unwrap(),
+            db.open_tree("counters").unwrap(),
+        )
+        .unwrap();
+        Store::open(std::sync::Arc::new(log), dir).unwrap()
+    }
+
+    fn listed(store: &Store, name: &str) -> Vec<Value> {
+        list(store, name, 0, 100, 100).unwrap()
+    }
+
+    #[test]
+    fn history_keeps_exactly_the_newest_entries_also_after_a_restart() {
+        let dir = std::env::temp_dir().join(format!("berth-history-{}", std::process::id()));
+        {
+            let store = open(&dir);
+            for i in 0..10 {
+                append(&store, "hook01", i.to_string().into_bytes(), 4).unwrap();
+                append(&store, "hook02", (100 + i).to_string().into_bytes(), 20).unwrap();
+            }
+            assert_eq!(listed(&store, "hook01"), [9, 8, 7, 6]);
+            assert_eq!(listed(&store, "hook02").len(), 10);
+            store.db.flush().unwrap();
+        }
+        // After a restart the length is counted again; a lower limit
+        // applies from the first append.
+        let store = open(&dir);
+        append(&store, "hook01", b"10".to_vec(), 2).unwrap();
+        assert_eq!(listed(&store, "hook01"), [10, 9]);
+        assert_eq!(listed(&store, "hook02")[0], 109);
+        drop(store);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }

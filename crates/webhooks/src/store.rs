@@ -43,6 +43,8 @@ pub struct Store {
     /// The `webhooks` tree, decoded: read for every event and delivery,
     /// changed only by [`put`](Self::put) and [`remove`](Self::remove).
     cached: std::sync::Arc<std::sync::Mutex<Option<Hooks>>>,
+    /// Entries in each webhook's history, counted on its first append.
+    history_lens: std::sync::Arc<std::sync::Mutex<std::collections::HashMap<String, usize>>>,
 
     /// Webhook definitions.
     pub webhooks: sled::Tree,
@@ -86,6 +88,7 @@ impl Store {
             hold,
             flusher: std::sync::Arc::default(),
             cached: std::sync::Arc::default(),
+            history_lens: std::sync::Arc::default(),
             db,
         })
     }
@@ -143,8 +146,17 @@ impl Store {
                 tree.remove(key?)?;
             }
         }
+        self.history_lens().remove(name);
         self.flusher.flush(&self.db).await?;
         Ok(())
+    }
+
+    /// Each webhook's history length, for [`crate::history::append`]; held
+    /// while appending, so appends to one history never interleave.
+    pub fn history_lens(
+        &self,
+    ) -> std::sync::MutexGuard<'_, std::collections::HashMap<String, usize>> {
+        self.history_lens.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Option<Hooks>> {
