@@ -61,14 +61,7 @@ const GC_GRACE: &str = "10s";
 
 /// Runs the soak test; an `Err` when a guarantee was broken.
 pub fn run(short: bool) -> Result<Vec<Figure>, String> {
-    let duration = Duration::from_secs(if short {
-        10
-    } else {
-        std::env::var("XSOAK")
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(360)
-    });
+    let duration = Duration::from_secs(if short { 10 } else { 900 });
     let server = Berth::start_with(&[("BERTH_GC_GRACE", GC_GRACE)])?;
     let url = server.url.clone();
     let receiver = Receiver::start()?;
