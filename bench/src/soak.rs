@@ -53,16 +53,21 @@ struct Tally {
 
 /// How often the soak collects garbage, as an operator's cron job would:
 /// every push brings two new blobs, and without collection the store (and
-/// sled's bookkeeping of it) would grow for the whole run.
+/// sled's bookkeeping of it) would grow for the whole run. `--short`: 3 s.
 const GC_EVERY: Duration = Duration::from_secs(15);
 /// `gc_grace` for the soak: a client stores its blobs and pushes their
-/// manifest within milliseconds.
+/// manifest within milliseconds. `--short`: 5 s.
 const GC_GRACE: &str = "10s";
 
 /// Runs the soak test; an `Err` when a guarantee was broken.
 pub fn run(short: bool) -> Result<Vec<Figure>, String> {
     let duration = Duration::from_secs(if short { 10 } else { 900 });
-    let server = Berth::start_with(&[("BERTH_GC_GRACE", GC_GRACE)])?;
+    let (gc_every, gc_grace) = if short {
+        (Duration::from_secs(3), "5s")
+    } else {
+        (GC_EVERY, GC_GRACE)
+    };
+    let server = Berth::start_with(&[("BERTH_GC_GRACE", gc_grace)])?;
     let url = server.url.clone();
     let receiver = Receiver::start()?;
     let hook = serde_json::json!({"serviceUri": receiver.url, "actions": ["push", "delete"]});
@@ -88,7 +93,7 @@ pub fn run(short: bool) -> Result<Vec<Figure>, String> {
     while start.elapsed() < duration {
         std::thread::sleep(Duration::from_secs(1));
         samples.push(server.rss_mib().unwrap_or_default());
-        if collected_at.elapsed() >= GC_EVERY {
+        if collected_at.elapsed() >= gc_every {
             collected_at = Instant::now();
             collect_garbage(&url, &tally);
         }

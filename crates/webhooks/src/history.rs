@@ -146,30 +146,43 @@ pub fn dropped_entry(event: &Event, queue_limit: u64) -> Result<Vec<u8>, Error> 
     })?)
 }
 
-/// Appends an entry and removes the oldest ones past `limit`. Each
-/// webhook's length is counted once, then kept (see [`Store::history_lens`]),
-/// so a trim removes the oldest entry directly instead of walking the
-/// history.
+/// Appends an entry and removes the oldest ones past `limit`. Entries of a
+/// webhook are numbered 1, 2, 3, ... (see [`Store::history_lens`]), so the
+/// one to drop is found by its key, with no walk of the history (and no
+/// reverse iteration, whose sled code weighs about 1 MB in the binary).
+/// Only entries numbered otherwise (written by an older version) or kept
+/// under a larger `limit` are trimmed by a walk.
 pub fn append(store: &Store, name: &str, entry: Vec<u8>, limit: usize) -> Result<(), Error> {
-    let id = store.db.generate_id()?;
     let prefix = store::prefix(name);
     let mut lens = store.history_lens();
-    let len = match lens.get_mut(name) {
-        Some(len) => len,
+    let history = match lens.get_mut(name) {
+        Some(history) => history,
         None => {
-            let counted = store.history.scan_prefix(&prefix).count();
-            lens.entry(name.to_owned()).or_insert(counted)
+            let newest = match store.history.scan_prefix(&prefix).keys().next() {
+                Some(key) => !store::decode_u64(Some(key?.subslice(prefix.len(), 8))),
+                None => 0,
+            };
+            let len = store.history.scan_prefix(&prefix).count();
+            lens.entry(name.to_owned())
+                .or_insert(store::HistoryLen { newest, len })
         }
     };
-    store.history.insert(store::key(name, !id), entry)?;
-    *len += 1;
-    while *len > limit {
-        let Some(oldest) = store.history.scan_prefix(&prefix).keys().next_back() else {
-            *len = 0;
-            break;
-        };
-        store.history.remove(oldest?)?;
-        *len -= 1;
+    history.newest += 1;
+    store
+        .history
+        .insert(store::key(name, !history.newest), entry)?;
+    history.len += 1;
+    if history.len > limit {
+        let oldest = history.newest.saturating_sub(limit as u64);
+        if oldest > 0 && store.history.remove(store::key(name, !oldest))?.is_some() {
+            history.len -= 1;
+        }
+    }
+    if history.len > limit {
+        for key in store.history.scan_prefix(&prefix).keys().skip(limit) {
+            store.history.remove(key?)?;
+        }
+        history.len = limit;
     }
     Ok(())
 }
@@ -231,6 +244,16 @@ mod tests {
         append(&store, "hook01", b"10".to_vec(), 2).unwrap();
         assert_eq!(listed(&store, "hook01"), [10, 9]);
         assert_eq!(listed(&store, "hook02")[0], 109);
+        // Entries numbered by an older version (global ids) are trimmed too.
+        for id in [5_000u64, 7_000] {
+            store
+                .history
+                .insert(store::key("hook03", !id), id.to_string().as_bytes())
+                .unwrap();
+        }
+        append(&store, "hook03", b"1".to_vec(), 2).unwrap();
+        append(&store, "hook03", b"2".to_vec(), 2).unwrap();
+        assert_eq!(listed(&store, "hook03"), [2, 1]);
         drop(store);
         std::fs::remove_dir_all(&dir).unwrap();
     }

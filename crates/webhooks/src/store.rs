@@ -7,11 +7,11 @@
 //! |----------------------|------------------------------------|-----------------------|
 //! | `webhooks`           | name                               | [`Webhook`] JSON      |
 //! | `webhook_deliveries` | name `\0` event seq (u64 BE)       | [`Delivery`] JSON     |
-//! | `webhook_history`    | name `\0` !history seq (u64 BE)    | history entry JSON    |
+//! | `webhook_history`    | name `\0` !entry number (u64 BE)   | history entry JSON    |
 //! | `counters`           | `webhooks/cursor`                  | u64 BE                |
 //!
-//! History keys store the bitwise complement of an increasing id, so a prefix
-//! scan yields the newest entry first.
+//! History keys store the bitwise complement of the entry's number (1, 2, 3,
+//! ... per webhook), so a prefix scan yields the newest entry first.
 
 use registry::events::Event;
 use registry::storage::gate;
@@ -43,8 +43,8 @@ pub struct Store {
     /// The `webhooks` tree, decoded: read for every event and delivery,
     /// changed only by [`put`](Self::put) and [`remove`](Self::remove).
     cached: std::sync::Arc<std::sync::Mutex<Option<Hooks>>>,
-    /// Entries in each webhook's history, counted on its first append.
-    history_lens: std::sync::Arc<std::sync::Mutex<std::collections::HashMap<String, usize>>>,
+    /// Each webhook's history, as read on its first append.
+    history_lens: std::sync::Arc<std::sync::Mutex<std::collections::HashMap<String, HistoryLen>>>,
 
     /// Webhook definitions.
     pub webhooks: sled::Tree,
@@ -151,17 +151,27 @@ impl Store {
         Ok(())
     }
 
-    /// Each webhook's history length, for [`crate::history::append`]; held
-    /// while appending, so appends to one history never interleave.
+    /// Each webhook's history number and length, for
+    /// [`crate::history::append`]; held while appending, so appends to one
+    /// history never interleave.
     pub fn history_lens(
         &self,
-    ) -> std::sync::MutexGuard<'_, std::collections::HashMap<String, usize>> {
+    ) -> std::sync::MutexGuard<'_, std::collections::HashMap<String, HistoryLen>> {
         self.history_lens.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Option<Hooks>> {
         self.cached.lock().unwrap_or_else(|p| p.into_inner())
     }
+}
+
+/// Where a webhook's history stands.
+#[derive(Debug)]
+pub struct HistoryLen {
+    /// The number of its newest entry.
+    pub newest: u64,
+    /// Its entries.
+    pub len: usize,
 }
 
 /// Every webhook, shared.
