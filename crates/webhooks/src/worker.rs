@@ -248,7 +248,6 @@ async fn step(shared: &Shared, name: &str, tally: &Tally) -> Result<Option<Durat
         Listed::Retrying => &tally.retrying,
         Listed::Failed => &tally.failed,
     };
-    counter.fetch_add(1, Ordering::Relaxed);
     let entry = history::attempt_entry(
         &hook,
         (&event.id, event),
@@ -257,14 +256,16 @@ async fn step(shared: &Shared, name: &str, tally: &Tally) -> Result<Option<Durat
         listed,
     )?;
     history::append(s, name, entry, shared.config.history_limit)?;
-    match outcome {
+    // The outcome is counted once the queue shows it: whoever sees the
+    // count in `/metrics` sees the queue depth that goes with it.
+    let wait = match outcome {
         Outcome::Retry(delay) => {
             delivery.next_attempt_ms = store::now_ms() + delay.as_millis() as u64;
             s.deliveries.insert(key, serde_json::to_vec(&delivery)?)?;
             if listed == Listed::Retrying {
                 tracing::info!(webhook = %name, event = %delivery.event.id, attempts = delivery.attempts, ?delay, "delivery failed; will retry");
             }
-            Ok(Some(delay))
+            delay
         }
         Outcome::Delivered | Outcome::GiveUp => {
             if outcome == Outcome::GiveUp {
@@ -272,7 +273,9 @@ async fn step(shared: &Shared, name: &str, tally: &Tally) -> Result<Option<Durat
             }
             s.deliveries.remove(&key)?;
             shared.workers.finished(name);
-            Ok(Some(Duration::ZERO))
+            Duration::ZERO
         }
-    }
+    };
+    counter.fetch_add(1, Ordering::Relaxed);
+    Ok(Some(wait))
 }
