@@ -147,24 +147,28 @@ pub fn dropped_entry(event: &Event, queue_limit: u64) -> Result<Vec<u8>, Error> 
 }
 
 /// Appends an entry and removes the oldest ones past `limit`. Entries of a
-/// webhook are numbered 1, 2, 3, ... (see [`Store::history_lens`]), so the
+/// webhook are numbered 1, 2, 3, ... (see [`Store::histories`]), so the
 /// one to drop is found by its key, with no walk of the history (and no
 /// reverse iteration, whose sled code weighs about 1 MB in the binary).
 /// Only entries numbered otherwise (written by an older version) or kept
 /// under a larger `limit` are trimmed by a walk.
 pub fn append(store: &Store, name: &str, entry: Vec<u8>, limit: usize) -> Result<(), Error> {
     let prefix = store::prefix(name);
-    let mut lens = store.history_lens();
-    let history = match lens.get_mut(name) {
+    let mut histories = store.histories();
+    let history = match histories.get_mut(name) {
         Some(history) => history,
         None => {
-            let newest = match store.history.scan_prefix(&prefix).keys().next() {
-                Some(key) => !store::decode_u64(Some(key?.subslice(prefix.len(), 8))),
-                None => 0,
-            };
-            let len = store.history.scan_prefix(&prefix).count();
-            lens.entry(name.to_owned())
-                .or_insert(store::HistoryLen { newest, len })
+            // One walk, once per webhook: the first key is the newest.
+            let (mut newest, mut len) = (0, 0);
+            for key in store.history.scan_prefix(&prefix).keys() {
+                if len == 0 {
+                    newest = !store::decode_u64(Some(key?.subslice(prefix.len(), 8)));
+                }
+                len += 1;
+            }
+            histories
+                .entry(name.to_owned())
+                .or_insert(store::History { newest, len })
         }
     };
     history.newest += 1;
@@ -228,6 +232,7 @@ mod tests {
     #[test]
     fn history_keeps_exactly_the_newest_entries_also_after_a_restart() {
         let dir = std::env::temp_dir().join(format!("berth-history-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
         {
             let store = open(&dir);
             for i in 0..10 {

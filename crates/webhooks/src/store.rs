@@ -44,7 +44,7 @@ pub struct Store {
     /// changed only by [`put`](Self::put) and [`remove`](Self::remove).
     cached: std::sync::Arc<std::sync::Mutex<Option<Hooks>>>,
     /// Each webhook's history, as read on its first append.
-    history_lens: std::sync::Arc<std::sync::Mutex<std::collections::HashMap<String, HistoryLen>>>,
+    histories: std::sync::Arc<std::sync::Mutex<std::collections::HashMap<String, History>>>,
 
     /// Webhook definitions.
     pub webhooks: sled::Tree,
@@ -88,7 +88,7 @@ impl Store {
             hold,
             flusher: std::sync::Arc::default(),
             cached: std::sync::Arc::default(),
-            history_lens: std::sync::Arc::default(),
+            histories: std::sync::Arc::default(),
             db,
         })
     }
@@ -146,18 +146,18 @@ impl Store {
                 tree.remove(key?)?;
             }
         }
-        self.history_lens().remove(name);
+        self.histories().remove(name);
         self.flusher.flush(&self.db).await?;
         Ok(())
     }
 
-    /// Each webhook's history number and length, for
+    /// Where each webhook's history stands (newest entry number, length), for
     /// [`crate::history::append`]; held while appending, so appends to one
     /// history never interleave.
-    pub fn history_lens(
+    pub fn histories(
         &self,
-    ) -> std::sync::MutexGuard<'_, std::collections::HashMap<String, HistoryLen>> {
-        self.history_lens.lock().unwrap_or_else(|p| p.into_inner())
+    ) -> std::sync::MutexGuard<'_, std::collections::HashMap<String, History>> {
+        self.histories.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Option<Hooks>> {
@@ -167,7 +167,7 @@ impl Store {
 
 /// Where a webhook's history stands.
 #[derive(Debug)]
-pub struct HistoryLen {
+pub struct History {
     /// The number of its newest entry.
     pub newest: u64,
     /// Its entries.
