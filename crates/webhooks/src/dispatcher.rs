@@ -42,6 +42,7 @@ pub async fn run(shared: Arc<Shared>) {
         if let Err(e) = dispatch_pending(&shared).await {
             tracing::error!(error = %e, "webhook dispatch failed; retrying");
         }
+        store::free_replaced_nodes();
         if released.elapsed() >= RELEASE_EVERY {
             released = tokio::time::Instant::now();
             if let Err(e) = release(&shared.store).await {

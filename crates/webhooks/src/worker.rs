@@ -193,6 +193,7 @@ async fn run(shared: Weak<Shared>, worker: Worker) {
                 Some(Duration::from_secs(1))
             }
         };
+        store::free_replaced_nodes();
         drop(s);
         if wait != Some(Duration::ZERO) && !pause(&wake, &stop, wait).await {
             return;
