@@ -9,7 +9,9 @@
 //! not before: until then the registry holds more data every second, by
 //! design. Steady means every client holds its `LIVE_PER_CLIENT` images,
 //! garbage has been collected once, and the event log holds its
-//! `event_retention` newest events (the log grows until it does).
+//! `event_retention` newest events (the log grows until it does). In a
+//! full run RSS stops rising about then, once sled's file has grown to its
+//! working size (`docs/performance.md`, Memory).
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
