@@ -197,7 +197,8 @@ pub fn decode_u64(v: Option<sled::IVec>) -> u64 {
         .map_or(0, u64::from_be_bytes)
 }
 
-/// Frees the tree nodes this thread's sled writes replaced, on this thread.
+/// Frees, on this thread, tree nodes that sled writes replaced: this
+/// thread's, and a few batches of any other thread's that are due.
 ///
 /// sled frees a replaced node only once no reader can still hold it
 /// (epoch-based reclamation, one collector per process), and the thread
@@ -207,7 +208,9 @@ pub fn decode_u64(v: Option<sled::IVec>) -> u64 {
 /// PUTs/s with 100 matching webhooks that made PUTs 16-23% slower, against
 /// 4-6% with it (`docs/performance.md`). Each call frees a few batches; the
 /// delivery workers call it after every attempt, the dispatcher after every
-/// dispatch.
+/// dispatch. `sled::pin` is hidden from sled's docs but public; it reaches
+/// the very collector sled uses, which a direct crossbeam-epoch dependency
+/// would reach only while both resolve to the same version.
 pub fn free_replaced_nodes() {
     sled::pin().flush();
 }
