@@ -370,13 +370,9 @@ fn credentials_and_webhook_header_values_never_reach_logs_events_or_metrics() {
         .to_owned();
 
     assert_eq!(push_as(&url, "ci", "Sup3rSecretPw", "leak/app", "v1"), 201);
-    assert_challenged(&as_user(
-        "GET",
-        &format!("{url}/v2/"),
-        "ci",
-        "WrongS3cretPw",
-        b"",
-    ));
+    let refused = as_user("GET", &format!("{url}/v2/"), "ci", "WrongS3cretPw", b"");
+    assert_challenged(&refused);
+    let request_id = refused.header("x-request-id").unwrap().to_owned();
     failing.next();
     failing.next();
     let events = as_user(
@@ -404,6 +400,10 @@ fn credentials_and_webhook_header_values_never_reach_logs_events_or_metrics() {
     assert!(
         log_text.contains("delivery failed"),
         "the log has the delivery warnings"
+    );
+    assert!(
+        log_text.contains(&request_id),
+        "the log names a request by the id its client got back"
     );
     let secrets = [
         "Sup3rSecretPw".to_owned(),

@@ -54,6 +54,11 @@ fn history(reg: &TestRegistry, name: &str, n: usize) -> Vec<Value> {
     }
 }
 
+/// The keys of a JSON object, in order.
+fn keys(v: &Value) -> Vec<&str> {
+    v.as_object().unwrap().keys().map(String::as_str).collect()
+}
+
 fn is_timestamp(s: &str) -> bool {
     s.ends_with('Z') && s.contains('.') && humantime::parse_rfc3339(s).is_ok()
 }
@@ -433,6 +438,142 @@ fn failed_deliveries_are_retried_until_the_receiver_recovers() {
 }
 
 #[test]
+fn a_delivery_that_gets_no_answer_in_time_is_retried() {
+    let rx = Receiver::start();
+    rx.script(vec![Reply::Hang(Duration::from_secs(5))]);
+    let reg = TestRegistry::with_config(
+        "[delivery]\nbackoff_base = \"20ms\"\nbackoff_cap = \"200ms\"\ntimeout = \"1s\"\n",
+    );
+    let body = json!({"serviceUri": rx.url, "actions": ["push"]});
+    assert_eq!(create(&reg, "timeout01", body).status, 201);
+    push_image(&reg.url(), "t", "v1", 1);
+    let (first, second) = (rx.next().json(), rx.next().json());
+    assert_eq!(first, second, "the retry carries the same event");
+    let entries = history(&reg, "timeout01", 2);
+    assert_eq!(entries[0]["result"], "delivered");
+    assert_eq!(entries[0]["attempts"], 2);
+    assert_eq!(entries[1]["result"], "retrying");
+    assert_eq!(entries[1]["attempts"], 1);
+    assert!(
+        entries[1]["eventResponseMessage"].is_null(),
+        "no answer, no response message: {}",
+        entries[1]
+    );
+    assert!(
+        !entries[1]["error"].as_str().unwrap_or("").is_empty(),
+        "the timed-out attempt records its error: {}",
+        entries[1]
+    );
+}
+
+#[test]
+fn ping_updates_and_list_events_carry_every_field_of_the_contract() {
+    let rx = Receiver::start();
+    let reg = TestRegistry::with_config(FAST);
+    let body =
+        json!({"serviceUri": rx.url, "actions": ["push"], "customHeaders": {"X-Token": "abc"}});
+    assert_eq!(create(&reg, "fields01", body).status, 201);
+
+    // A ping carries the custom headers; a long answer is kept cut short.
+    rx.script(vec![Reply::WithBody(200, "x".repeat(10_000))]);
+    assert_eq!(api(&reg, "POST", "/fields01/ping", None).status, 200);
+    let ping = rx.next();
+    assert_eq!(ping.header("x-token"), Some("abc"));
+    let payload = ping.json();
+    assert_eq!(keys(&payload), ["action", "id", "timestamp"]);
+    assert_eq!(payload["action"], "ping");
+    assert!(support::receiver::is_uuid(payload["id"].as_str().unwrap()));
+    let entry = &history(&reg, "fields01", 1)[0];
+    let request = &entry["eventRequestMessage"];
+    assert_eq!(request["content"], ping.json());
+    assert_eq!(request["method"], "POST");
+    assert_eq!(request["version"], "1.1");
+    assert_eq!(request["headers"]["X-Token"], "******");
+    let response = &entry["eventResponseMessage"];
+    assert_eq!(response["statusCode"], "200");
+    assert_eq!(response["reasonPhrase"], "Scripted");
+    assert_eq!(response["version"], "1.1");
+    let content = response["content"].as_str().unwrap();
+    assert!(
+        !content.is_empty() && content.len() <= 4096 && "x".repeat(10_000).starts_with(content),
+        "content is cut to a few KiB: {} bytes",
+        content.len()
+    );
+    let headers = response["headers"].as_object().unwrap();
+    assert!(
+        headers
+            .iter()
+            .any(|(k, v)| k.eq_ignore_ascii_case("content-length") && v == "10000"),
+        "the receiver's headers are listed: {headers:?}"
+    );
+
+    // An update changes the headers the next delivery carries; the name is
+    // the URL's and no update can change it.
+    let update = json!({"customHeaders": {"X-Token": "def"}});
+    assert_eq!(api(&reg, "PATCH", "/fields01", Some(update)).status, 200);
+    assert_eq!(
+        api(&reg, "GET", "/fields01/config", None).json()["customHeaders"],
+        json!({"X-Token": "def"})
+    );
+    let renamed = api(
+        &reg,
+        "PATCH",
+        "/fields01",
+        Some(json!({"name": "fields02"})),
+    );
+    assert_eq!(
+        renamed.status,
+        400,
+        "{}",
+        String::from_utf8_lossy(&renamed.body)
+    );
+    assert_eq!(api(&reg, "GET", "/fields02", None).status, 404);
+
+    // An image index is a manifest like any other: its push is an event.
+    let (image, _) = push_image(&reg.url(), "multi", "amd64", 7);
+    assert_eq!(rx.next().header("x-token"), Some("def"));
+    let index = json!({
+        "schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json",
+        "manifests": [{"mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "digest": digest(&image), "size": image.len()}],
+    });
+    let bytes = index.to_string();
+    let r = http(
+        "PUT",
+        &format!("{}/v2/multi/manifests/latest", reg.url()),
+        &[("Content-Type", "application/vnd.oci.image.index.v1+json")],
+        bytes.as_bytes(),
+    );
+    assert_eq!(r.status, 201);
+    let event = rx.next().json();
+    assert_eq!(event["action"], "push");
+    assert_eq!(
+        event["target"],
+        json!({"mediaType": "application/vnd.oci.image.index.v1+json", "size": bytes.len(),
+            "digest": digest(bytes.as_bytes()), "length": bytes.len(), "repository": "multi", "tag": "latest"})
+    );
+}
+
+#[test]
+fn a_rotated_out_secret_stops_signing_when_its_grace_ends() {
+    let rx = Receiver::start();
+    let reg = TestRegistry::with_config("[delivery]\nsecret_rotation_grace = \"2s\"\n");
+    let old = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+    let body = json!({"serviceUri": rx.url, "actions": ["push"], "secret": old});
+    assert_eq!(create(&reg, "grace01", body).status, 201);
+    let new = json!({"secret": "whsec_c2Vjb25kIHNlY3JldCBmb3IgYmVydGg="});
+    assert_eq!(api(&reg, "PATCH", "/grace01", Some(new)).status, 200);
+    let signatures = |tag: &str, seed: u64| {
+        push_image(&reg.url(), "g", tag, seed);
+        let got = rx.next();
+        got.header("webhook-signature").unwrap().split(' ').count()
+    };
+    assert_eq!(signatures("v1", 1), 2, "within the grace both secrets sign");
+    std::thread::sleep(Duration::from_secs(4));
+    assert_eq!(signatures("v2", 2), 1, "after it only the new one does");
+}
+
+#[test]
 fn a_delivery_gives_up_after_its_attempts_and_the_next_event_still_goes_out() {
     let rx = Receiver::with_default(Reply::Status(500));
     let reg = TestRegistry::with_config(&format!("{FAST}max_attempts = 3\n"));
@@ -675,9 +816,19 @@ fn quarantine_holds_manifests_until_a_verdict() {
     let md = digest(&manifest);
     let held = rx.next().json();
     assert_eq!(held["action"], "quarantine");
-    assert_eq!(held["target"]["tag"], "v1");
-    assert_eq!(held["target"]["digest"], md.as_str());
+    assert_eq!(
+        keys(&held),
+        ["action", "id", "request", "target", "timestamp"]
+    );
+    assert_eq!(
+        held["target"],
+        json!({"mediaType": "application/vnd.oci.image.manifest.v1+json", "size": manifest.len(),
+            "digest": md, "length": manifest.len(), "repository": "q", "tag": "v1"})
+    );
     assert_eq!(held["request"]["id"], put.header("x-request-id").unwrap());
+    assert_eq!(held["request"]["host"], url.trim_start_matches("http://"));
+    assert_eq!(held["request"]["method"], "PUT");
+    assert_eq!(held["request"]["useragent"], "berth-tests/1");
 
     // Hidden from pulls and tag lists; visible to the scanner's API.
     for reference in ["v1", md.as_str()] {

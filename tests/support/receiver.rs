@@ -16,6 +16,8 @@ pub enum Reply {
     Status(u16),
     /// This status with these extra headers.
     WithHeaders(u16, Vec<(&'static str, String)>),
+    /// This status with this body (instead of `ok`).
+    WithBody(u16, String),
     /// Say nothing for this long, then close the connection.
     Hang(Duration),
 }
@@ -161,20 +163,24 @@ fn serve(
         body,
     });
     let mut stream = stream;
-    let (status, extra) = match reply {
+    let (status, extra, body) = match reply {
         Reply::Hang(d) => {
             std::thread::sleep(d);
             return;
         }
-        Reply::Status(s) => (s, vec![]),
-        Reply::WithHeaders(s, h) => (s, h),
+        Reply::Status(s) => (s, vec![], "ok".to_owned()),
+        Reply::WithHeaders(s, h) => (s, h, "ok".to_owned()),
+        Reply::WithBody(s, b) => (s, vec![], b),
     };
-    let mut resp =
-        format!("HTTP/1.1 {status} Scripted\r\nContent-Length: 2\r\nConnection: close\r\n");
+    let mut resp = format!(
+        "HTTP/1.1 {status} Scripted\r\nContent-Length: {}\r\nConnection: close\r\n",
+        body.len()
+    );
     for (k, v) in extra {
         resp.push_str(&format!("{k}: {v}\r\n"));
     }
-    resp.push_str("\r\nok");
+    resp.push_str("\r\n");
+    resp.push_str(&body);
     let _ = stream.write_all(resp.as_bytes());
 }
 

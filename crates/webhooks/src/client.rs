@@ -26,7 +26,7 @@ use crate::Error;
 pub struct Response {
     /// HTTP status.
     pub status: u16,
-    /// Its reason phrase.
+    /// The reason phrase the receiver sent.
     pub reason: String,
     /// Response headers.
     pub headers: BTreeMap<String, String>,
@@ -140,7 +140,14 @@ impl Client {
         }
         Ok(Response {
             status: parts.status.as_u16(),
-            reason: parts.status.canonical_reason().unwrap_or("").to_owned(),
+            // hyper keeps the phrase the receiver sent when it is not the
+            // status's usual one.
+            reason: parts
+                .extensions
+                .get::<hyper::ext::ReasonPhrase>()
+                .map(|r| String::from_utf8_lossy(r.as_bytes()).into_owned())
+                .or_else(|| parts.status.canonical_reason().map(str::to_owned))
+                .unwrap_or_default(),
             headers,
             body: text,
         })

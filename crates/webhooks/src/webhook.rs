@@ -158,6 +158,10 @@ pub(crate) mod tests {
         let mut h = hook("");
         h.name = "abcd".into();
         assert!(h.validate().is_err());
+        h.name = "abcd5".into();
+        assert!(h.validate().is_ok());
+        h.name = "a".repeat(50);
+        assert!(h.validate().is_ok());
         h.name = "a".repeat(51);
         assert!(h.validate().is_err());
         h.name = "hook_01".into();
