@@ -105,7 +105,7 @@ pub fn run_all(url: &str, short: bool) -> Result<Vec<Figure>, String> {
 
 /// What 100 matching webhooks add to a manifest PUT, at three PUT rates:
 /// back to back, which asks for far more deliveries than the 2 cores can
-/// make (about 100,000/s), and 50 and 20 PUTs/s (5,000 and 2,000
+/// make (about 200,000/s), and 50 and 20 PUTs/s (5,000 and 2,000
 /// deliveries/s), which they can keep up with. Rounds are interleaved so
 /// that the disk's swings (its `fdatasync` time varies 2-3x within minutes
 /// here) hit both sides alike. Each round: PUTs at that rate to a

@@ -206,7 +206,7 @@ pub fn decode_u64(v: Option<sled::IVec>) -> u64 {
 /// this, the deliveries of one push leave thousands of nodes behind, and
 /// the next manifest PUT frees them inside its transaction and flush: at 20
 /// PUTs/s with 100 matching webhooks that made PUTs 16-23% slower, against
-/// 4-6% with it (`docs/performance.md`). Each call frees a few batches; the
+/// 0-6% with it (`docs/performance.md`). Each call frees a few batches; the
 /// delivery workers call it after every attempt, the dispatcher after every
 /// dispatch. `sled::pin` is hidden from sled's docs but public; it reaches
 /// the very collector sled uses, which a direct crossbeam-epoch dependency
