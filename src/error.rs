@@ -4,23 +4,31 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 /// The library's error.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// The listen address cannot be bound.
+    #[error("cannot listen on {0}: {1}")]
     Listen(String, std::io::Error),
     /// The data directory cannot be opened.
+    #[error("cannot open {dir}: {1}", dir = .0.display())]
     Open(PathBuf, registry::Error),
     /// The TLS certificate or key cannot be used.
+    #[error("{0}")]
     Tls(registry::Error),
     /// The webhooks cannot start.
+    #[error("cannot start webhooks: {0}")]
     Webhooks(webhooks::Error),
     /// The chart repository cannot open.
+    #[error("cannot open the chart repository: {0}")]
     Helm(helm::Error),
     /// A temporary directory cannot be created.
+    #[error("cannot create a temporary directory: {0}")]
     TempDir(std::io::Error),
     /// The event log cannot be read.
+    #[error("cannot read the event log: {0}")]
     Events(registry::Error),
     /// Fewer events happened than awaited.
+    #[error("saw {seen} of {wanted} events within {}", humantime::format_duration(*.timeout))]
     Timeout {
         /// How many were awaited.
         wanted: usize,
@@ -30,28 +38,3 @@ pub enum Error {
         timeout: Duration,
     },
 }
-
-impl std::fmt::Display for Error {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Self::Listen(addr, e) => write!(f, "cannot listen on {addr}: {e}"),
-            Self::Open(dir, e) => write!(f, "cannot open {}: {e}", dir.display()),
-            Self::Webhooks(e) => write!(f, "cannot start webhooks: {e}"),
-            Self::Helm(e) => write!(f, "cannot open the chart repository: {e}"),
-            Self::Tls(e) => write!(f, "{e}"),
-            Self::TempDir(e) => write!(f, "cannot create a temporary directory: {e}"),
-            Self::Events(e) => write!(f, "cannot read the event log: {e}"),
-            Self::Timeout {
-                wanted,
-                seen,
-                timeout,
-            } => write!(
-                f,
-                "saw {seen} of {wanted} events within {}",
-                humantime::format_duration(*timeout)
-            ),
-        }
-    }
-}
-
-impl std::error::Error for Error {}

@@ -5,8 +5,7 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use registry::events::EventLog;
-use registry::Registry;
+use registry::{EventLog, Registry};
 use tokio_util::sync::CancellationToken;
 use webhooks::Webhooks;
 
@@ -42,7 +41,7 @@ impl Running {
         ) {
             (true, true) => None,
             (false, false) => Some(
-                registry::tls::acceptor(&config.tls_cert, &config.tls_key).map_err(Error::Tls)?,
+                registry::tls_acceptor(&config.tls_cert, &config.tls_key).map_err(Error::Tls)?,
             ),
             _ => {
                 return Err(Error::Tls(registry::Error::Config(
@@ -52,12 +51,13 @@ impl Running {
         };
         let scheme = if tls.is_some() { "https" } else { "http" };
         let data_dir = config.data_dir.clone();
-        let mut registry = Registry::open(config).map_err(|e| Error::Open(data_dir.clone(), e))?;
+        let mut registry = Registry::open(config)
+            .await
+            .map_err(|e| Error::Open(data_dir.clone(), e))?;
         let stop = CancellationToken::new();
         let events = registry.event_log();
         let webhooks = Webhooks::start(
-            events.clone(),
-            &data_dir.join("webhooks"),
+            &registry.extension_store("webhooks"),
             file.delivery,
             file.webhooks,
             stop.clone(),
@@ -65,10 +65,10 @@ impl Running {
         .await
         .map_err(Error::Webhooks)?;
         registry.mount(Arc::new(webhooks.clone()));
-        let charts = helm::Helm::open(&registry).map_err(Error::Helm)?;
+        let charts = helm::Helm::open(registry.extension_store("helm")).map_err(Error::Helm)?;
         registry.mount(Arc::new(charts));
         tracing::info!(%addr, data_dir = %data_dir.display(), "serving");
-        let server = tokio::spawn(registry::server::serve(
+        let server = tokio::spawn(registry::serve(
             listener,
             Arc::new(registry),
             tls,

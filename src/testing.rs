@@ -8,7 +8,7 @@
 //! use berth::testing::TestRegistry;
 //! use oci_client::client::{ClientConfig, ClientProtocol, Config, ImageLayer};
 //! use oci_client::{secrets::RegistryAuth, Client, Reference};
-//! use registry::events::Action;
+//! use berth::testing::Action;
 //!
 //! # #[tokio::main]
 //! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -43,7 +43,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use registry::events::Event;
+pub use registry::ext::{Action, Event};
 
 use crate::config::File;
 use crate::launch::Running;
@@ -110,6 +110,7 @@ impl TestRegistry {
         let records = running
             .event_log()
             .read(0, usize::MAX)
+            .await
             .map_err(Error::Events)?;
         Ok(records.into_iter().map(|(_, r)| r.event).collect())
     }

@@ -6,12 +6,12 @@
 
 mod support;
 
-use registry::events::Action;
-use support::{digest, events, http, push_blob, push_image, random_bytes, TestRegistry};
+use registry::ext::Action;
+use support::{digest, events, http, push_blob, push_image, random_bytes, BerthProcess};
 
 #[test]
 fn acknowledged_pushes_and_their_events_survive_kill_9() {
-    let mut reg = TestRegistry::start();
+    let mut reg = BerthProcess::start();
     let url = reg.url();
     let (manifest, put) = push_image(&url, "team/app", "v1", 1);
     assert_eq!(put.status, 201);
@@ -42,7 +42,7 @@ fn acknowledged_pushes_and_their_events_survive_kill_9() {
     reg.kill9();
     let dir = reg.dir().to_owned();
     let log = events(&dir);
-    let reg2 = TestRegistry::start_in(&dir);
+    let reg2 = BerthProcess::start_in(&dir);
     let url = reg2.url();
 
     for tag in ["v1", "v2", "latest"] {
@@ -97,7 +97,7 @@ fn acknowledged_pushes_and_their_events_survive_kill_9() {
 
 #[test]
 fn a_chunked_upload_resumes_after_kill_9() {
-    let mut reg = TestRegistry::start();
+    let mut reg = BerthProcess::start();
     let url = reg.url();
     let data = random_bytes(3 * 1024 * 1024 + 17, 7);
     let start = http("POST", &format!("{url}/v2/big/blobs/uploads/"), &[], &[]);
@@ -115,7 +115,7 @@ fn a_chunked_upload_resumes_after_kill_9() {
     );
 
     reg.kill9();
-    let reg = TestRegistry::start_in(reg.dir());
+    let reg = BerthProcess::start_in(reg.dir());
     let url = reg.url();
     let status = http("GET", &format!("{url}{location}"), &[], &[]);
     assert_eq!(
@@ -151,7 +151,7 @@ fn a_chunked_upload_resumes_after_kill_9() {
 
 #[test]
 fn deleting_a_tag_keeps_the_manifest_and_raises_no_event() {
-    let mut reg = TestRegistry::start();
+    let mut reg = BerthProcess::start();
     let url = reg.url();
     let (_, put) = push_image(&url, "r", "a", 3);
     let md = put.header("docker-content-digest").unwrap().to_owned();
@@ -216,7 +216,7 @@ fn deleting_a_tag_keeps_the_manifest_and_raises_no_event() {
 
 #[test]
 fn rejected_input_stores_nothing() {
-    let mut reg = TestRegistry::start();
+    let mut reg = BerthProcess::start();
     let url = reg.url();
     let data = b"some content".to_vec();
     let wrong = digest(b"other content");
@@ -298,7 +298,7 @@ fn sparse_mode_accepts_an_index_of_absent_manifests() {
     let config = tmp.path().join("berth.toml");
     std::fs::write(&config, "allow_missing_references = true\n").unwrap();
     let data = tmp.path().join("data");
-    let reg = TestRegistry::start_with(&data, &["--config", config.to_str().unwrap()]);
+    let reg = BerthProcess::start_with(&data, &["--config", config.to_str().unwrap()]);
     let index = serde_json::json!({
         "schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json",
         "manifests": [{"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": digest(b"absent"), "size": 6}],
@@ -311,7 +311,7 @@ fn sparse_mode_accepts_an_index_of_absent_manifests() {
     );
     assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
 
-    let strict = TestRegistry::start();
+    let strict = BerthProcess::start();
     let r = http(
         "PUT",
         &format!("{}/v2/mirror/manifests/v1", strict.url()),
@@ -326,7 +326,7 @@ fn sparse_mode_accepts_an_index_of_absent_manifests() {
 
 #[test]
 fn sigterm_shuts_down_cleanly_and_every_response_has_a_request_id() {
-    let mut reg = TestRegistry::start();
+    let mut reg = BerthProcess::start();
     let a = http("GET", &format!("{}/v2/", reg.url()), &[], &[]);
     let b = http("GET", &format!("{}/v2/", reg.url()), &[], &[]);
     assert_eq!(
@@ -343,4 +343,24 @@ fn sigterm_shuts_down_cleanly_and_every_response_has_a_request_id() {
     assert!(err.header("x-request-id").is_some());
     push_blob(&reg.url(), "x", b"before shutdown");
     assert!(reg.terminate().success());
+}
+
+/// A `Range` whose last byte precedes its first cannot be satisfied: 416
+/// with `Content-Range: bytes */LEN`, as for one past the end. (It used to
+/// be ignored and answered with the whole blob, which the OCI conformance
+/// tooling reads as "ranges unsupported".)
+#[test]
+fn a_backwards_range_is_unsatisfiable() {
+    let reg = BerthProcess::start();
+    let url = reg.url();
+    let data = random_bytes(1000, 7);
+    let d = push_blob(&url, "r", &data);
+    let blob = format!("{url}/v2/r/blobs/{d}");
+    for range in ["bytes=500-0", "bytes=1-0", "bytes=1000-", "bytes=-0"] {
+        let r = http("GET", &blob, &[("Range", range)], &[]);
+        assert_eq!(r.status, 416, "{range}");
+        assert_eq!(r.header("content-range"), Some("bytes */1000"), "{range}");
+    }
+    let ok = http("GET", &blob, &[("Range", "bytes=0-0")], &[]);
+    assert_eq!((ok.status, ok.body.as_slice()), (206, &data[..1]));
 }

@@ -10,10 +10,10 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 
 use base64::Engine as _;
-use support::{htpasswd, http, output_with_stdin, run, Resp, TestRegistry};
+use support::{htpasswd, http, output_with_stdin, run, BerthProcess, Resp};
 
 /// A registry with users reader (pull), ci (push) and boss (admin).
-fn secured(dir: &Path, anonymous_pull: bool) -> TestRegistry {
+fn secured(dir: &Path, anonymous_pull: bool) -> BerthProcess {
     let file = dir.join("htpasswd");
     let lines = [
         htpasswd("reader", "reader-pw"),
@@ -21,7 +21,7 @@ fn secured(dir: &Path, anonymous_pull: bool) -> TestRegistry {
         htpasswd("boss", "boss-pw"),
     ];
     std::fs::write(&file, lines.join("\n")).unwrap();
-    TestRegistry::with_config(&format!(
+    BerthProcess::with_config(&format!(
         r#"
         [auth]
         htpasswd = "{}"

@@ -10,7 +10,7 @@ use std::net::TcpListener;
 use std::process::{Command, Output, Stdio};
 
 use serde_json::Value;
-use support::{push_image, TestRegistry};
+use support::{push_image, BerthProcess};
 
 /// Runs `berth --registry URL?` with `args` (the registry comes from
 /// `BERTH_REGISTRY`, as a pipeline would set it).
@@ -96,7 +96,7 @@ fn closed_url() -> String {
 
 #[test]
 fn create_list_show_config_update_delete() {
-    let reg = TestRegistry::start();
+    let reg = BerthProcess::start();
     let url = reg.url();
     let secret_uri = "http://127.0.0.1:9/secret-path-xyz";
     #[rustfmt::skip]
@@ -242,7 +242,7 @@ fn create_list_show_config_update_delete() {
 
 #[test]
 fn ping_reports_the_receiver_and_list_events_records_it() {
-    let reg = TestRegistry::start();
+    let reg = BerthProcess::start();
     let url = reg.url();
     let uri = receiver();
     let create = [
@@ -323,7 +323,7 @@ fn ping_reports_the_receiver_and_list_events_records_it() {
 
 #[test]
 fn events_wait_for_pushes_and_time_out_naming_what_they_saw() {
-    let reg = TestRegistry::start();
+    let reg = BerthProcess::start();
     let url = reg.url();
     #[rustfmt::skip]
     let waiter = Command::new(env!("CARGO_BIN_EXE_berth"))
@@ -387,19 +387,77 @@ fn an_unreachable_registry_is_named() {
 
 #[test]
 fn serve_limits_malloc_arenas_unless_the_environment_says_otherwise() {
-    let environment = |reg: &TestRegistry| {
+    let environment = |reg: &BerthProcess| {
         let raw = std::fs::read(format!("/proc/{}/environ", reg.pid())).unwrap();
         raw.split(|b| *b == 0)
             .filter(|v| v.starts_with(b"MALLOC_ARENA_MAX="))
             .map(|v| String::from_utf8_lossy(v).into_owned())
             .collect::<Vec<_>>()
     };
-    let reg = TestRegistry::start();
+    let reg = BerthProcess::start();
     assert_eq!(environment(&reg), ["MALLOC_ARENA_MAX=2"]);
     let dir = tempfile::tempdir().unwrap();
-    let reg = TestRegistry::start_env(dir.path(), &[], &[("MALLOC_ARENA_MAX", "4")]);
+    let reg = BerthProcess::start_env(dir.path(), &[], &[("MALLOC_ARENA_MAX", "4")]);
     assert_eq!(environment(&reg), ["MALLOC_ARENA_MAX=4"]);
     // Re-executed in place: the process the test started still serves.
     let v2 = support::http("GET", &format!("{}/v2/", reg.url()), &[], b"");
     assert_eq!(v2.status, 200);
+}
+
+/// A CI job that starts the fixture, uses it once and stops it at once: the
+/// SIGTERM must stop Berth gracefully every time (exit 0, its ephemeral
+/// directory removed), however soon after the ready line it comes. Before
+/// the signal handlers were installed ahead of the ready line, on a busy
+/// machine (two threads here keep both cores busy) about one run in eight
+/// died by the signal and left its directory behind (26 of 200).
+#[test]
+fn sigterm_right_after_the_ready_line_stops_gracefully_every_time() {
+    let tmp = tempfile::tempdir().unwrap();
+    let busy = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let hogs: Vec<_> = (0..2)
+        .map(|_| {
+            let busy = busy.clone();
+            std::thread::spawn(move || {
+                while busy.load(std::sync::atomic::Ordering::Relaxed) {
+                    std::hint::spin_loop();
+                }
+            })
+        })
+        .collect();
+    const RUNS: usize = 60;
+    for run in 0..RUNS {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_berth"))
+            .args(["serve", "--ephemeral", "--listen", "127.0.0.1:0"])
+            .env("TMPDIR", tmp.path())
+            .env("BERTH_LOG", "error")
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let host = line.trim().strip_prefix("listening on http://").unwrap();
+        let mut conn = std::net::TcpStream::connect(host).unwrap();
+        write!(
+            conn,
+            "GET /v2/ HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
+        )
+        .unwrap();
+        let mut answer = String::new();
+        conn.read_to_string(&mut answer).unwrap();
+        assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+        let pid = child.id().to_string();
+        assert!(Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success());
+        let status = child.wait().unwrap();
+        assert!(status.success(), "run {run}: {status:?}");
+        let left: Vec<_> = std::fs::read_dir(tmp.path()).unwrap().collect();
+        assert!(left.is_empty(), "run {run} left {left:?}");
+    }
+    busy.store(false, std::sync::atomic::Ordering::Relaxed);
+    hogs.into_iter().for_each(|h| h.join().unwrap());
 }

@@ -11,11 +11,11 @@ mod support;
 
 use std::path::Path;
 
-use support::{docker, http, random_bytes, run, run_in, TestRegistry};
+use support::{docker, http, random_bytes, run, run_in, BerthProcess};
 
 #[test]
 fn docker_pushes_and_pulls_a_multi_layer_image() {
-    let reg = TestRegistry::start();
+    let reg = BerthProcess::start();
     let events = support::receiver::subscribe_all(&reg.url(), "dockerhook");
     let ctx = tempfile::tempdir().unwrap();
     let mut dockerfile = String::from("FROM scratch\n");
@@ -89,7 +89,7 @@ fn docker_pushes_and_pulls_a_multi_layer_image() {
 
 #[test]
 fn podman_pushes_oci_and_docker_formats_and_pulls_back() {
-    let reg = TestRegistry::start();
+    let reg = BerthProcess::start();
     let root = tempfile::tempdir().unwrap();
     let r = root.path().to_str().unwrap();
     let (store, runroot) = (format!("{r}/root"), format!("{r}/runroot"));
@@ -237,7 +237,7 @@ fn oci_layout(dir: &Path, tag: &str) -> String {
 
 #[test]
 fn skopeo_copies_both_ways_inspects_lists_and_deletes() {
-    let reg = TestRegistry::start();
+    let reg = BerthProcess::start();
     let events = support::receiver::subscribe_all(&reg.url(), "skopeohook");
     let tmp = tempfile::tempdir().unwrap();
     let (src, back) = (tmp.path().join("src"), tmp.path().join("back"));
@@ -343,7 +343,7 @@ fn skopeo_copies_both_ways_inspects_lists_and_deletes() {
 
 #[test]
 fn oras_pushes_an_artifact_with_a_subject_and_finds_its_referrers() {
-    let reg = TestRegistry::start();
+    let reg = BerthProcess::start();
     let events = support::receiver::subscribe_all(&reg.url(), "orashook");
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clients/oras_roundtrip.py");
     let out = run_in(None, "python3", &[script.to_str().unwrap(), &reg.host]);
@@ -383,7 +383,7 @@ fn oci_client_crate_round_trips_an_image() {
     use oci_client::client::{ClientConfig, ClientProtocol, Config, ImageLayer};
     use oci_client::{secrets::RegistryAuth, Client, Reference};
 
-    let reg = TestRegistry::start();
+    let reg = BerthProcess::start();
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
         let client = Client::new(ClientConfig {

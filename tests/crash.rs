@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use support::receiver::Receiver;
-use support::{digest, http, random_bytes, TestRegistry};
+use support::{digest, http, random_bytes, BerthProcess};
 
 const ROUNDS: usize = 20;
 const CLIENTS: usize = 6;
@@ -151,7 +151,7 @@ fn acknowledged_pushes_and_events_survive_repeated_kill_9() {
     eprintln!("crash test seed: {seed} (BERTH_CRASH_SEED={seed} replays it)");
     let mut rng = Rng(seed);
     let rx = Receiver::start();
-    let mut reg = TestRegistry::with_config(&format!(
+    let mut reg = BerthProcess::with_config(&format!(
         "[delivery]\nbackoff_base = \"20ms\"\nbackoff_cap = \"200ms\"\n\
          [[webhooks]]\nname = \"crash01\"\nserviceUri = \"{}\"\nactions = [\"push\"]\n",
         rx.url

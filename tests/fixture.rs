@@ -11,7 +11,7 @@ use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
 use support::receiver::{Receiver, Reply};
-use support::{http, push_image, TestRegistry};
+use support::{http, push_image, BerthProcess};
 
 fn berth(args: &[&str], envs: &[(&str, &str)]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_berth"))
@@ -166,7 +166,7 @@ fn config_verb_prints_file_then_environment_then_flags_with_secrets_masked() {
 
 #[test]
 fn probes_and_health_verb() {
-    let reg = TestRegistry::start();
+    let reg = BerthProcess::start();
     let url = reg.url();
     let health = http("GET", &format!("{url}/health"), &[], b"");
     assert_eq!(
@@ -211,7 +211,7 @@ fn sample(metrics: &str, series: &str) -> Option<f64> {
 fn metrics_count_requests_bytes_uploads_and_deliveries() {
     let good = Receiver::start();
     let bad = Receiver::with_default(Reply::Status(500));
-    let reg = TestRegistry::with_config(&format!(
+    let reg = BerthProcess::with_config(&format!(
         r#"
         [delivery]
         backoff_base = "50ms"

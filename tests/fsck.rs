@@ -11,11 +11,9 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, SystemTime};
 
-use registry::storage::meta::{self, Meta};
-use registry::storage::paths::Paths;
-use registry::types::Digest;
+use registry::ext::{key, Db};
 use serde_json::Value;
-use support::{digest, http, push_blob, push_image, TestRegistry};
+use support::{digest, http, push_blob, push_image, BerthProcess};
 
 /// `berth fsck ARGS -o json`: (success, report).
 fn fsck(args: &[&str]) -> (bool, Value) {
@@ -46,13 +44,15 @@ fn kinds(report: &Value, repaired: Option<bool>) -> Vec<String> {
     kinds
 }
 
+/// Where the store keeps a blob (`storage::paths` draws the layout).
 fn blob_path(dir: &Path, d: &str) -> std::path::PathBuf {
-    Paths::new(dir).blob(&Digest::parse(d).unwrap())
+    let hex = d.strip_prefix("sha256:").unwrap();
+    dir.join("blobs/sha256").join(&hex[..2]).join(hex)
 }
 
 #[test]
 fn fsck_finds_repairs_and_confirms_a_damaged_store() {
-    let mut reg = TestRegistry::start();
+    let mut reg = BerthProcess::start();
     let url = reg.url();
     let dir = reg.dir().to_owned();
     push_image(&url, "fs/a", "v1", 1);
@@ -88,32 +88,7 @@ fn fsck_finds_repairs_and_confirms_a_damaged_store() {
     // Damage it by hand.
     std::fs::write(blob_path(&dir, &corrupt_d), b"bit rot").unwrap();
     std::fs::remove_file(blob_path(&dir, &lost_d)).unwrap();
-    {
-        let m = Meta::open(&Paths::new(&dir).meta()).unwrap();
-        let ghost = format!("sha256:{}", "e".repeat(64));
-        m.tags
-            .insert(meta::key_str("fs/a", "ghost"), ghost.as_bytes())
-            .unwrap();
-        // fs/b:v1 still exists, but its manifest forgets the tag.
-        let b = m.tags.get(meta::key_str("fs/b", "v1")).unwrap().unwrap();
-        let key = meta::key_str("fs/b", &String::from_utf8_lossy(&b));
-        let mut record: meta::ManifestMeta =
-            meta::decode(&m.manifest_meta.get(&key).unwrap().unwrap()).unwrap();
-        record.tags.clear();
-        m.manifest_meta
-            .insert(&key, serde_json::to_vec(&record).unwrap())
-            .unwrap();
-        let old = meta::UploadRecord {
-            repo: "fs/a".into(),
-            started: 1,
-        };
-        let id = registry::types::UploadId::new();
-        m.uploads
-            .insert(id.as_str(), serde_json::to_vec(&old).unwrap())
-            .unwrap();
-        std::fs::write(Paths::new(&dir).upload(&id), b"half").unwrap();
-        m.db.flush().unwrap();
-    }
+    damage(&dir);
     let data = dir.to_str().unwrap();
     let (ok, report) = fsck(&["--data-dir", data]);
     assert!(!ok, "problems must fail the command");
@@ -152,8 +127,8 @@ fn fsck_finds_repairs_and_confirms_a_damaged_store() {
 
     // Upload bytes no session owns, an hour old, found on a running registry
     // (at start-up, recovery deletes such files by itself).
-    let orphan = Paths::new(&dir)
-        .uploads()
+    let orphan = dir
+        .join("uploads")
         .join("0f0f0f0f-0000-4000-8000-000000000000");
     std::fs::write(&orphan, b"nobody's").unwrap();
     let hour_ago = SystemTime::now() - Duration::from_secs(3600);
@@ -175,6 +150,44 @@ fn fsck_finds_repairs_and_confirms_a_damaged_store() {
         "v1"
     );
     assert!(reg.terminate().success());
+}
+
+/// Damages the metadata of the stopped store at `dir` as a bug or a bad
+/// hand edit would: a tag to a manifest never stored, a manifest record
+/// that forgets its tag, an upload session from long ago.
+fn damage(dir: &Path) {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let db = Db::open(&dir.join("meta")).unwrap();
+        let (tags, metas, uploads) = (
+            db.tree("tags").unwrap(),
+            db.tree("manifest_meta").unwrap(),
+            db.tree("uploads").unwrap(),
+        );
+        let ghost = format!("sha256:{}", "e".repeat(64));
+        tags.insert(&key(&[b"fs/a", b"ghost"]), ghost.as_bytes())
+            .await
+            .unwrap();
+        // fs/b:v1 still exists, but its manifest forgets the tag.
+        let b = tags.get(&key(&[b"fs/b", b"v1"])).await.unwrap().unwrap();
+        let meta_key = key(&[b"fs/b", &b]);
+        let mut record: Value = metas.get_json(&meta_key).await.unwrap().unwrap();
+        record["tags"] = serde_json::json!([]);
+        metas
+            .insert(&meta_key, &serde_json::to_vec(&record).unwrap())
+            .await
+            .unwrap();
+        let id = "0e0e0e0e-0000-4000-8000-000000000000";
+        let old = serde_json::json!({"repo": "fs/a", "started": 1});
+        uploads
+            .insert(id.as_bytes(), &serde_json::to_vec(&old).unwrap())
+            .await
+            .unwrap();
+        std::fs::write(dir.join("uploads").join(id), b"half").unwrap();
+        db.flush().await.unwrap();
+    });
 }
 
 fn random(n: usize, seed: u64) -> Vec<u8> {

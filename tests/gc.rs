@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde_json::Value;
-use support::{digest, http, push_blob, push_image, random_bytes, TestRegistry};
+use support::{digest, http, push_blob, push_image, random_bytes, BerthProcess};
 
 /// `berth gc ARGS -o json` against `url`.
 fn gc(url: &str, args: &[&str]) -> Value {
@@ -41,7 +41,7 @@ fn status(url: &str, repo: &str, digest: &str) -> u16 {
 
 #[test]
 fn gc_deletes_only_old_unreferenced_blobs_and_expired_uploads() {
-    let reg = TestRegistry::with_config("gc_grace = \"1s\"\nupload_expiry = \"1s\"\n");
+    let reg = BerthProcess::with_config("gc_grace = \"1s\"\nupload_expiry = \"1s\"\n");
     let url = reg.url();
     let (kept_manifest, _) = push_image(&url, "gc/app", "v1", 1);
     let kept: Value = serde_json::from_slice(&kept_manifest).unwrap();
@@ -109,7 +109,7 @@ fn gc_deletes_only_old_unreferenced_blobs_and_expired_uploads() {
 
 #[test]
 fn gc_runs_safely_while_clients_push() {
-    let reg = TestRegistry::with_config("gc_grace = \"2s\"\n");
+    let reg = BerthProcess::with_config("gc_grace = \"2s\"\n");
     let url = reg.url();
     let stop = Arc::new(AtomicBool::new(false));
     let acked = Arc::new(Mutex::new(Vec::new()));

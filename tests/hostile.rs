@@ -29,7 +29,7 @@ mod support;
 mod uploads;
 
 use serde_json::json;
-use support::{http, Resp, TestRegistry};
+use support::{http, BerthProcess, Resp};
 
 const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
 const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
@@ -63,8 +63,8 @@ fn assert_error(got: u16, body: &[u8], status: u16, code: &str, what: &str) {
 }
 
 /// Starts a registry with `toml` as its configuration file.
-fn configured(toml: &str) -> TestRegistry {
-    TestRegistry::with_config(toml)
+fn configured(toml: &str) -> BerthProcess {
+    BerthProcess::with_config(toml)
 }
 
 /// Opens an upload session in `repo`; its `Location` path.

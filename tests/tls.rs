@@ -12,7 +12,7 @@ mod support;
 use std::path::Path;
 use std::process::{Command, Output};
 
-use support::{docker, random_bytes, run, TestRegistry};
+use support::{docker, random_bytes, run, BerthProcess};
 
 fn openssl(dir: &Path, args: &[&str]) {
     let out = Command::new("openssl")
@@ -111,7 +111,7 @@ fn docker_skopeo_and_curl_verify_berths_certificate() {
     let ip = external_ip();
     certificates(tmp.path(), &ip);
     let (cert, key) = (tmp.path().join("server.crt"), tmp.path().join("server.key"));
-    let reg = TestRegistry::start_with(
+    let reg = BerthProcess::start_with(
         &tmp.path().join("data"),
         &[
             "--listen",

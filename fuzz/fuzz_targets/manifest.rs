@@ -1,4 +1,4 @@
-//! Manifest parsing (`registry::manifest::Manifest::parse`) on arbitrary
+//! Manifest parsing (`Manifest::parse`) on arbitrary
 //! bytes under each `Content-Type` a push may carry. Beyond not panicking:
 //! what it accepts has a valid media type that agrees with the body, and
 //! every digest it extracts is canonical (parses back to itself).
@@ -6,8 +6,9 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use registry::manifest::{Manifest, DOCKER_LIST, DOCKER_MANIFEST, OCI_INDEX, OCI_MANIFEST};
-use registry::types::{Algorithm, Digest};
+use registry::fuzzing::{
+    Algorithm, Digest, Manifest, DOCKER_LIST, DOCKER_MANIFEST, OCI_INDEX, OCI_MANIFEST,
+};
 
 const CONTENT_TYPES: [Option<&str>; 8] = [
     None,

@@ -147,7 +147,7 @@ fn tls_config() -> Result<Arc<rustls::ClientConfig>, String> {
         tracing::debug!(error = %e, "skipping unreadable trust roots");
     }
     roots.add_parsable_certificates(found.certs);
-    let config = rustls::ClientConfig::builder_with_provider(registry::tls::provider())
+    let config = rustls::ClientConfig::builder_with_provider(registry::tls_provider())
         .with_safe_default_protocol_versions()
         .map_err(|e| format!("TLS: {e}"))?
         .with_root_certificates(roots)

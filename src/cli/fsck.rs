@@ -50,7 +50,7 @@ fn offline(dir: &std::path::Path, repair: bool) -> Result<Value, String> {
         .build()
         .map_err(|e| e.to_string())?;
     runtime.block_on(async {
-        let reg = registry::Registry::open(config).map_err(|e| {
+        let reg = registry::Registry::open(config).await.map_err(|e| {
             format!(
                 "cannot open {} (is a registry running on it?): {e}",
                 dir.display()

@@ -24,7 +24,7 @@ pub fn run(args: HtpasswdArgs) -> Result<(), String> {
     if password.is_empty() {
         return Err("empty password (pipe it on stdin)".into());
     }
-    let line = registry::auth::htpasswd_line(&args.user, password).map_err(|e| e.to_string())?;
+    let line = registry::htpasswd_line(&args.user, password).map_err(|e| e.to_string())?;
     println!("{line}");
     Ok(())
 }

@@ -88,6 +88,9 @@ pub fn run(args: ServeArgs) -> Result<(), String> {
         .build()
         .map_err(|e| format!("cannot start the runtime: {e}"))?;
     runtime.block_on(async move {
+        // Before anything is announced: a SIGTERM right after the ready line
+        // must stop Berth gracefully, not kill it by the default action.
+        let signals = Signals::install()?;
         let running = Running::start(file).await.map_err(|e| e.to_string())?;
         let url = running.url();
         if let Some(path) = &args.ready_file {
@@ -95,7 +98,7 @@ pub fn run(args: ServeArgs) -> Result<(), String> {
                 .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
         }
         println!("listening on {url}");
-        shutdown_signal().await;
+        signals.wait().await;
         running.stop().await;
         Ok::<_, String>(())
     })?;
@@ -158,18 +161,31 @@ pub fn print_config(args: ConfigPrintArgs) -> Result<(), String> {
     Ok(())
 }
 
-/// Completes on SIGINT or SIGTERM.
-async fn shutdown_signal() {
-    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-        Ok(s) => s,
-        Err(e) => {
-            tracing::warn!(error = %e, "cannot watch SIGTERM; only SIGINT stops the server");
-            let _ = tokio::signal::ctrl_c().await;
-            return;
+/// SIGINT and SIGTERM, watched from the moment they are installed.
+struct Signals {
+    interrupt: tokio::signal::unix::Signal,
+    terminate: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    /// Replaces the default actions of SIGINT and SIGTERM (ending the
+    /// process) with a graceful shutdown.
+    fn install() -> Result<Self, String> {
+        use tokio::signal::unix::{signal, SignalKind};
+        let watch = |kind: SignalKind, name: &str| {
+            signal(kind).map_err(|e| format!("cannot watch {name}: {e}"))
+        };
+        Ok(Self {
+            interrupt: watch(SignalKind::interrupt(), "SIGINT")?,
+            terminate: watch(SignalKind::terminate(), "SIGTERM")?,
+        })
+    }
+
+    /// Completes on the first of them.
+    async fn wait(mut self) {
+        tokio::select! {
+            _ = self.interrupt.recv() => tracing::info!("SIGINT: shutting down"),
+            _ = self.terminate.recv() => tracing::info!("SIGTERM: shutting down"),
         }
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT: shutting down"),
-        _ = term.recv() => tracing::info!("SIGTERM: shutting down"),
     }
 }

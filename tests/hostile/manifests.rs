@@ -7,7 +7,7 @@ use serde_json::json;
 
 use crate::raw::{chunked, Conn};
 use crate::state::{assert_healthy, Snapshot};
-use crate::support::{digest, http, push_blob, TestRegistry};
+use crate::support::{digest, http, push_blob, BerthProcess};
 use crate::{configured, empty_index, expect, expect_raw, OCI_INDEX, OCI_MANIFEST};
 
 /// An index of nothing padded (with an annotation) to exactly `len` bytes.
@@ -89,7 +89,7 @@ fn an_oversized_manifest_gets_413() {
 
 #[test]
 fn malformed_manifests_are_refused() {
-    let reg = TestRegistry::start();
+    let reg = BerthProcess::start();
     let url = reg.url();
     let before = Snapshot::take(&reg);
     let d = digest(b"x");
@@ -168,7 +168,7 @@ fn a_manifest_that_references_itself_is_refused() {
     // fixed point), so each self-reference is a push by digest `D` of a body
     // naming `D`: the body then never hashes to `D`. The variants that can
     // exist are references to the wrong kind of object.
-    let reg = TestRegistry::start();
+    let reg = BerthProcess::start();
     let url = reg.url();
     let config = push_blob(&url, "s", b"{}");
     let before = Snapshot::take(&reg);

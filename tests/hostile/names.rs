@@ -3,14 +3,14 @@
 
 use crate::raw::simple;
 use crate::state::{assert_healthy, Snapshot};
-use crate::support::{digest, http, TestRegistry};
+use crate::support::{digest, http, BerthProcess};
 use crate::{empty_index, expect, expect_raw, open_upload, OCI_INDEX};
 
 #[test]
 fn path_traversal_in_names_is_refused() {
     // The data directory is a child of `tmp`: nothing may appear beside it.
     let tmp = tempfile::tempdir().unwrap();
-    let reg = TestRegistry::start_in(&tmp.path().join("data"));
+    let reg = BerthProcess::start_in(&tmp.path().join("data"));
     let host = reg.host.clone();
     let before = Snapshot::take(&reg);
     let index = empty_index();
@@ -153,7 +153,7 @@ fn path_traversal_in_names_is_refused() {
 
 #[test]
 fn invalid_names_tags_digests_and_algorithms_are_refused() {
-    let reg = TestRegistry::start();
+    let reg = BerthProcess::start();
     let url = reg.url();
     let before = Snapshot::take(&reg);
     let index = empty_index();

@@ -4,7 +4,7 @@
 use std::collections::BTreeSet;
 use std::path::Path;
 
-use crate::support::{digest, http, push_image, random_bytes, TestRegistry};
+use crate::support::{digest, http, push_image, random_bytes, BerthProcess};
 
 /// Everything a request could have stored: repositories in the catalog,
 /// events in the log, open upload sessions, and the files under the data
@@ -20,7 +20,7 @@ pub struct Snapshot {
 
 impl Snapshot {
     /// The registry's state now.
-    pub fn take(reg: &TestRegistry) -> Self {
+    pub fn take(reg: &BerthProcess) -> Self {
         let url = reg.url();
         let catalog = http("GET", &format!("{url}/v2/_catalog"), &[], &[]);
         assert_eq!(catalog.status, 200);
@@ -36,7 +36,7 @@ impl Snapshot {
     }
 
     /// Panics, naming `what`, if the registry's state differs from `self`.
-    pub fn assert_unchanged(&self, reg: &TestRegistry, what: &str) {
+    pub fn assert_unchanged(&self, reg: &BerthProcess, what: &str) {
         let now = Self::take(reg);
         assert_eq!(&now, self, "{what} changed the registry's state");
     }
@@ -48,7 +48,7 @@ impl Snapshot {
 }
 
 /// `berth_uploads_in_progress` from `/metrics`.
-pub fn open_uploads(reg: &TestRegistry) -> u64 {
+pub fn open_uploads(reg: &BerthProcess) -> u64 {
     let m = http("GET", &format!("{}/metrics", reg.url()), &[], &[]);
     let text = String::from_utf8_lossy(&m.body).into_owned();
     text.lines()
@@ -82,7 +82,7 @@ fn files(dir: &Path) -> BTreeSet<(String, u64)> {
 
 /// The registry still works: a `/health` probe, then a whole image push
 /// (blobs and manifest), pulled back byte for byte, with its push event.
-pub fn assert_healthy(reg: &TestRegistry) {
+pub fn assert_healthy(reg: &BerthProcess) {
     let url = reg.url();
     let health = http("GET", &format!("{url}/health"), &[], &[]);
     assert_eq!(health.status, 200, "the registry is not healthy");

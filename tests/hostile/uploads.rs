@@ -4,12 +4,12 @@
 
 use crate::raw::{chunked, Conn};
 use crate::state::{assert_healthy, open_uploads, Snapshot};
-use crate::support::{digest, http, push_blob, random_bytes, Resp, TestRegistry};
+use crate::support::{digest, http, push_blob, random_bytes, BerthProcess, Resp};
 use crate::{assert_gone, configured, empty_index, expect, open_upload, patch, Case, OCI_INDEX};
 
 #[test]
 fn a_digest_that_does_not_match_the_content_is_refused() {
-    let reg = TestRegistry::start();
+    let reg = BerthProcess::start();
     let url = reg.url();
     let before = Snapshot::take(&reg);
     let data = random_bytes(300_000, 9);
@@ -98,7 +98,7 @@ fn a_digest_that_does_not_match_the_content_is_refused() {
 
 #[test]
 fn a_content_range_that_skips_or_overlaps_is_refused() {
-    let reg = TestRegistry::start();
+    let reg = BerthProcess::start();
     let url = reg.url();
     let before = Snapshot::take(&reg);
     let data = random_bytes(100, 3);
@@ -177,7 +177,7 @@ fn a_content_range_that_skips_or_overlaps_is_refused() {
 
 #[test]
 fn an_unknown_cancelled_or_finished_upload_is_unknown() {
-    let reg = TestRegistry::start();
+    let reg = BerthProcess::start();
     let url = reg.url();
     let blob = b"finished".to_vec();
     let d = digest(&blob);

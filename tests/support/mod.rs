@@ -1,6 +1,7 @@
-//! Shared pieces of the integration tests: a real `berth` process on a free
-//! port ([`TestRegistry`]), a small HTTP client ([`http`]), and helpers for
-//! running the real client tools.
+//! Shared pieces of the integration tests: a real `berth serve` process on
+//! a free port ([`BerthProcess`]; the in-process fixture for users' own
+//! tests is `berth::testing::TestRegistry`), a small HTTP client
+//! ([`http`]), and helpers for running the real client tools.
 
 #![allow(dead_code)] // each test binary uses a different subset
 #![allow(clippy::unwrap_used)]
@@ -15,7 +16,7 @@ pub mod receiver;
 
 /// A `berth serve` process on `127.0.0.1:<free port>` over its own data
 /// directory. Dropping it kills the process.
-pub struct TestRegistry {
+pub struct BerthProcess {
     child: Child,
     /// `127.0.0.1:PORT`, as clients write it in image references.
     pub host: String,
@@ -24,7 +25,7 @@ pub struct TestRegistry {
     _tmp: Option<tempfile::TempDir>,
 }
 
-impl TestRegistry {
+impl BerthProcess {
     /// Starts Berth on a fresh temporary data directory.
     pub fn start() -> Self {
         let tmp = tempfile::tempdir().expect("tempdir");
@@ -101,7 +102,7 @@ impl TestRegistry {
     }
 
     /// Starts a new process on the same directory with the same flags (after
-    /// [`TestRegistry::kill9`] or [`TestRegistry::terminate`]).
+    /// [`BerthProcess::kill9`] or [`BerthProcess::terminate`]).
     pub fn restart(mut self) -> Self {
         let args: Vec<&str> = self.args.iter().map(String::as_str).collect();
         let mut next = Self::start_with(&self.dir, &args);
@@ -142,7 +143,7 @@ impl TestRegistry {
     }
 }
 
-impl Drop for TestRegistry {
+impl Drop for BerthProcess {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
@@ -364,13 +365,18 @@ pub fn run_in(dir: Option<&Path>, program: &str, args: &[&str]) -> String {
 }
 
 /// The events recorded in the (stopped) registry's log at `dir`.
-pub fn events(dir: &Path) -> Vec<registry::events::Record> {
-    let meta =
-        registry::storage::meta::Meta::open(&registry::storage::paths::Paths::new(dir).meta())
-            .expect("open sled");
-    registry::events::read(&meta.events, 0, usize::MAX)
-        .expect("read events")
-        .into_iter()
-        .map(|(_, r)| r)
-        .collect()
+pub fn events(dir: &Path) -> Vec<registry::ext::Record> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("runtime");
+    runtime.block_on(async {
+        let db = registry::ext::Db::open(&dir.join("meta")).expect("open the store");
+        let log = registry::ext::EventLog::new(db);
+        log.read(0, usize::MAX)
+            .await
+            .expect("read events")
+            .into_iter()
+            .map(|(_, r)| r)
+            .collect()
+    })
 }

@@ -295,16 +295,25 @@ fn ranges(ctx: &mut Context) {
     );
     ctx.check(
         "end-2",
-        "unsatisfiable Range GET returns 416",
+        "unsatisfiable Range GET (past the end, or last byte before first) returns 416 with Content-Range bytes */size",
         Level::Should,
         |ctx| {
             ctx.need(&blob.digest, Level::Should)?;
-            let range = format!("bytes={}-{}", total + 100, total + 200);
-            let resp = ctx.client.get(
-                &blob_path(&ctx.repo, &blob.digest),
-                &[("Range", range.as_str())],
-            )?;
-            status(&resp, &[416], Level::Should)?;
+            for range in [
+                format!("bytes={}-{}", total + 100, total + 200),
+                "bytes=500-0".to_owned(),
+            ] {
+                let resp = ctx.client.get(
+                    &blob_path(&ctx.repo, &blob.digest),
+                    &[("Range", range.as_str())],
+                )?;
+                status(&resp, &[416], Level::Should)?;
+                let content_range = header(&resp, "Content-Range", Level::Should)?;
+                let expected = format!("bytes */{total}");
+                ensure(content_range == expected, Level::Should, || {
+                    format!("{range}: Content-Range {content_range:?}, expected {expected:?}")
+                })?;
+            }
             Ok(None)
         },
     );

@@ -20,17 +20,14 @@ use http_body_util::{BodyExt, StreamBody};
 use hyper::body::{Frame, Incoming};
 use hyper::header::{self, HeaderMap, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
-use registry::body::{self, header_value, Body};
-use registry::extension::{BoxFuture, Extension};
-use registry::handlers::query::Query;
-use registry::handlers::Ctx;
-use registry::types::{Digest, RepoName};
+use registry::ext::body::{self, header_value, Body};
+use registry::ext::{Ctx, Digest, Extension, Query, RepoName};
 use serde_json::{json, Value};
 
 use crate::index::ChartVersion;
 use crate::metadata::{check_name, parse_version};
 use crate::prov::Provenance;
-use crate::route::Route;
+use crate::route::{Path, Route};
 use crate::store::{ChartRecord, NewChart, NewProv};
 use crate::{chart, Error, Helm};
 
@@ -40,48 +37,49 @@ pub const MAX_UPLOAD: usize = 20 * 1024 * 1024;
 type Reply = Result<Response<Body>, Error>;
 
 impl Extension for Helm {
+    type Route = Route;
+
     fn prefix(&self) -> &'static str {
         "/helm"
     }
 
-    fn blob_roots(&self) -> BoxFuture<'_, Result<Vec<Digest>, registry::Error>> {
-        Box::pin(async move {
-            self.store
-                .blobs()
-                .map_err(|e| registry::Error::internal(format!("chart records: {e}")))
-        })
+    fn parse(&self, method: &Method, path: &str) -> Result<Route, Box<Response<Body>>> {
+        let path = path.strip_prefix('/').unwrap_or(path);
+        Route::parse(method, path).map_err(|e| Box::new(e.into_response(*method == Method::HEAD)))
     }
 
-    fn handle<'a>(&'a self, ctx: &'a Ctx, req: Request<Incoming>) -> BoxFuture<'a, Response<Body>> {
-        Box::pin(async move {
-            let head = req.method() == Method::HEAD;
-            self.dispatch(ctx, req)
-                .await
-                .unwrap_or_else(|e| e.into_response(head))
-        })
+    async fn blob_roots(&self) -> Result<Vec<Digest>, registry::Error> {
+        self.store
+            .blobs()
+            .await
+            .map_err(|e| registry::Error::internal(format!("chart records: {e}")))
+    }
+
+    async fn handle(&self, ctx: &Ctx, route: Route, req: Request<Incoming>) -> Response<Body> {
+        let head = route.method == Method::HEAD;
+        self.dispatch(ctx, route, req)
+            .await
+            .unwrap_or_else(|e| e.into_response(head))
     }
 }
 
 impl Helm {
-    async fn dispatch(&self, ctx: &Ctx, req: Request<Incoming>) -> Reply {
-        let path = req.uri().path();
-        let path = path.strip_prefix("/helm").unwrap_or(path);
-        let route = Route::parse(path.strip_prefix('/').unwrap_or(path))?;
+    async fn dispatch(&self, ctx: &Ctx, route: Route, req: Request<Incoming>) -> Reply {
         let query = Query::parse(req.uri().query());
         let force = query.get("force").is_some_and(|v| v != "false" && v != "0");
         let (parts, body) = req.into_parts();
-        let head = parts.method == Method::HEAD;
-        match (parts.method, route) {
-            (Method::GET | Method::HEAD, Route::Index(repo)) => self.get_index(&repo, head).await,
-            (Method::GET | Method::HEAD, Route::File(repo, file)) => {
+        let head = route.method == Method::HEAD;
+        match (route.method, route.path) {
+            (Method::GET | Method::HEAD, Path::Index(repo)) => self.get_index(&repo, head).await,
+            (Method::GET | Method::HEAD, Path::File(repo, file)) => {
                 self.get_file(&repo, &file, head).await
             }
-            (Method::GET, Route::Charts(repo)) => self.list_charts(&repo, &query).await,
-            (Method::POST, Route::Charts(repo)) => {
+            (Method::GET, Path::Charts(repo)) => self.list_charts(&repo, &query).await,
+            (Method::POST, Path::Charts(repo)) => {
                 let form = read_upload(ctx, &parts.headers, body).await?;
                 self.upload(ctx, &repo, form, force).await
             }
-            (Method::POST, Route::Prov(repo)) => {
+            (Method::POST, Path::Prov(repo)) => {
                 let form = read_upload(ctx, &parts.headers, body).await?;
                 let prov = match form {
                     Upload::Raw(bytes) => bytes,
@@ -95,7 +93,7 @@ impl Helm {
                 self.upload_prov(&repo, prov, force).await?;
                 Ok(saved())
             }
-            (Method::GET | Method::HEAD, Route::Chart(repo, name)) => {
+            (Method::GET | Method::HEAD, Path::Chart(repo, name)) => {
                 let versions = self.store.versions(&repo, &name).await?;
                 if versions.is_empty() {
                     return Err(Error::NotFound(format!("chart {name} not found")));
@@ -103,11 +101,11 @@ impl Helm {
                 let list: Vec<Value> = versions.iter().map(entry).collect::<Result<_, _>>()?;
                 Ok(json_reply(&Value::Array(list), head))
             }
-            (Method::GET | Method::HEAD, Route::Version(repo, name, version)) => {
+            (Method::GET | Method::HEAD, Path::Version(repo, name, version)) => {
                 let record = self.version(&repo, &name, &version).await?;
                 Ok(json_reply(&entry(&record)?, head))
             }
-            (Method::DELETE, Route::Version(repo, name, version)) => {
+            (Method::DELETE, Path::Version(repo, name, version)) => {
                 self.store
                     .delete(&repo, &name, &version, &ctx.request)
                     .await?;
@@ -144,7 +142,8 @@ impl Helm {
     async fn get_file(&self, repo: &RepoName, file: &str, head: bool) -> Reply {
         let found = self
             .store
-            .file(repo, file)?
+            .file(repo, file)
+            .await?
             .ok_or_else(|| Error::NotFound(format!("{file} not found")))?;
         let content_type = if found.prov {
             "application/pgp-signature"
@@ -259,7 +258,7 @@ impl Helm {
                 .into_iter()
                 .find(|r| parse_version(&r.metadata.version).is_ok_and(|v| v.pre.is_empty()))
         } else {
-            self.store.record(repo, name, version)?
+            self.store.record(repo, name, version).await?
         };
         found.ok_or_else(|| Error::NotFound(format!("chart {name} version {version} not found")))
     }

@@ -1,26 +1,30 @@
 //! The chart repository's error, answered as ChartMuseum does:
 //! `{"error": "message"}` with the status that fits.
 
-use std::fmt;
-
 use hyper::{Response, StatusCode};
-use registry::body::{self, Body};
+use registry::ext::body::{self, Body};
 
 /// What a chart repository request can fail with.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// Not a valid chart, provenance file or request (400).
+    #[error("{0}")]
     BadRequest(String),
     /// No such chart, version or file (404).
+    #[error("{0}")]
     NotFound(String),
     /// The version (or its provenance file) is already stored and `?force`
     /// was not given (409).
+    #[error("{0}")]
     Conflict(String),
     /// The request body exceeds the upload limit, in bytes (413).
+    #[error("the upload exceeds the limit of {0} bytes")]
     TooLarge(usize),
     /// No such endpoint (404) or not for this method (405).
+    #[error("{}", if *.0 == StatusCode::METHOD_NOT_ALLOWED { "method not allowed on this endpoint" } else { "not found" })]
     Route(StatusCode),
     /// Storage failed; the cause is logged, never sent (500).
+    #[error("internal error (see the registry log for this request id)")]
     Internal(String),
 }
 
@@ -53,33 +57,9 @@ impl Error {
     }
 }
 
-impl fmt::Display for Error {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::BadRequest(why) | Self::NotFound(why) | Self::Conflict(why) => f.write_str(why),
-            Self::TooLarge(max) => write!(f, "the upload exceeds the limit of {max} bytes"),
-            Self::Route(StatusCode::METHOD_NOT_ALLOWED) => {
-                f.write_str("method not allowed on this endpoint")
-            }
-            Self::Route(_) => f.write_str("not found"),
-            Self::Internal(_) => {
-                f.write_str("internal error (see the registry log for this request id)")
-            }
-        }
-    }
-}
-
-impl std::error::Error for Error {}
-
-impl From<registry::Error> for Error {
-    fn from(e: registry::Error) -> Self {
+impl From<registry::ext::Error> for Error {
+    fn from(e: registry::ext::Error) -> Self {
         Self::Internal(format!("registry: {e:?}"))
-    }
-}
-
-impl From<sled::Error> for Error {
-    fn from(e: sled::Error) -> Self {
-        Self::Internal(format!("sled: {e}"))
     }
 }
 

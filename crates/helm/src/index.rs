@@ -9,10 +9,11 @@
 //! references to the others), and serving copies the fragments into the
 //! response as it is sent.
 //!
-//! Consistency: after a change is committed (and flushed), [`Indexes::refresh`]
-//! re-reads that one version from sled *under the repository's lock*, and a
-//! cold load scans sled under the same lock; whatever the interleaving, the
-//! last refresh or load reflects the last commit.
+//! Consistency: after a change is committed (and durable),
+//! [`Indexes::refresh`] re-reads that one version from the store *under the
+//! repository's lock*, and a cold load scans the store under the same lock;
+//! whatever the interleaving, the last refresh or load reflects the last
+//! commit.
 
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, HashMap};
@@ -20,7 +21,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use bytes::{Bytes, BytesMut};
-use registry::types::RepoName;
+use futures_util::TryStreamExt;
+use registry::ext::{RepoName, Tree};
 use serde::Serialize;
 
 use crate::metadata::{self, Metadata};
@@ -28,7 +30,7 @@ use crate::store::{self, ChartRecord};
 use crate::{yaml, Error};
 
 /// Repositories whose index is kept in memory at once; the least recently
-/// served is dropped beyond that (and reloaded from sled when asked again).
+/// served is dropped beyond that (and reloaded when asked again).
 const MAX_LOADED: usize = 64;
 
 /// One version as Helm's `repo.ChartVersion`: the chart's metadata plus
@@ -149,21 +151,21 @@ impl IndexFile {
 /// A repository's slot: `None` until loaded.
 #[derive(Debug, Default)]
 struct Slot {
-    state: Mutex<Option<RepoIndex>>,
+    state: tokio::sync::Mutex<Option<RepoIndex>>,
     last_used: AtomicU64,
 }
 
 /// The indexes of the repositories served lately.
 #[derive(Debug)]
 pub struct Indexes {
-    charts: sled::Tree,
+    charts: Tree,
     slots: Mutex<HashMap<String, Arc<Slot>>>,
     clock: AtomicU64,
 }
 
 impl Indexes {
     /// Indexes over the chart records in `charts`.
-    pub fn new(charts: sled::Tree) -> Self {
+    pub fn new(charts: Tree) -> Self {
         Self {
             charts,
             slots: Mutex::default(),
@@ -172,12 +174,12 @@ impl Indexes {
     }
 
     /// The `index.yaml` of `repo` (empty when it holds no chart).
-    pub fn get(&self, repo: &RepoName) -> Result<IndexFile, Error> {
+    pub async fn get(&self, repo: &RepoName) -> Result<IndexFile, Error> {
         let slot = self.slot(repo);
-        let mut state = lock_state(&slot.state);
+        let mut state = slot.state.lock().await;
         let index = match &mut *state {
             Some(index) => index,
-            empty => empty.insert(self.load(repo)?),
+            empty => empty.insert(self.load(repo).await?),
         };
         if let Some(file) = &index.rendered {
             return Ok(file.clone());
@@ -187,26 +189,37 @@ impl Indexes {
         Ok(file)
     }
 
-    /// Brings the loaded index of `repo` (if any) in line with what sled now
-    /// holds for `name` `version`; called after each committed change.
-    pub fn refresh(&self, repo: &RepoName, name: &str, version: &str) -> Result<(), Error> {
+    /// Brings the loaded index of `repo` (if any) in line with what the store
+    /// now holds for `name` `version`; called after each committed change.
+    /// On failure the index is dropped, to be loaded afresh when next asked.
+    pub async fn refresh(&self, repo: &RepoName, name: &str, version: &str) -> Result<(), Error> {
         let Some(slot) = lock(&self.slots).get(repo.as_str()).cloned() else {
             return Ok(());
         };
-        let mut state = lock_state(&slot.state);
+        let mut state = slot.state.lock().await;
         let Some(index) = &mut *state else {
             return Ok(());
         };
+        let record = match self.charts.get(&store::key(repo, name, version)).await {
+            Ok(Some(v)) => serde_json::from_slice::<ChartRecord>(&v)
+                .map_err(Error::from)
+                .and_then(|r| fragment(&r)),
+            Ok(None) => Ok(Bytes::new()),
+            Err(e) => Err(e.into()),
+        };
+        let fragment = match record {
+            Ok(f) => f,
+            Err(e) => {
+                *state = None;
+                return Err(e);
+            }
+        };
         let key = version_key(version);
         let versions = index.charts.entry(name.to_owned()).or_default();
-        match self.charts.get(store::key(repo, name, version))? {
-            Some(v) => {
-                let record: ChartRecord = serde_json::from_slice(&v)?;
-                versions.insert(key, fragment(&record)?);
-            }
-            None => {
-                versions.remove(&key);
-            }
+        if fragment.is_empty() {
+            versions.remove(&key);
+        } else {
+            versions.insert(key, fragment);
         }
         if versions.is_empty() {
             index.charts.remove(name);
@@ -233,11 +246,11 @@ impl Indexes {
         slot
     }
 
-    /// Reads every version of `repo` from sled and renders its fragment.
-    fn load(&self, repo: &RepoName) -> Result<RepoIndex, Error> {
+    /// Reads every version of `repo` from the store and renders its fragment.
+    async fn load(&self, repo: &RepoName) -> Result<RepoIndex, Error> {
         let mut index = RepoIndex::default();
-        for item in self.charts.scan_prefix(store::repo_prefix(repo)) {
-            let (_, v) = item?;
+        let mut all = std::pin::pin!(self.charts.iter(&store::repo_prefix(repo)));
+        while let Some((_, v)) = all.try_next().await? {
             let record: ChartRecord = serde_json::from_slice(&v)?;
             let md = &record.metadata;
             let key = version_key(&md.version);
@@ -285,17 +298,6 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-/// Locks a repository's index; after a panic half-way through a change, the
-/// index is dropped and reloaded from sled.
-fn lock_state(m: &Mutex<Option<RepoIndex>>) -> std::sync::MutexGuard<'_, Option<RepoIndex>> {
-    m.lock().unwrap_or_else(|poisoned| {
-        let mut state = poisoned.into_inner();
-        *state = None;
-        m.clear_poison();
-        state
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -315,9 +317,11 @@ mod tests {
         }
     }
 
-    fn put(tree: &sled::Tree, repo: &RepoName, r: &ChartRecord) {
+    async fn put(tree: &Tree, repo: &RepoName, r: &ChartRecord) {
         let key = store::key(repo, &r.metadata.name, &r.metadata.version);
-        tree.insert(key, serde_json::to_vec(r).unwrap()).unwrap();
+        tree.insert(&key, &serde_json::to_vec(r).unwrap())
+            .await
+            .unwrap();
     }
 
     fn versions(text: &str) -> Vec<String> {
@@ -327,23 +331,23 @@ mod tests {
             .collect()
     }
 
-    #[test]
-    fn serves_newest_first_and_follows_each_refresh() {
+    #[tokio::test]
+    async fn serves_newest_first_and_follows_each_refresh() {
         let dir = tempfile::tempdir().unwrap();
-        let db = sled::open(dir.path()).unwrap();
-        let tree = db.open_tree("charts").unwrap();
+        let db = registry::ext::Db::open(dir.path()).unwrap();
+        let tree = db.tree("charts").unwrap();
         let (repo, sub) = (
             RepoName::parse("r").unwrap(),
             RepoName::parse("r/sub").unwrap(),
         );
         for v in ["0.2.0", "0.10.0", "1.0.0-rc.1", "v1.0.0", "1.0.0"] {
-            put(&tree, &repo, &record("web", v));
+            put(&tree, &repo, &record("web", v)).await;
         }
-        put(&tree, &repo, &record("on", "1.0.0"));
-        put(&tree, &sub, &record("other", "9.0.0"));
+        put(&tree, &repo, &record("on", "1.0.0")).await;
+        put(&tree, &sub, &record("other", "9.0.0")).await;
         let indexes = Indexes::new(tree.clone());
 
-        let text = indexes.get(&repo).unwrap().to_bytes();
+        let text = indexes.get(&repo).await.unwrap().to_bytes();
         let text = std::str::from_utf8(&text).unwrap();
         assert!(
             text.starts_with("apiVersion: v1\nentries:\n  \"on\":\n  - "),
@@ -360,15 +364,20 @@ mod tests {
             "another repository leaked in: {text}"
         );
         // Unchanged: the same bytes, not a new rendering.
-        let (a, b) = (indexes.get(&repo).unwrap(), indexes.get(&repo).unwrap());
+        let (a, b) = (
+            indexes.get(&repo).await.unwrap(),
+            indexes.get(&repo).await.unwrap(),
+        );
         assert!(a.same_rendering(&b));
         assert_eq!(a.len(), text.len());
 
-        put(&tree, &repo, &record("web", "2.0.0"));
-        indexes.refresh(&repo, "web", "2.0.0").unwrap();
-        tree.remove(store::key(&repo, "on", "1.0.0")).unwrap();
-        indexes.refresh(&repo, "on", "1.0.0").unwrap();
-        let text = indexes.get(&repo).unwrap().to_bytes();
+        put(&tree, &repo, &record("web", "2.0.0")).await;
+        indexes.refresh(&repo, "web", "2.0.0").await.unwrap();
+        tree.remove(&store::key(&repo, "on", "1.0.0"))
+            .await
+            .unwrap();
+        indexes.refresh(&repo, "on", "1.0.0").await.unwrap();
+        let text = indexes.get(&repo).await.unwrap().to_bytes();
         let text = std::str::from_utf8(&text).unwrap();
         assert_eq!(
             versions(text),
@@ -383,7 +392,7 @@ mod tests {
                 .collect::<Vec<_>>()
                 .join("\n")
         };
-        let fresh = Indexes::new(tree).get(&repo).unwrap().to_bytes();
+        let fresh = Indexes::new(tree).get(&repo).await.unwrap().to_bytes();
         assert_eq!(body(&fresh), body(text.as_bytes()));
     }
 }

@@ -4,21 +4,22 @@
 //! webhooks deliver them like any other event).
 //!
 //! # Layout
-//! - [`route`]: paths under `/helm` into a typed [`route::Route`].
-//! - [`api`]: one handler per endpoint, and the [`registry::extension::Extension`]
+//! - [`route`]: requests under `/helm` into a typed [`route::Route`], which
+//!   says what access each needs.
+//! - [`api`]: one handler per endpoint, and the [`registry::ext::Extension`]
 //!   that mounts them.
 //! - [`chart`]: reading and checking an uploaded `.tgz`.
 //! - [`metadata`]: `Chart.yaml`, reduced to the keys Helm knows.
 //! - [`prov`]: provenance files.
-//! - [`store`]: chart records in the registry's sled database, archives in
-//!   its blob store, each change committed with its event.
+//! - [`store`]: chart records in the registry's store, archives in its blob
+//!   store, each change committed with its event.
 //! - [`index`]: `index.yaml`, one pre-rendered fragment per version.
 //! - [`yaml`]: the YAML emitter that keeps Helm's YAML 1.1 parser exact.
 //! - [`error`]: the error enum, answered as `{"error": "..."}`.
 //!
 //! A request flows `api` → `route` → `chart`/`prov` (uploads) → `store` →
 //! `index`. Helm charts pushed as OCI artifacts are the registry's own
-//! business (`registry::storage::charts`); this crate is the HTTP repository.
+//! business; this crate is the HTTP repository.
 
 pub mod api;
 pub mod chart;
@@ -39,11 +40,11 @@ pub struct Helm {
 }
 
 impl Helm {
-    /// Opens the chart repository in `registry`'s storage (its trees are
-    /// `helm.*` in the registry's database).
-    pub fn open(registry: &registry::Registry) -> Result<Self, Error> {
+    /// Opens the chart repository in the registry's storage (its trees are
+    /// `helm.*` in the registry's store).
+    pub fn open(storage: registry::ext::ExtensionStore) -> Result<Self, Error> {
         Ok(Self {
-            store: store::Store::open(registry.extension_store("helm"))?,
+            store: store::Store::open(storage)?,
         })
     }
 }

@@ -1,27 +1,74 @@
-//! Paths under `/helm`, ChartMuseum's multi-tenant layout with repository
-//! names that may contain `/`:
+//! Requests under `/helm`, ChartMuseum's multi-tenant layout with
+//! repository names that may contain `/`: a path becomes a [`Path`], and a
+//! method and a path a [`Route`], which says what access it needs.
 //!
-//! | path                                       | route                 |
+//! | path                                       | path                  |
 //! |--------------------------------------------|-----------------------|
-//! | `{repo}/index.yaml`                        | [`Route::Index`]      |
-//! | `{repo}/charts/{file}`                     | [`Route::File`]       |
-//! | `api/{repo}/charts`                        | [`Route::Charts`]     |
-//! | `api/{repo}/charts/{name}`                 | [`Route::Chart`]      |
-//! | `api/{repo}/charts/{name}/{version}`       | [`Route::Version`]    |
-//! | `api/{repo}/prov`                          | [`Route::Prov`]       |
+//! | `{repo}/index.yaml`                        | [`Path::Index`]       |
+//! | `{repo}/charts/{file}`                     | [`Path::File`]        |
+//! | `api/{repo}/charts`                        | [`Path::Charts`]      |
+//! | `api/{repo}/charts/{name}`                 | [`Path::Chart`]       |
+//! | `api/{repo}/charts/{name}/{version}`       | [`Path::Version`]     |
+//! | `api/{repo}/prov`                          | [`Path::Prov`]        |
 //!
 //! The repository is what precedes the *last* reserved segment that fits
 //! (`charts`, `prov`, `index.yaml`), so a repository may itself contain a
 //! `charts` component. Paths starting with `api/` are the API's: a
 //! repository's first component cannot be `api` (uploads refuse it).
 
-use registry::types::RepoName;
+use hyper::{Method, StatusCode};
+use registry::ext::{Endpoint, Need, RepoName, Role};
 
 use crate::Error;
 
+/// A request: its method and path, with access decided by the method.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Route {
+    /// What the path names.
+    pub path: Path,
+    /// The method, one the path allows.
+    pub method: Method,
+}
+
+impl Route {
+    /// Parses the path after `/helm/` and checks that `method` fits it.
+    pub fn parse(method: &Method, path: &str) -> Result<Self, Error> {
+        let path = Path::parse(path)?;
+        let get = matches!(*method, Method::GET | Method::HEAD);
+        let fits = match &path {
+            Path::Index(_) | Path::File(..) | Path::Chart(..) => get,
+            Path::Charts(_) => *method == Method::GET || *method == Method::POST,
+            Path::Prov(_) => *method == Method::POST,
+            Path::Version(..) => get || *method == Method::DELETE,
+        };
+        if !fits {
+            return Err(Error::Route(StatusCode::METHOD_NOT_ALLOWED));
+        }
+        Ok(Self {
+            path,
+            method: method.clone(),
+        })
+    }
+}
+
+impl Endpoint for Route {
+    /// Reads need `pull`, uploads `push`, deletes `admin`.
+    fn need(&self) -> Need {
+        Need::Role(match self.method {
+            Method::GET | Method::HEAD => Role::Pull,
+            Method::DELETE => Role::Admin,
+            _ => Role::Push,
+        })
+    }
+
+    fn label(&self) -> &'static str {
+        "helm"
+    }
+}
+
 /// A parsed path.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Route {
+pub enum Path {
     /// The repository's `index.yaml`.
     Index(RepoName),
     /// A chart archive or provenance file, by file name.
@@ -36,7 +83,7 @@ pub enum Route {
     Version(RepoName, String, String),
 }
 
-impl Route {
+impl Path {
     /// Parses the path after `/helm/`.
     pub fn parse(path: &str) -> Result<Self, Error> {
         let not_found = || Error::NotFound(format!("no such endpoint: /helm/{path}"));
@@ -108,27 +155,75 @@ mod tests {
     #[test]
     fn parses_every_route() {
         let cases = [
-            ("team/apps/index.yaml", Route::Index(repo("team/apps"))),
+            ("team/apps/index.yaml", Path::Index(repo("team/apps"))),
             (
                 "r/charts/web-1.0.0%2Bb.tgz",
-                Route::File(repo("r"), "web-1.0.0+b.tgz".into()),
+                Path::File(repo("r"), "web-1.0.0+b.tgz".into()),
             ),
-            ("api/r/charts", Route::Charts(repo("r"))),
-            ("api/a/b/prov", Route::Prov(repo("a/b"))),
-            ("api/r/charts/web", Route::Chart(repo("r"), "web".into())),
+            ("api/r/charts", Path::Charts(repo("r"))),
+            ("api/a/b/prov", Path::Prov(repo("a/b"))),
+            ("api/r/charts/web", Path::Chart(repo("r"), "web".into())),
             (
                 "api/r/charts/web/latest",
-                Route::Version(repo("r"), "web".into(), "latest".into()),
+                Path::Version(repo("r"), "web".into(), "latest".into()),
             ),
             // The last fitting `charts` wins: a repository may contain one.
-            ("api/x/charts/charts", Route::Charts(repo("x/charts"))),
+            ("api/x/charts/charts", Path::Charts(repo("x/charts"))),
             (
                 "x/charts/charts/web-1.0.0.tgz",
-                Route::File(repo("x/charts"), "web-1.0.0.tgz".into()),
+                Path::File(repo("x/charts"), "web-1.0.0.tgz".into()),
             ),
         ];
         for (path, route) in cases {
-            assert_eq!(Route::parse(path).unwrap(), route, "{path}");
+            assert_eq!(Path::parse(path).unwrap(), route, "{path}");
+        }
+    }
+
+    #[test]
+    fn methods_decide_access() {
+        let need = |m: Method, p: &str| Route::parse(&m, p).map(|r| r.need());
+        assert_eq!(
+            need(Method::GET, "r/index.yaml").unwrap(),
+            Need::Role(Role::Pull)
+        );
+        assert_eq!(
+            need(Method::HEAD, "r/charts/a-1.0.0.tgz").unwrap(),
+            Need::Role(Role::Pull)
+        );
+        assert_eq!(
+            need(Method::GET, "api/r/charts").unwrap(),
+            Need::Role(Role::Pull)
+        );
+        assert_eq!(
+            need(Method::POST, "api/r/charts").unwrap(),
+            Need::Role(Role::Push)
+        );
+        assert_eq!(
+            need(Method::POST, "api/r/prov").unwrap(),
+            Need::Role(Role::Push)
+        );
+        assert_eq!(
+            need(Method::GET, "api/r/charts/a/1.0.0").unwrap(),
+            Need::Role(Role::Pull)
+        );
+        assert_eq!(
+            need(Method::DELETE, "api/r/charts/a/1.0.0").unwrap(),
+            Need::Role(Role::Admin)
+        );
+        for (m, p) in [
+            (Method::POST, "r/index.yaml"),
+            (Method::DELETE, "api/r/charts"),
+            (Method::GET, "api/r/prov"),
+            (Method::DELETE, "api/r/charts/a"),
+            (Method::PUT, "api/r/charts/a/1.0.0"),
+        ] {
+            assert!(
+                matches!(
+                    Route::parse(&m, p),
+                    Err(Error::Route(StatusCode::METHOD_NOT_ALLOWED))
+                ),
+                "{m} {p}"
+            );
         }
     }
 
@@ -143,10 +238,10 @@ mod tests {
             "r/charts/",
             "api/r/x/y/z",
         ] {
-            assert!(Route::parse(path).is_err(), "{path}");
+            assert!(Path::parse(path).is_err(), "{path}");
         }
         assert!(matches!(
-            Route::parse("Bad/index.yaml"),
+            Path::parse("Bad/index.yaml"),
             Err(Error::BadRequest(_))
         ));
     }

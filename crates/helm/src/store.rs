@@ -1,6 +1,6 @@
 //! Chart storage: archives and provenance files are blobs of the registry's
 //! blob store; what the repository knows about each version is one record
-//! in the `helm.charts` tree of the registry's database.
+//! in the `helm.charts` tree of the registry's store.
 //!
 //! | tree          | key                               | value               |
 //! |---------------|-----------------------------------|---------------------|
@@ -10,19 +10,20 @@
 //! another's (`a\0` vs `a/b\0`).
 //!
 //! A change is: the blobs are stored (and synced) first, then the record
-//! and its `chart_push`/`chart_delete` event are committed in one sled
-//! transaction and flushed, then the index in memory is refreshed. A crash
-//! before the commit leaves at most an unreferenced blob.
+//! and its `chart_push`/`chart_delete` event are committed in one durable
+//! transaction, then the index in memory is refreshed. A crash before the
+//! commit leaves at most an unreferenced blob.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use registry::events::{Action, Event, Request, Target};
-use registry::storage::extension::ExtensionStore;
-use registry::types::{Digest, RepoName};
+use futures_util::TryStreamExt;
+use registry::ext::{
+    Action, Algorithm, BlobStream, Digest, Event, ExtensionStore, RepoName, Request, Target, Tree,
+    Tx,
+};
 use serde::{Deserialize, Serialize};
-use sled::transaction::ConflictableTransactionError as Abortable;
 
 use crate::index::Indexes;
 use crate::metadata::{self, Metadata};
@@ -85,36 +86,33 @@ pub struct File {
 #[derive(Debug)]
 pub struct Store {
     ext: ExtensionStore,
-    charts: sled::Tree,
+    charts: Tree,
     indexes: Arc<Indexes>,
 }
 
 /// `repo \0 name \0 version`.
 pub fn key(repo: &RepoName, name: &str, version: &str) -> Vec<u8> {
-    let mut k = chart_prefix(repo, name);
-    k.extend_from_slice(version.as_bytes());
-    k
+    registry::ext::key(&[
+        repo.as_str().as_bytes(),
+        name.as_bytes(),
+        version.as_bytes(),
+    ])
 }
 
 /// `repo \0`: every version of every chart of `repo`.
 pub fn repo_prefix(repo: &RepoName) -> Vec<u8> {
-    let mut k = repo.as_str().as_bytes().to_vec();
-    k.push(0);
-    k
+    registry::ext::key(&[repo.as_str().as_bytes(), b""])
 }
 
 /// `repo \0 name \0`: every version of one chart.
 fn chart_prefix(repo: &RepoName, name: &str) -> Vec<u8> {
-    let mut k = repo_prefix(repo);
-    k.extend_from_slice(name.as_bytes());
-    k.push(0);
-    k
+    registry::ext::key(&[repo.as_str().as_bytes(), name.as_bytes(), b""])
 }
 
 impl Store {
-    /// Opens the `helm.charts` tree of the registry's database.
+    /// Opens the `helm.charts` tree of the registry's store.
     pub fn open(ext: ExtensionStore) -> Result<Self, Error> {
-        let charts = ext.open_tree("charts")?;
+        let charts = ext.tree("charts")?;
         Ok(Self {
             indexes: Arc::new(Indexes::new(charts.clone())),
             charts,
@@ -124,10 +122,10 @@ impl Store {
 
     /// Every blob the repositories reference (archives and provenance
     /// files), which garbage collection must keep.
-    pub fn blobs(&self) -> Result<Vec<Digest>, Error> {
+    pub async fn blobs(&self) -> Result<Vec<Digest>, Error> {
         let mut digests = Vec::new();
-        for item in self.charts.iter() {
-            let (_, value) = item?;
+        let mut all = std::pin::pin!(self.charts.iter(b""));
+        while let Some((_, value)) = all.try_next().await? {
             let record: ChartRecord = serde_json::from_slice(&value)
                 .map_err(|e| Error::Internal(format!("corrupt chart record: {e}")))?;
             let prov = record.prov.as_ref().map(|p| p.digest.as_str());
@@ -155,7 +153,7 @@ impl Store {
     ) -> Result<(), Error> {
         let md = chart.metadata;
         let size = chart.bytes.len() as u64;
-        let digest = Digest::of(registry::types::Algorithm::Sha256, &chart.bytes).to_string();
+        let digest = Digest::of(Algorithm::Sha256, &chart.bytes).to_string();
         if let Some(p) = &prov {
             p.provenance.check(&md, &digest)?;
         }
@@ -166,7 +164,7 @@ impl Store {
             ))
         };
         // Checked before storing anything, and again in the transaction.
-        if !force && self.record(repo, &md.name, &md.version)?.is_some() {
+        if !force && self.record(repo, &md.name, &md.version).await?.is_some() {
             return Err(conflict());
         }
         self.ext.put_blob(chart.bytes).await?;
@@ -184,24 +182,28 @@ impl Store {
         let value = serde_json::to_vec(&record)?;
         let key = key(repo, &md.name, &md.version);
         let target = Target::chart(repo.as_str(), &md.name, &md.version, &digest, size);
+        let charts = &self.charts;
         self.ext
-            .commit(&[&self.charts], |trees, events| {
-                let charts = &trees[0];
-                if charts.get(&key)?.is_some() && !force {
-                    return Err(Abortable::Abort(conflict()));
-                }
-                if let Some((name, version)) = file_taken(charts, repo, &md)? {
-                    return Err(Abortable::Abort(Error::Conflict(format!(
-                        "{} is already the file of chart {name} version {version}",
-                        md.file_name()
-                    ))));
-                }
-                charts.insert(key.as_slice(), value.as_slice())?;
-                events.append(Event::new(
-                    Action::ChartPush,
-                    target.clone(),
-                    request.clone(),
-                ))
+            .transaction(|tx| {
+                let (key, value, target, md, conflict) = (&key, &value, &target, &md, &conflict);
+                Box::pin(async move {
+                    if tx.get(charts, key).await?.is_some() && !force {
+                        return Err(conflict());
+                    }
+                    if let Some((name, version)) = file_taken(tx, charts, repo, md).await? {
+                        return Err(Error::Conflict(format!(
+                            "{} is already the file of chart {name} version {version}",
+                            md.file_name()
+                        )));
+                    }
+                    tx.insert(charts, key, value.clone());
+                    tx.append_event(Event::new(
+                        Action::ChartPush,
+                        target.clone(),
+                        request.clone(),
+                    ))?;
+                    Ok(())
+                })
             })
             .await?;
         self.refresh(repo, &md.name, &md.version).await
@@ -227,21 +229,18 @@ impl Store {
             prov.provenance.check(&record.metadata, &record.digest)?;
             Ok(record)
         };
-        check(self.record(repo, name, version)?)?;
+        check(self.record(repo, name, version).await?)?;
         let blob = self.store_blob(prov.bytes.clone()).await?;
+        let charts = &self.charts;
         self.ext
-            .commit(&[&self.charts], |trees, _| {
-                let charts = &trees[0];
-                let record = charts
-                    .get(&key)?
-                    .map(|v| serde_json::from_slice(&v))
-                    .transpose();
-                let record = record.map_err(|e| Abortable::Abort(e.into()))?;
-                let mut record = check(record).map_err(Abortable::Abort)?;
-                record.prov = Some(blob.clone());
-                let value = serde_json::to_vec(&record).map_err(|e| Abortable::Abort(e.into()))?;
-                charts.insert(key.as_slice(), value)?;
-                Ok(())
+            .transaction(|tx| {
+                let (key, blob, check) = (&key, &blob, &check);
+                Box::pin(async move {
+                    let mut record = check(tx.get_json(charts, key).await?)?;
+                    record.prov = Some(blob.clone());
+                    tx.insert_json(charts, key, &record)?;
+                    Ok(())
+                })
             })
             .await
     }
@@ -255,20 +254,21 @@ impl Store {
         request: &Request,
     ) -> Result<ChartRecord, Error> {
         let key = key(repo, name, version);
+        let charts = &self.charts;
         let record = self
             .ext
-            .commit(&[&self.charts], |trees, events| {
-                let Some(v) = trees[0].remove(key.as_slice())? else {
-                    return Err(Abortable::Abort(Error::NotFound(format!(
-                        "chart {name} version {version} not found"
-                    ))));
-                };
-                let record: ChartRecord =
-                    serde_json::from_slice(&v).map_err(|e| Abortable::Abort(e.into()))?;
-                let target =
-                    Target::chart(repo.as_str(), name, version, &record.digest, record.size);
-                events.append(Event::new(Action::ChartDelete, target, request.clone()))?;
-                Ok(record)
+            .transaction(|tx| {
+                let key = &key;
+                Box::pin(async move {
+                    let record: ChartRecord = tx.get_json(charts, key).await?.ok_or_else(|| {
+                        Error::NotFound(format!("chart {name} version {version} not found"))
+                    })?;
+                    tx.remove(charts, key);
+                    let target =
+                        Target::chart(repo.as_str(), name, version, &record.digest, record.size);
+                    tx.append_event(Event::new(Action::ChartDelete, target, request.clone()))?;
+                    Ok::<_, Error>(record)
+                })
             })
             .await?;
         self.refresh(repo, name, version).await?;
@@ -276,32 +276,25 @@ impl Store {
     }
 
     /// One version's record.
-    pub fn record(
+    pub async fn record(
         &self,
         repo: &RepoName,
         name: &str,
         version: &str,
     ) -> Result<Option<ChartRecord>, Error> {
-        self.charts
-            .get(key(repo, name, version))?
-            .map(|v| Ok(serde_json::from_slice(&v)?))
-            .transpose()
+        Ok(self.charts.get_json(&key(repo, name, version)).await?)
     }
 
     /// Every version of chart `name`, newest first.
     pub async fn versions(&self, repo: &RepoName, name: &str) -> Result<Vec<ChartRecord>, Error> {
-        let prefix = chart_prefix(repo, name);
-        let tree = self.charts.clone();
-        let mut records = blocking(move || scan(&tree, &prefix)).await?;
+        let mut records = self.scan(&chart_prefix(repo, name)).await?;
         sort_newest_first(&mut records);
         Ok(records)
     }
 
     /// Every chart of `repo` with its versions, newest first.
     pub async fn all(&self, repo: &RepoName) -> Result<BTreeMap<String, Vec<ChartRecord>>, Error> {
-        let prefix = repo_prefix(repo);
-        let tree = self.charts.clone();
-        let records = blocking(move || scan(&tree, &prefix)).await?;
+        let records = self.scan(&repo_prefix(repo)).await?;
         let mut charts: BTreeMap<String, Vec<ChartRecord>> = BTreeMap::new();
         for r in records {
             charts.entry(r.metadata.name.clone()).or_default().push(r);
@@ -313,7 +306,7 @@ impl Store {
     /// The file `charts/{file}` of `repo`: `{name}-{version}.tgz` or its
     /// `.prov`. Upload refuses a second chart with the same file name, so
     /// at most one split of the name into chart and version matches.
-    pub fn file(&self, repo: &RepoName, file: &str) -> Result<Option<File>, Error> {
+    pub async fn file(&self, repo: &RepoName, file: &str) -> Result<Option<File>, Error> {
         let (stem, prov) = match file.strip_suffix(".tgz.prov") {
             Some(stem) => (stem, true),
             None => match file.strip_suffix(".tgz") {
@@ -322,7 +315,7 @@ impl Store {
             },
         };
         for (name, version) in splits(stem) {
-            if let Some(record) = self.record(repo, name, version)? {
+            if let Some(record) = self.record(repo, name, version).await? {
                 let blob = if prov {
                     record.prov
                 } else {
@@ -338,10 +331,7 @@ impl Store {
     }
 
     /// Streams a stored blob.
-    pub async fn read(
-        &self,
-        blob: &StoredBlob,
-    ) -> Result<registry::storage::file_io::Chunks, Error> {
+    pub async fn read(&self, blob: &StoredBlob) -> Result<BlobStream, Error> {
         let digest = Digest::parse(&blob.digest)
             .ok_or_else(|| Error::Internal(format!("corrupt digest {:?}", blob.digest)))?;
         Ok(self.ext.read_blob(&digest, blob.size).await?)
@@ -349,15 +339,21 @@ impl Store {
 
     /// The `index.yaml` of `repo`.
     pub async fn index(&self, repo: &RepoName) -> Result<crate::index::IndexFile, Error> {
-        let indexes = self.indexes.clone();
-        let repo = repo.clone();
-        blocking(move || indexes.get(&repo)).await
+        self.indexes.get(repo).await
     }
 
     async fn refresh(&self, repo: &RepoName, name: &str, version: &str) -> Result<(), Error> {
-        let indexes = self.indexes.clone();
-        let (repo, name, version) = (repo.clone(), name.to_owned(), version.to_owned());
-        blocking(move || indexes.refresh(&repo, &name, &version)).await
+        self.indexes.refresh(repo, name, version).await
+    }
+
+    /// Every record whose key starts with `prefix`.
+    async fn scan(&self, prefix: &[u8]) -> Result<Vec<ChartRecord>, Error> {
+        let mut records = Vec::new();
+        let mut all = std::pin::pin!(self.charts.iter(prefix));
+        while let Some((_, v)) = all.try_next().await? {
+            records.push(serde_json::from_slice(&v)?);
+        }
+        Ok(records)
     }
 
     async fn store_blob(&self, bytes: Bytes) -> Result<StoredBlob, Error> {
@@ -372,15 +368,16 @@ impl Store {
 
 /// Another chart of `repo` whose file name is that of `md`
 /// (`a-1.0.0` + `1.0.0` and `a` + `1.0.0-1.0.0` are both `a-1.0.0-1.0.0.tgz`).
-fn file_taken(
-    charts: &sled::transaction::TransactionalTree,
+async fn file_taken(
+    tx: &Tx<'_>,
+    charts: &Tree,
     repo: &RepoName,
     md: &Metadata,
-) -> Result<Option<(String, String)>, Abortable<Error>> {
+) -> Result<Option<(String, String)>, Error> {
     let stem = format!("{}-{}", md.name, md.version);
     for (name, version) in splits(&stem) {
         if (name, version) != (md.name.as_str(), md.version.as_str())
-            && charts.get(key(repo, name, version))?.is_some()
+            && tx.get(charts, &key(repo, name, version)).await?.is_some()
         {
             return Ok(Some((name.to_owned(), version.to_owned())));
         }
@@ -397,12 +394,6 @@ fn splits(stem: &str) -> impl Iterator<Item = (&str, &str)> {
         })
 }
 
-fn scan(tree: &sled::Tree, prefix: &[u8]) -> Result<Vec<ChartRecord>, Error> {
-    tree.scan_prefix(prefix)
-        .map(|item| Ok(serde_json::from_slice(&item?.1)?))
-        .collect()
-}
-
 /// Newest first by SemVer, as in `index.yaml`.
 pub fn sort_newest_first(records: &mut [ChartRecord]) {
     records.sort_by_cached_key(|r| {
@@ -413,13 +404,4 @@ pub fn sort_newest_first(records: &mut [ChartRecord]) {
 
 fn now() -> String {
     humantime::format_rfc3339_nanos(std::time::SystemTime::now()).to_string()
-}
-
-/// Runs sled scans and index work off the async workers.
-async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> Result<T, Error> + Send + 'static,
-) -> Result<T, Error> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(|e| Error::Internal(e.to_string()))?
 }

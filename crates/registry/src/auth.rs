@@ -2,11 +2,11 @@
 //! (bcrypt entries) and three roles, each including the one before:
 //! `pull`, `push`, `admin`.
 //!
-//! What a request needs ([`need`]): probes and metrics are open; `GET /v2/`
-//! needs any valid user (so `docker login` really checks the password);
-//! the admin APIs under `/api/` need `admin`; otherwise reads (`GET`,
-//! `HEAD`) need `pull`, deletes need `admin`, and other writes need `push`.
-//! With `anonymous_pull`, a request without credentials may pull.
+//! What a request needs is decided by its route ([`crate::route::Route::need`]):
+//! probes and metrics are open; `GET /v2/` needs any valid user (so
+//! `docker login` really checks the password); reads need `pull`, pushes
+//! `push`, deletes and the admin APIs `admin`. With `anonymous_pull`, a
+//! request without credentials may pull.
 //!
 //! bcrypt is slow on purpose (tens of milliseconds), and clients send their
 //! credentials with every request: a verified pair is remembered as a
@@ -17,7 +17,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
-use hyper::{header, HeaderMap, Method};
+use hyper::{header, HeaderMap};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 
@@ -60,20 +60,6 @@ pub enum Need {
     User,
     /// At least this role.
     Role(Role),
-}
-
-/// What `method path` needs.
-pub fn need(method: &Method, path: &str) -> Need {
-    match path {
-        "/health" | "/ready" | "/metrics" => Need::Open,
-        "/v2" | "/v2/" => Need::User,
-        _ if path.starts_with("/api/") => Need::Role(Role::Admin),
-        _ => match *method {
-            Method::GET | Method::HEAD => Need::Role(Role::Pull),
-            Method::DELETE => Need::Role(Role::Admin),
-            _ => Need::Role(Role::Push),
-        },
-    }
 }
 
 /// The loaded users and the cache of verified credentials.
@@ -216,36 +202,6 @@ pub fn htpasswd_line(user: &str, password: &str) -> Result<String, Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn needs_follow_the_method_and_path() {
-        assert_eq!(need(&Method::GET, "/health"), Need::Open);
-        assert_eq!(need(&Method::GET, "/metrics"), Need::Open);
-        assert_eq!(need(&Method::GET, "/v2/"), Need::User);
-        assert_eq!(
-            need(&Method::GET, "/v2/a/manifests/v1"),
-            Need::Role(Role::Pull)
-        );
-        assert_eq!(
-            need(&Method::HEAD, "/helm/r/index.yaml"),
-            Need::Role(Role::Pull)
-        );
-        assert_eq!(
-            need(&Method::PUT, "/v2/a/manifests/v1"),
-            Need::Role(Role::Push)
-        );
-        assert_eq!(
-            need(&Method::POST, "/v2/a/blobs/uploads/"),
-            Need::Role(Role::Push)
-        );
-        assert_eq!(
-            need(&Method::DELETE, "/v2/a/manifests/v1"),
-            Need::Role(Role::Admin)
-        );
-        assert_eq!(need(&Method::GET, "/api/events"), Need::Role(Role::Admin));
-        assert_eq!(need(&Method::GET, "/api/webhooks"), Need::Role(Role::Admin));
-        assert!(Role::Admin > Role::Push && Role::Push > Role::Pull);
-    }
 
     #[tokio::test]
     async fn roles_anonymous_pull_and_wrong_passwords() {

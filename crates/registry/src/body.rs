@@ -10,7 +10,7 @@ use hyper::body::Body as _;
 use hyper::header::{self, HeaderValue};
 use hyper::{body::Frame, Response, StatusCode};
 
-use crate::storage::file_io::Chunks;
+use crate::storage::file_io::BlobStream;
 
 /// The body type of every response.
 pub type Body = BoxBody<Bytes, std::io::Error>;
@@ -28,7 +28,7 @@ pub fn full(bytes: impl Into<Bytes>) -> Body {
 }
 
 /// A body sending each piece of `chunks` as it is.
-pub fn stream(chunks: Chunks) -> Body {
+pub fn stream(chunks: BlobStream) -> Body {
     StreamBody::new(chunks.map_ok(Frame::data)).boxed()
 }
 

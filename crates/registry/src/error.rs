@@ -95,39 +95,54 @@ impl ErrorCode {
 const RETRY_AFTER_SECS: u32 = 10;
 
 /// Everything a request can fail with.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// No route matches the path.
+    #[error("no such endpoint")]
     RouteUnknown,
     /// The route exists but not for this method.
+    #[error("method not allowed on this endpoint")]
     MethodNotAllowed,
     /// The repository name breaks the grammar.
+    #[error("invalid repository name {0:?}")]
     NameInvalid(String),
     /// The repository has no content.
+    #[error("repository not found")]
     NameUnknown,
     /// A digest in the URL or query is malformed or of an unknown algorithm.
+    #[error("invalid digest {0:?}: expected sha256:<64 hex> or sha512:<128 hex>")]
     DigestMalformed(String),
     /// A tag in the URL or query is malformed.
+    #[error("invalid tag {0:?}")]
     TagInvalid(String),
     /// A query parameter is malformed.
+    #[error("invalid query parameter {0:?}")]
     BadParameter(&'static str),
     /// The blob is not in the repository.
+    #[error("blob not found in this repository")]
     BlobUnknown,
     /// The upload session does not exist (or has completed).
+    #[error("upload session not found")]
     UploadUnknown,
     /// The upload request is malformed (e.g. PUT without `digest`).
+    #[error("{0}")]
     UploadInvalid(String),
     /// A chunk does not start where the upload ends (416).
+    #[error(
+        "chunk out of order: the upload holds {offset} bytes, the next chunk must start there"
+    )]
     RangeNotSatisfiable {
         /// Current size of the upload, for the `Range` header of the reply.
         offset: u64,
     },
     /// A blob `Range` request cannot be satisfied (416).
+    #[error("range not satisfiable for a blob of {size} bytes")]
     ReadRangeNotSatisfiable {
         /// Size of the blob, for `Content-Range: bytes */size`.
         size: u64,
     },
     /// The uploaded content does not hash to the digest given.
+    #[error("content hashes to {actual}, not {expected}")]
     DigestMismatch {
         /// The digest the client claimed.
         expected: String,
@@ -135,26 +150,37 @@ pub enum Error {
         actual: String,
     },
     /// `Content-Length` or `Content-Range` disagree with the bytes received.
+    #[error("{0}")]
     SizeInvalid(String),
     /// The manifest is malformed.
+    #[error("{0}")]
     ManifestInvalid(String),
     /// The manifest is larger than the configured limit (413).
+    #[error("manifest exceeds the limit of {0} bytes")]
     ManifestTooLarge(usize),
     /// The manifest references blobs or manifests not in the repository.
+    #[error("not in this repository: {}", .0.join(", "))]
     ManifestBlobUnknown(Vec<String>),
     /// No manifest under that reference.
+    #[error("manifest not found")]
     ManifestUnknown,
     /// A resource limit was reached.
+    #[error("limit reached: {0}")]
     TooManyRequests(&'static str),
     /// Credentials are missing or wrong (401 with a Basic challenge).
+    #[error("{0}")]
     Unauthorized(&'static str),
     /// The user's role does not allow this (403).
+    #[error("your role does not allow this request")]
     Denied,
     /// The configuration cannot be used (reported at start-up).
+    #[error("{0}")]
     Config(String),
     /// The request body could not be read (client went away, bad framing).
+    #[error("could not read the request body: {0}")]
     BodyRead(String),
     /// An internal failure; the cause is logged, not sent.
+    #[error("internal error (see the registry log for this request id)")]
     Internal(String),
 }
 
@@ -241,52 +267,6 @@ impl Error {
         resp
     }
 }
-
-impl fmt::Display for Error {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::RouteUnknown => f.write_str("no such endpoint"),
-            Self::MethodNotAllowed => f.write_str("method not allowed on this endpoint"),
-            Self::NameInvalid(n) => write!(f, "invalid repository name {n:?}"),
-            Self::NameUnknown => f.write_str("repository not found"),
-            Self::DigestMalformed(d) => write!(
-                f,
-                "invalid digest {d:?}: expected sha256:<64 hex> or sha512:<128 hex>"
-            ),
-            Self::TagInvalid(t) => write!(f, "invalid tag {t:?}"),
-            Self::BadParameter(p) => write!(f, "invalid query parameter {p:?}"),
-            Self::BlobUnknown => f.write_str("blob not found in this repository"),
-            Self::UploadUnknown => f.write_str("upload session not found"),
-            Self::UploadInvalid(why) => write!(f, "{why}"),
-            Self::RangeNotSatisfiable { offset } => {
-                write!(f, "chunk out of order: the upload holds {offset} bytes, the next chunk must start there")
-            }
-            Self::ReadRangeNotSatisfiable { size } => {
-                write!(f, "range not satisfiable for a blob of {size} bytes")
-            }
-            Self::DigestMismatch { expected, actual } => {
-                write!(f, "content hashes to {actual}, not {expected}")
-            }
-            Self::SizeInvalid(why) => write!(f, "{why}"),
-            Self::ManifestInvalid(why) => write!(f, "{why}"),
-            Self::ManifestTooLarge(max) => write!(f, "manifest exceeds the limit of {max} bytes"),
-            Self::ManifestBlobUnknown(missing) => {
-                write!(f, "not in this repository: {}", missing.join(", "))
-            }
-            Self::ManifestUnknown => f.write_str("manifest not found"),
-            Self::TooManyRequests(what) => write!(f, "limit reached: {what}"),
-            Self::Unauthorized(why) => f.write_str(why),
-            Self::Denied => f.write_str("your role does not allow this request"),
-            Self::Config(why) => f.write_str(why),
-            Self::BodyRead(why) => write!(f, "could not read the request body: {why}"),
-            Self::Internal(_) => {
-                f.write_str("internal error (see the registry log for this request id)")
-            }
-        }
-    }
-}
-
-impl std::error::Error for Error {}
 
 impl From<std::io::Error> for Error {
     fn from(e: std::io::Error) -> Self {

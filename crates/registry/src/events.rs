@@ -1,12 +1,12 @@
 //! Registry events: the payload the webhooks crate delivers and the durable
 //! event log it is read from.
 //!
-//! An event is appended to the `events` tree inside the same sled transaction
-//! as the change it describes, and the database is flushed before the client
-//! gets its 2xx: an acknowledged change always has its event, and a change
-//! that did not commit never does. Sequence numbers come from a counter read
-//! and written in that transaction, so they follow commit order and a reader
-//! can tail the log with a cursor without missing a late-committing event.
+//! An event is appended to the log inside the same transaction as the
+//! change it describes ([`crate::kv::Tx::append_event`], the only way in),
+//! and the change is durable before the client gets its 2xx: an
+//! acknowledged change always has its event, and a change that did not
+//! commit never does. Sequence numbers follow commit order, so a reader can
+//! tail the log with a cursor without missing a late-committing event.
 //!
 //! The log keeps the newest `event_retention` events (see [`retain`]) and
 //! every event a reader still [holds](EventLog::hold): a webhook dispatcher
@@ -17,7 +17,6 @@ use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
-use sled::transaction::{ConflictableTransactionError, TransactionalTree};
 
 /// What happened. Serialized as the contract's lowercase names.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -171,19 +170,14 @@ impl From<Event> for Record {
     }
 }
 
-/// Key of the sequence counter in the `counters` tree.
-const SEQ_KEY: &[u8] = b"events";
-
 /// The event log as its readers (the webhooks dispatcher, `/api/events`)
-/// see it: only events known to be on disk. The registry already flushes
-/// before every 2xx; each flush publishes the sequence number it covered,
-/// so readers never flush themselves and never see an event a crash could
-/// take back.
+/// see it: only events known to be on disk. The registry makes every change
+/// durable before its 2xx, and each flush publishes the sequence number it
+/// covered, so readers never flush themselves and never see an event a
+/// crash could take back.
 #[derive(Debug)]
 pub struct EventLog {
-    events: sled::Tree,
-    counters: sled::Tree,
-    durable: tokio::sync::watch::Sender<u64>,
+    db: crate::kv::Db,
     holds: Mutex<Vec<Weak<AtomicU64>>>,
 }
 
@@ -200,16 +194,12 @@ impl Hold {
 }
 
 impl EventLog {
-    /// The log in `events`, numbered by `counters`; everything already in it
-    /// is durable (it was read back from disk).
-    pub fn open(events: sled::Tree, counters: sled::Tree) -> sled::Result<Self> {
-        let last = counters.get(SEQ_KEY)?.map_or(0, |v| decode_seq(&v));
-        Ok(Self {
-            events,
-            counters,
-            durable: tokio::sync::watch::channel(last).0,
+    /// The log of `db`.
+    pub fn new(db: crate::kv::Db) -> Self {
+        Self {
+            db,
             holds: Mutex::default(),
-        })
+        }
     }
 
     /// Keeps every event after `after` until the hold moves on.
@@ -222,7 +212,7 @@ impl EventLog {
     /// Removes the events older than the newest `keep` durable ones that no
     /// hold needs, returning how many went. The removal is not flushed: if
     /// a crash takes it back, the next trim repeats it.
-    pub fn trim(&self, keep: u64) -> Result<usize, crate::Error> {
+    pub(crate) async fn trim(&self, keep: u64) -> Result<usize, crate::Error> {
         let held = {
             let mut holds = self.lock_holds();
             holds.retain(|h| h.strong_count() > 0);
@@ -234,14 +224,7 @@ impl EventLog {
         };
         let last = self.durable().saturating_sub(keep);
         let cut = held.map_or(last, |h| h.min(last));
-        // One key at a time: a sled batch would lock out every transaction
-        // (manifest pushes) while it applies.
-        let mut removed = 0;
-        for key in self.events.range(..=cut.to_be_bytes()).keys() {
-            self.events.remove(key?)?;
-            removed += 1;
-        }
-        Ok(removed)
+        self.db.log_trim(cut).await
     }
 
     fn lock_holds(&self) -> std::sync::MutexGuard<'_, Vec<Weak<AtomicU64>>> {
@@ -250,35 +233,34 @@ impl EventLog {
 
     /// The highest sequence number known to be durable.
     pub fn durable(&self) -> u64 {
-        *self.durable.borrow()
+        self.db.durable()
     }
 
     /// Notified whenever [`EventLog::durable`] moves.
     pub fn subscribe(&self) -> tokio::sync::watch::Receiver<u64> {
-        self.durable.subscribe()
+        self.db.watch_durable()
     }
 
-    /// The sequence number of the last committed event, durable or not: a
-    /// flush that starts now makes it durable.
-    pub fn last_committed(&self) -> sled::Result<u64> {
-        Ok(self.counters.get(SEQ_KEY)?.map_or(0, |v| decode_seq(&v)))
-    }
-
-    /// Records that every event up to `seq` is on disk.
-    pub fn mark_durable(&self, seq: u64) {
-        self.durable.send_if_modified(|d| {
-            let moved = seq > *d;
-            *d = (*d).max(seq);
-            moved
-        });
+    /// The sequence number of the last committed event, durable or not.
+    pub async fn last_committed(&self) -> Result<u64, crate::Error> {
+        self.db.log_last().await
     }
 
     /// Up to `limit` durable records after `after`, oldest first.
-    pub fn read(&self, after: u64, limit: usize) -> Result<Vec<(u64, Record)>, crate::Error> {
+    pub async fn read(&self, after: u64, limit: usize) -> Result<Vec<(u64, Record)>, crate::Error> {
         let durable = self.durable();
-        let mut records = read(&self.events, after, limit)?;
+        let mut records = self.db.log_after(after, limit).await?;
         records.retain(|(seq, _)| *seq <= durable);
         Ok(records)
+    }
+
+    /// Every committed record after `after`, durable or not (for garbage
+    /// collection, which must see pushes still being flushed).
+    pub(crate) async fn read_committed(
+        &self,
+        after: u64,
+    ) -> Result<Vec<(u64, Record)>, crate::Error> {
+        self.db.log_after(after, usize::MAX).await
     }
 }
 
@@ -287,7 +269,7 @@ const TRIM_EVERY: Duration = Duration::from_secs(1);
 
 /// Keeps the log at the newest `keep` events (and what readers hold),
 /// trimming every second until dropped; `keep` = 0 keeps every event.
-pub async fn retain(log: Arc<EventLog>, keep: u64) {
+pub(crate) async fn retain(log: Arc<EventLog>, keep: u64) {
     if keep == 0 {
         return;
     }
@@ -295,104 +277,82 @@ pub async fn retain(log: Arc<EventLog>, keep: u64) {
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
-        let log = log.clone();
-        match tokio::task::spawn_blocking(move || log.trim(keep)).await {
-            Ok(Ok(_)) => {}
-            Ok(Err(e)) => tracing::error!(error = %e, "trimming the event log failed"),
-            Err(e) => tracing::error!(error = %e, "the event log trim panicked"),
+        if let Err(e) = log.trim(keep).await {
+            tracing::error!(error = %e, "trimming the event log failed");
         }
     }
-}
-
-/// Appends `record` to the log inside a transaction over the `events` and
-/// `counters` trees, returning its sequence number.
-pub fn append(
-    events: &TransactionalTree,
-    counters: &TransactionalTree,
-    record: &Record,
-) -> Result<u64, ConflictableTransactionError<crate::Error>> {
-    let seq = counters.get(SEQ_KEY)?.map_or(0, |v| decode_seq(&v)) + 1;
-    counters.insert(SEQ_KEY, &seq.to_be_bytes())?;
-    let bytes =
-        serde_json::to_vec(record).map_err(|e| ConflictableTransactionError::Abort(e.into()))?;
-    events.insert(&seq.to_be_bytes(), bytes)?;
-    Ok(seq)
-}
-
-/// Up to `limit` records with a sequence number above `after`, oldest first.
-pub fn read(
-    events: &sled::Tree,
-    after: u64,
-    limit: usize,
-) -> Result<Vec<(u64, Record)>, crate::Error> {
-    events
-        .range(after.saturating_add(1).to_be_bytes()..)
-        .take(limit)
-        .map(|item| {
-            let (k, v) = item?;
-            Ok((decode_seq(&k), serde_json::from_slice(&v)?))
-        })
-        .collect()
-}
-
-/// Decodes a big-endian sequence number key.
-pub fn decode_seq(bytes: &[u8]) -> u64 {
-    bytes.try_into().map(u64::from_be_bytes).unwrap_or(0)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use sled::Transactional;
+    use crate::kv::Db;
 
     /// A log in a temporary database holding events 1..=n, all durable.
-    fn log_of(n: u64) -> EventLog {
-        let db = sled::Config::new().temporary(true).open().unwrap();
-        let (events, counters) = (db.open_tree("events").unwrap(), db.open_tree("c").unwrap());
+    async fn log_of(dir: &std::path::Path, n: u64) -> EventLog {
+        let db = Db::open(dir).unwrap();
         for _ in 0..n {
+            let event = Event::new(Action::Push, Target::default(), Request::default());
+            db.transaction(|tx| {
+                let event = event.clone();
+                Box::pin(async move { tx.append_event(event) })
+            })
+            .await
+            .unwrap();
+        }
+        EventLog::new(db)
+    }
+
+    async fn seqs(log: &EventLog) -> Vec<u64> {
+        let read = log.read(0, 100).await.unwrap();
+        read.into_iter().map(|(s, _)| s).collect()
+    }
+
+    #[tokio::test]
+    async fn trim_keeps_the_newest_events_and_what_a_hold_needs() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = log_of(dir.path(), 10).await;
+        let hold = log.hold(3);
+        assert_eq!(log.trim(2).await.unwrap(), 3);
+        assert_eq!(seqs(&log).await, (4..=10).collect::<Vec<_>>());
+        hold.advance(10);
+        assert_eq!(log.trim(2).await.unwrap(), 5);
+        assert_eq!(seqs(&log).await, [9, 10]);
+        drop(hold);
+        assert_eq!(log.trim(0).await.unwrap(), 2);
+        assert_eq!(seqs(&log).await, Vec::<u64>::new());
+        assert_eq!(log.last_committed().await.unwrap(), 10, "numbering goes on");
+    }
+
+    #[tokio::test]
+    async fn trim_and_readers_never_touch_events_not_yet_durable() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = log_of(dir.path(), 6).await;
+        // Four more committed but not flushed, as the embedded engine
+        // stores them (its `events` tree, numbered by `counters`).
+        let (events, counters) = (
+            log.db.tree("events").unwrap(),
+            log.db.tree("counters").unwrap(),
+        );
+        for seq in 7..=10u64 {
             let record = Record::from(Event::new(
                 Action::Push,
                 Target::default(),
                 Request::default(),
             ));
-            (&events, &counters)
-                .transaction(|(e, c)| append(e, c, &record))
+            events
+                .insert(&seq.to_be_bytes(), &serde_json::to_vec(&record).unwrap())
+                .await
                 .unwrap();
         }
-        let log = EventLog::open(events, counters).unwrap();
-        log.mark_durable(n);
-        log
-    }
-
-    fn seqs(log: &EventLog) -> Vec<u64> {
-        log.read(0, 100)
-            .unwrap()
-            .into_iter()
-            .map(|(s, _)| s)
-            .collect()
-    }
-
-    #[test]
-    fn trim_keeps_the_newest_events_and_what_a_hold_needs() {
-        let log = log_of(10);
-        let hold = log.hold(3);
-        assert_eq!(log.trim(2).unwrap(), 3);
-        assert_eq!(seqs(&log), (4..=10).collect::<Vec<_>>());
-        hold.advance(10);
-        assert_eq!(log.trim(2).unwrap(), 5);
-        assert_eq!(seqs(&log), [9, 10]);
-        drop(hold);
-        assert_eq!(log.trim(0).unwrap(), 2);
-        assert_eq!(seqs(&log), Vec::<u64>::new());
-        assert_eq!(log.last_committed().unwrap(), 10, "numbering goes on");
-    }
-
-    #[test]
-    fn trim_never_removes_events_not_yet_durable() {
-        let log = log_of(10);
-        log.durable.send_replace(6);
-        assert_eq!(log.trim(2).unwrap(), 4);
-        assert_eq!(seqs(&log), [5, 6]);
+        counters
+            .insert(b"events", &10u64.to_be_bytes())
+            .await
+            .unwrap();
+        assert_eq!(log.durable(), 6);
+        assert_eq!(log.trim(2).await.unwrap(), 4);
+        assert_eq!(seqs(&log).await, [5, 6]);
+        assert_eq!(log.read_committed(0).await.unwrap().len(), 6);
     }
 
     #[test]

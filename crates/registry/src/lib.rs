@@ -2,46 +2,66 @@
 //! the event log the webhooks are built on.
 //!
 //! # Layout
-//! - [`server`]: accepts connections, gives each request an id and a span.
-//! - [`auth`]: who may do what (htpasswd users and roles).
-//! - [`tls`]: the HTTPS acceptor.
-//! - [`route`]: parses a path into a typed [`route::Route`].
-//! - `handlers`: one async function per endpoint (`get_blob`, `put_manifest`, ...).
-//! - [`storage`]: blob bytes behind a trait (filesystem now), metadata in sled,
-//!   and the operations handlers call; [`storage::paths`] draws the on-disk tree.
-//! - [`manifest`]: what a pushed manifest references.
-//! - [`events`]: the event payload and the durable event log.
-//! - [`metrics`]: request counts and traffic for `/metrics`.
-//! - [`types`]: validated names, tags, digests, ranges and upload ids.
-//! - [`error`]: the error enum and its mapping to the spec's codes.
-//! - [`extension`]: how other crates (webhooks, the Helm chart repository)
-//!   serve their API on our port; [`storage::extension`] lends them storage.
+//! - `server`: accepts connections, gives each request an id and a span.
+//! - `route`: the route table; every request is classified there, once,
+//!   into a `Route` that says what access it needs and how it is counted.
+//! - `auth`: who may do what (htpasswd users and roles).
+//! - `handlers`: one async function per endpoint (`get_blob`,
+//!   `put_manifest`, ...), dispatched from the route.
+//! - `storage`: blob bytes behind a trait (filesystem now), metadata in the
+//!   key-value store, and the operations handlers call; `storage::paths`
+//!   draws the on-disk tree.
+//! - `kv`: the key-value store (named trees, transactions, the event log).
+//! - `events`: the event payload and the durable event log's reader view.
+//! - `extension`: how other crates (webhooks, the Helm chart repository)
+//!   serve their API on our port; `storage::extension` lends them storage.
+//! - `manifest`, `types`, `query`, `body`, `request`, `error`, `metrics`,
+//!   `tls`, `config`: what the above share.
 //!
-//! A request flows `server` → `route` → `handlers` → `storage`; a manifest
-//! change and its event are committed in one sled transaction and flushed
-//! before the 2xx.
+//! A request flows `server` → `route` → `auth` → `handlers` → `storage` →
+//! `kv`; a manifest change and its event are committed in one transaction
+//! and made durable before the 2xx.
+//!
+//! # Layering
+//! - Each layer imports only the layers after it in that flow: storage
+//!   never imports handlers or HTTP types, handlers never reach into `kv`.
+//! - Other crates use only [`ext`] (extensions) and the items at this
+//!   crate's root (the binary that runs a registry).
 
-pub mod auth;
-pub mod body;
-pub mod config;
-pub mod error;
-pub mod events;
-pub mod extension;
-pub mod handlers;
-pub mod manifest;
-pub mod metrics;
-pub mod route;
-pub mod server;
-pub mod storage;
-pub mod tls;
-pub mod types;
+mod auth;
+mod body;
+mod config;
+mod error;
+mod events;
+pub mod ext;
+mod extension;
+mod handlers;
+mod kv;
+mod manifest;
+mod metrics;
+mod query;
+mod request;
+mod route;
+mod server;
+mod storage;
+mod tls;
+mod types;
 
+#[cfg(feature = "fuzzing")]
+pub mod fuzzing;
+
+pub use auth::{htpasswd_line, AuthConfig, Role};
 pub use config::Config;
 pub use error::{Error, ErrorCode};
+pub use events::EventLog;
+pub use server::serve;
+pub use storage::fsck::{Problem, Report as FsckReport};
+pub use storage::gc::GcReport;
+pub use tls::{acceptor as tls_acceptor, provider as tls_provider};
 
 use std::sync::Arc;
 
-use extension::Extension;
+use extension::{Extension, Mount, Mounted};
 use storage::{Store, StoreConfig};
 
 /// A registry: its configuration, its open store, and the extensions
@@ -49,7 +69,7 @@ use storage::{Store, StoreConfig};
 pub struct Registry {
     config: Config,
     store: Store,
-    extensions: Vec<Arc<dyn Extension>>,
+    extensions: Vec<Box<dyn Mounted>>,
     metrics: metrics::Metrics,
     auth: Option<auth::Auth>,
 }
@@ -66,14 +86,14 @@ impl std::fmt::Debug for Registry {
 
 impl Registry {
     /// Opens the store under `config.data_dir` (creating it if needed).
-    pub fn open(config: Config) -> Result<Self, Error> {
+    pub async fn open(config: Config) -> Result<Self, Error> {
         let store_config = StoreConfig {
             allow_missing_references: config.allow_missing_references,
             quarantine: config.quarantine,
             max_open_uploads: config.max_open_uploads,
         };
         let auth = auth::Auth::load(&config.auth)?;
-        let store = Store::open(&config.data_dir, store_config)?;
+        let store = Store::open(&config.data_dir, store_config).await?;
         Ok(Self {
             config,
             store,
@@ -84,13 +104,13 @@ impl Registry {
     }
 
     /// Serves `extension` under its prefix.
-    pub fn mount(&mut self, extension: Arc<dyn Extension>) {
-        self.extensions.push(extension);
+    pub fn mount<E: Extension>(&mut self, extension: Arc<E>) {
+        self.extensions.push(Box::new(Mount(extension)));
     }
 
     /// Collects garbage (see [`storage::gc`]), keeping what extensions
     /// reference; with `dry_run`, only reports.
-    pub async fn gc(&self, dry_run: bool) -> Result<storage::gc::GcReport, Error> {
+    pub async fn gc(&self, dry_run: bool) -> Result<GcReport, Error> {
         let mut roots = std::collections::HashSet::new();
         for ext in &self.extensions {
             roots.extend(ext.blob_roots().await?);
@@ -102,20 +122,20 @@ impl Registry {
     }
 
     /// Checks the store; with `repair`, fixes what is safe to fix.
-    pub async fn fsck(&self, repair: bool) -> Result<storage::fsck::Report, Error> {
+    pub async fn fsck(&self, repair: bool) -> Result<FsckReport, Error> {
         self.store.fsck(repair, self.config.upload_expiry).await
     }
 
-    /// Storage for an extension: its own sled trees (named
-    /// `{namespace}.{tree}`), the blob store, and transactions that commit
-    /// its changes together with their events (see
-    /// [`storage::extension::ExtensionStore`]).
-    pub fn extension_store(&self, namespace: &str) -> storage::extension::ExtensionStore {
+    /// Storage for an extension: its own trees (named `{namespace}.{tree}`),
+    /// transactions that commit its changes together with their events,
+    /// a database of its own, the blob store and the event log (see
+    /// [`ext::ExtensionStore`]).
+    pub fn extension_store(&self, namespace: &str) -> ext::ExtensionStore {
         self.store.extension_store(namespace)
     }
 
-    /// The event log's durable view, for the webhooks dispatcher.
-    pub fn event_log(&self) -> Arc<events::EventLog> {
+    /// The event log's durable view.
+    pub fn event_log(&self) -> Arc<EventLog> {
         self.store.meta().log.clone()
     }
 }

@@ -140,11 +140,6 @@ impl Manifest {
         })
     }
 
-    /// The artifact type the referrers API reports for this manifest.
-    pub fn artifact_type(&self) -> Option<&str> {
-        self.artifact_type.as_deref()
-    }
-
     /// The descriptor of this manifest in its subject's referrers list.
     pub fn referrer_descriptor(&self, digest: &Digest, size: usize) -> Value {
         let mut d = json!({
@@ -216,7 +211,10 @@ mod tests {
             m.subject.as_ref().map(Digest::as_str),
             Some(d('e').as_str())
         );
-        assert_eq!(m.artifact_type(), Some("application/vnd.example+json"));
+        assert_eq!(
+            m.artifact_type.as_deref(),
+            Some("application/vnd.example+json")
+        );
     }
 
     #[test]
@@ -227,10 +225,13 @@ mod tests {
             "layers": [],
         });
         let m = Manifest::parse(&serde_json::to_vec(&body).unwrap(), None).unwrap();
-        assert_eq!(m.artifact_type(), Some("application/vnd.example.cfg"));
+        assert_eq!(
+            m.artifact_type.as_deref(),
+            Some("application/vnd.example.cfg")
+        );
         let index = json!({"schemaVersion": 2, "mediaType": OCI_INDEX, "artifactType": "", "manifests": []});
         let m = Manifest::parse(&serde_json::to_vec(&index).unwrap(), None).unwrap();
-        assert_eq!(m.artifact_type(), None);
+        assert_eq!(m.artifact_type.as_deref(), None);
     }
 
     #[test]

@@ -1,86 +1,354 @@
-//! Turns a request path into a typed [`Route`].
+//! The route table: every request is classified here, once, into a
+//! [`Route`] (an endpoint with its method and validated parameters), and
+//! everything else follows from that value: the access it needs
+//! ([`Route::need`]), its metrics label ([`Route::label`]) and its handler
+//! (`handlers::dispatch`). Adding an endpoint is one variant here, its line
+//! in [`Route::need`] and [`Route::label`], and its handler.
 //!
 //! Repository names may contain `/` and even the words `blobs` or
-//! `manifests`, so the path is split at the *last* reserved segment whose
-//! remainder has no further `/`. Every name, digest, tag and upload id is
-//! validated here; handlers only ever see valid values.
+//! `manifests`, so an API path is split at the *last* reserved segment
+//! whose remainder has no further `/`. Every name, digest, tag and upload id
+//! is validated here; handlers only ever see valid values. A path with empty
+//! or dot segments, or with an encoded `/`, `\`, `.` or NUL, is never
+//! routed, whatever it looks like.
 
+use hyper::{Method, Response};
+
+use crate::auth::{Need, Role};
+use crate::body::Body;
 use crate::error::Error;
+use crate::extension::{Mounted, Routed};
 use crate::types::{Digest, Reference, RepoName, UploadId};
 
-/// An endpoint of the Distribution API, with its validated path parameters.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// A request, classified.
+#[derive(Debug)]
 pub enum Route {
-    /// end-1: `/v2/`
+    /// `GET|HEAD /health`
+    Health,
+    /// `GET|HEAD /ready`
+    Ready,
+    /// `GET|HEAD /metrics`
+    Metrics,
+    /// end-1: `GET|HEAD /v2/`
     Base,
-    /// `/v2/_catalog` (Docker extension, kept by every registry).
+    /// `GET /v2/_catalog` (Docker extension, kept by every registry).
     Catalog,
-    /// end-8: `/v2/<name>/tags/list`
+    /// end-8: `GET /v2/<name>/tags/list`
     Tags(RepoName),
-    /// end-3, end-7, end-9: `/v2/<name>/manifests/<reference>`
-    Manifest(RepoName, Reference),
-    /// end-2, end-10: `/v2/<name>/blobs/<digest>`
-    Blob(RepoName, Digest),
-    /// end-4, end-11: `/v2/<name>/blobs/uploads/`
-    Uploads(RepoName),
-    /// end-5, end-6, end-13, end-14: `/v2/<name>/blobs/uploads/<id>`
-    Upload(RepoName, UploadId),
-    /// end-12: `/v2/<name>/referrers/<digest>`
+    /// end-3: `GET|HEAD /v2/<name>/manifests/<reference>`
+    GetManifest(RepoName, Reference, Head),
+    /// end-7: `PUT /v2/<name>/manifests/<reference>`
+    PutManifest(RepoName, Reference),
+    /// end-9: `DELETE /v2/<name>/manifests/<reference>`
+    DeleteManifest(RepoName, Reference),
+    /// end-2: `GET|HEAD /v2/<name>/blobs/<digest>`
+    GetBlob(RepoName, Digest, Head),
+    /// end-10: `DELETE /v2/<name>/blobs/<digest>`
+    DeleteBlob(RepoName, Digest),
+    /// end-4, end-11: `POST /v2/<name>/blobs/uploads/`
+    StartUpload(RepoName),
+    /// end-13: `GET /v2/<name>/blobs/uploads/<id>`
+    UploadStatus(RepoName, UploadId),
+    /// end-5: `PATCH /v2/<name>/blobs/uploads/<id>`
+    PatchUpload(RepoName, UploadId),
+    /// end-6: `PUT /v2/<name>/blobs/uploads/<id>`
+    FinishUpload(RepoName, UploadId),
+    /// end-14: `DELETE /v2/<name>/blobs/uploads/<id>`
+    CancelUpload(RepoName, UploadId),
+    /// end-12: `GET /v2/<name>/referrers/<digest>`
     Referrers(RepoName, Digest),
+    /// `GET /api/events`
+    Events,
+    /// `GET /api/fsck` (check) or `POST /api/fsck` (check and repair).
+    Fsck {
+        /// `POST`: repair what is safe to repair.
+        repair: bool,
+    },
+    /// `GET /api/gc` (dry run) or `POST /api/gc`.
+    Gc {
+        /// `GET`: only report.
+        dry_run: bool,
+    },
+    /// `DELETE /api/repositories/<name>`
+    DeleteRepository(RepoName),
+    /// `GET /api/quarantine`
+    HeldManifests,
+    /// `GET /api/quarantine/<name>/<digest>`
+    HeldManifest(RepoName, Digest),
+    /// `PATCH /api/quarantine/<name>/<digest>`
+    Judge(RepoName, Digest),
+    /// An endpoint of an extension (see [`crate::extension`]).
+    Extension(Box<dyn Routed>),
+}
+
+/// Whether a `GET|HEAD` endpoint was asked with `HEAD` (no body).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Head(pub bool);
+
+/// A request the route table refused, and how to count it.
+pub struct Refusal {
+    /// The metrics label of the path's shape.
+    pub label: &'static str,
+    /// The answer: the registry's error, or the extension's own refusal.
+    pub response: Box<Response<Body>>,
 }
 
 impl Route {
-    /// Parses a request path (without query). `RouteUnknown` for paths
-    /// outside the API; `NameInvalid`, `DigestMalformed`, `TagInvalid` or
-    /// `UploadUnknown` for a known shape with an invalid parameter.
-    pub fn parse(path: &str) -> Result<Self, Error> {
-        let rest = match path {
-            "/v2" | "/v2/" => return Ok(Self::Base),
-            "/v2/_catalog" => return Ok(Self::Catalog),
-            _ => path.strip_prefix("/v2/").ok_or(Error::RouteUnknown)?,
-        };
-        if let Some(name) = rest.strip_suffix("/tags/list") {
-            return Ok(Self::Tags(name_of(name)?));
+    /// Classifies `method path`: one of the extensions' endpoints, or the
+    /// registry's own.
+    pub(crate) fn parse(
+        method: &Method,
+        path: &str,
+        extensions: &[Box<dyn Mounted>],
+    ) -> Result<Self, Refusal> {
+        let owner = extensions.iter().find_map(|e| {
+            let rest = path.strip_prefix(e.prefix())?;
+            (rest.is_empty() || rest.starts_with('/')).then_some((e, rest))
+        });
+        if let Some((ext, rest)) = owner {
+            let refuse = |response| Refusal {
+                label: "other",
+                response,
+            };
+            if !is_clean(path) {
+                return Err(refuse(Box::new(Error::RouteUnknown.into_response())));
+            }
+            return ext.route(method, rest).map(Self::Extension).map_err(refuse);
         }
-        if let Some(name) = rest
-            .strip_suffix("/blobs/uploads")
-            .or_else(|| rest.strip_suffix("/blobs/uploads/"))
-        {
-            return Ok(Self::Uploads(name_of(name)?));
+        Self::parse_own(method, path).map_err(|(label, e)| Refusal {
+            label,
+            response: Box::new(e.into_response()),
+        })
+    }
+
+    /// Classifies a path of the registry's own endpoints; a refusal carries
+    /// the label of the path's shape.
+    pub fn parse_own(method: &Method, path: &str) -> Result<Self, (&'static str, Error)> {
+        let (shape, route) = own(method, path);
+        match route {
+            Ok(_) if !is_clean(path) => Err((shape, Error::RouteUnknown)),
+            Ok(route) => Ok(route),
+            Err(e) => Err((shape, e)),
         }
-        let (name, kind, tail) = split_last(rest).ok_or(Error::RouteUnknown)?;
-        let name = name_of(name)?;
-        match kind {
-            Kind::Upload => UploadId::parse(tail)
-                .map(|id| Self::Upload(name, id))
-                .ok_or(Error::UploadUnknown),
-            Kind::Manifest => Reference::parse(tail)
-                .map(|r| Self::Manifest(name, r))
-                .ok_or_else(|| reference_error(tail)),
-            Kind::Blob => Ok(Self::Blob(name, digest_of(tail)?)),
-            Kind::Referrers => Ok(Self::Referrers(name, digest_of(tail)?)),
+    }
+
+    /// What the request needs to be let in.
+    pub fn need(&self) -> Need {
+        use Route as R;
+        match self {
+            R::Health | R::Ready | R::Metrics => Need::Open,
+            // Any valid user, so that `docker login` really checks the password.
+            R::Base => Need::User,
+            R::Catalog
+            | R::Tags(..)
+            | R::GetManifest(..)
+            | R::GetBlob(..)
+            | R::UploadStatus(..)
+            | R::Referrers(..) => Need::Role(Role::Pull),
+            R::PutManifest(..) | R::StartUpload(..) | R::PatchUpload(..) | R::FinishUpload(..) => {
+                Need::Role(Role::Push)
+            }
+            R::DeleteManifest(..)
+            | R::DeleteBlob(..)
+            | R::CancelUpload(..)
+            | R::Events
+            | R::Fsck { .. }
+            | R::Gc { .. }
+            | R::DeleteRepository(..)
+            | R::HeldManifests
+            | R::HeldManifest(..)
+            | R::Judge(..) => Need::Role(Role::Admin),
+            R::Extension(e) => e.need(),
+        }
+    }
+
+    /// The metrics label: the endpoint's shape, never a name, so the number
+    /// of labels stays small.
+    pub fn label(&self) -> &'static str {
+        use Route as R;
+        match self {
+            R::Health => "health",
+            R::Ready => "ready",
+            R::Metrics => "metrics",
+            R::Base => "base",
+            R::Catalog => "catalog",
+            R::Tags(..) => "tags",
+            R::GetManifest(..) | R::PutManifest(..) | R::DeleteManifest(..) => "manifest",
+            R::GetBlob(..) | R::DeleteBlob(..) => "blob",
+            R::StartUpload(..) => "uploads",
+            R::UploadStatus(..)
+            | R::PatchUpload(..)
+            | R::FinishUpload(..)
+            | R::CancelUpload(..) => "upload",
+            R::Referrers(..) => "referrers",
+            R::Events => "events",
+            R::Fsck { .. } => "fsck",
+            R::Gc { .. } => "gc",
+            R::DeleteRepository(..) => "repositories",
+            R::HeldManifests | R::HeldManifest(..) | R::Judge(..) => "quarantine",
+            R::Extension(e) => e.label(),
         }
     }
 }
 
-/// The metrics label of a path: the endpoint's shape, never a name, so the
-/// number of labels stays small.
-pub fn label(path: &str) -> &'static str {
-    let Some(rest) = path.strip_prefix("/v2") else {
-        return "other";
+/// A path's shape label and, when the method fits, its route.
+fn own(method: &Method, path: &str) -> (&'static str, Result<Route, Error>) {
+    let get = matches!(*method, Method::GET | Method::HEAD);
+    let head = Head(*method == Method::HEAD);
+    let not_allowed = Err(Error::MethodNotAllowed);
+    let probe = |route: Route| {
+        if get {
+            Ok(route)
+        } else {
+            Err(Error::MethodNotAllowed)
+        }
     };
-    match rest {
-        "" | "/" => "base",
-        "/_catalog" => "catalog",
-        _ if rest.ends_with("/tags/list") => "tags",
-        _ if rest.ends_with("/blobs/uploads") || rest.ends_with("/blobs/uploads/") => "uploads",
-        _ => split_last(rest).map_or("other", |(_, kind, _)| match kind {
-            Kind::Upload => "upload",
-            Kind::Manifest => "manifest",
-            Kind::Blob => "blob",
-            Kind::Referrers => "referrers",
-        }),
+    match path {
+        "/health" => return ("health", probe(Route::Health)),
+        "/ready" => return ("ready", probe(Route::Ready)),
+        "/metrics" => return ("metrics", probe(Route::Metrics)),
+        "/api/events" => {
+            let route = if *method == Method::GET {
+                Ok(Route::Events)
+            } else {
+                not_allowed
+            };
+            return ("events", route);
+        }
+        "/api/fsck" | "/api/gc" => {
+            let repair = match *method {
+                Method::GET => false,
+                Method::POST => true,
+                _ => return (label_of(path), not_allowed),
+            };
+            let route = if path == "/api/fsck" {
+                Route::Fsck { repair }
+            } else {
+                Route::Gc { dry_run: !repair }
+            };
+            return (label_of(path), Ok(route));
+        }
+        _ => {}
     }
+    if let Some(name) = path.strip_prefix("/api/repositories/") {
+        // One trailing `/` is tolerated; a leading one would make an
+        // absolute path look like a name.
+        let name = name.strip_suffix('/').unwrap_or(name);
+        let route = name_of(name).and_then(|repo| match *method {
+            Method::DELETE => Ok(Route::DeleteRepository(repo)),
+            _ => Err(Error::MethodNotAllowed),
+        });
+        return ("repositories", route);
+    }
+    if let Some(rest) = path.strip_prefix("/api/quarantine") {
+        if rest.is_empty() || rest.starts_with('/') {
+            return ("quarantine", quarantine(method, rest));
+        }
+    }
+    let Some(rest) = path.strip_prefix("/v2") else {
+        return ("other", Err(Error::RouteUnknown));
+    };
+    let (shape, parsed) = api(rest);
+    let route = parsed.and_then(|endpoint| {
+        use Endpoint as E;
+        Ok(match (method.clone(), endpoint) {
+            (Method::GET | Method::HEAD, E::Base) => Route::Base,
+            (Method::GET, E::Catalog) => Route::Catalog,
+            (Method::GET, E::Tags(n)) => Route::Tags(n),
+            (Method::GET | Method::HEAD, E::Manifest(n, r)) => Route::GetManifest(n, r, head),
+            (Method::PUT, E::Manifest(n, r)) => Route::PutManifest(n, r),
+            (Method::DELETE, E::Manifest(n, r)) => Route::DeleteManifest(n, r),
+            (Method::GET | Method::HEAD, E::Blob(n, d)) => Route::GetBlob(n, d, head),
+            (Method::DELETE, E::Blob(n, d)) => Route::DeleteBlob(n, d),
+            (Method::POST, E::Uploads(n)) => Route::StartUpload(n),
+            (Method::GET, E::Upload(n, id)) => Route::UploadStatus(n, id),
+            (Method::PATCH, E::Upload(n, id)) => Route::PatchUpload(n, id),
+            (Method::PUT, E::Upload(n, id)) => Route::FinishUpload(n, id),
+            (Method::DELETE, E::Upload(n, id)) => Route::CancelUpload(n, id),
+            (Method::GET, E::Referrers(n, d)) => Route::Referrers(n, d),
+            _ => return Err(Error::MethodNotAllowed),
+        })
+    });
+    (shape, route)
+}
+
+fn label_of(path: &str) -> &'static str {
+    if path == "/api/fsck" {
+        "fsck"
+    } else {
+        "gc"
+    }
+}
+
+/// `/api/quarantine[/<name>/<digest>]`; `rest` follows the prefix.
+fn quarantine(method: &Method, rest: &str) -> Result<Route, Error> {
+    // One trailing `/` is tolerated. More would make an absolute path look
+    // like a name.
+    let rest = rest.strip_prefix('/').unwrap_or(rest);
+    let rest = rest.strip_suffix('/').unwrap_or(rest);
+    if rest.is_empty() {
+        return match *method {
+            Method::GET => Ok(Route::HeldManifests),
+            _ => Err(Error::MethodNotAllowed),
+        };
+    }
+    let (repo, digest) = rest.rsplit_once('/').ok_or(Error::RouteUnknown)?;
+    let (repo, digest) = (name_of(repo)?, digest_of(digest)?);
+    match *method {
+        Method::GET => Ok(Route::HeldManifest(repo, digest)),
+        Method::PATCH => Ok(Route::Judge(repo, digest)),
+        _ => Err(Error::MethodNotAllowed),
+    }
+}
+
+/// An endpoint of the Distribution API, before the method is considered.
+enum Endpoint {
+    Base,
+    Catalog,
+    Tags(RepoName),
+    Manifest(RepoName, Reference),
+    Blob(RepoName, Digest),
+    Uploads(RepoName),
+    Upload(RepoName, UploadId),
+    Referrers(RepoName, Digest),
+}
+
+/// Parses what follows `/v2`: the shape's label and the endpoint.
+/// `RouteUnknown` outside the API; `NameInvalid`, `DigestMalformed`,
+/// `TagInvalid` or `UploadUnknown` for a known shape with an invalid
+/// parameter.
+fn api(rest: &str) -> (&'static str, Result<Endpoint, Error>) {
+    let rest = match rest {
+        "" | "/" => return ("base", Ok(Endpoint::Base)),
+        "/_catalog" => return ("catalog", Ok(Endpoint::Catalog)),
+        _ => match rest.strip_prefix('/') {
+            Some(rest) => rest,
+            None => return ("other", Err(Error::RouteUnknown)),
+        },
+    };
+    if let Some(name) = rest.strip_suffix("/tags/list") {
+        return ("tags", name_of(name).map(Endpoint::Tags));
+    }
+    if let Some(name) = rest
+        .strip_suffix("/blobs/uploads")
+        .or_else(|| rest.strip_suffix("/blobs/uploads/"))
+    {
+        return ("uploads", name_of(name).map(Endpoint::Uploads));
+    }
+    let Some((name, kind, tail)) = split_last(rest) else {
+        return ("other", Err(Error::RouteUnknown));
+    };
+    let endpoint = name_of(name).and_then(|name| match kind {
+        Kind::Upload => UploadId::parse(tail)
+            .map(|id| Endpoint::Upload(name, id))
+            .ok_or(Error::UploadUnknown),
+        Kind::Manifest => Reference::parse(tail)
+            .map(|r| Endpoint::Manifest(name, r))
+            .ok_or_else(|| reference_error(tail)),
+        Kind::Blob => digest_of(tail).map(|d| Endpoint::Blob(name, d)),
+        Kind::Referrers => digest_of(tail).map(|d| Endpoint::Referrers(name, d)),
+    });
+    (kind.label(), endpoint)
 }
 
 #[derive(Clone, Copy)]
@@ -89,6 +357,17 @@ enum Kind {
     Manifest,
     Blob,
     Referrers,
+}
+
+impl Kind {
+    fn label(self) -> &'static str {
+        match self {
+            Kind::Upload => "upload",
+            Kind::Manifest => "manifest",
+            Kind::Blob => "blob",
+            Kind::Referrers => "referrers",
+        }
+    }
 }
 
 /// Longest first, so `/blobs/uploads/` wins over `/blobs/`.
@@ -109,12 +388,31 @@ fn split_last(rest: &str) -> Option<(&str, Kind, &str)> {
     })
 }
 
+/// No empty segment (`//`), no `.` or `..` segment, no encoded separator,
+/// dot or NUL, no backslash: a path that means only what it says.
+fn is_clean(path: &str) -> bool {
+    let lower = path.to_ascii_lowercase();
+    let encoded = ["%2f", "%5c", "%2e", "%00"]
+        .iter()
+        .any(|e| lower.contains(e));
+    let segments = path.split('/').skip(1);
+    let mut segments = segments.collect::<Vec<_>>();
+    // One trailing `/` (`/v2/`, `.../blobs/uploads/`) is an empty last segment.
+    if segments.last() == Some(&"") {
+        segments.pop();
+    }
+    path.starts_with('/')
+        && !encoded
+        && !path.contains('\\')
+        && segments.iter().all(|s| !matches!(*s, "" | "." | ".."))
+}
+
 fn name_of(s: &str) -> Result<RepoName, Error> {
     RepoName::parse(s).ok_or_else(|| Error::NameInvalid(s.to_owned()))
 }
 
 /// Parses a digest from a URL or query parameter.
-pub fn digest_of(s: &str) -> Result<Digest, Error> {
+pub(crate) fn digest_of(s: &str) -> Result<Digest, Error> {
     Digest::parse(s).ok_or_else(|| Error::DigestMalformed(s.to_owned()))
 }
 
@@ -127,98 +425,4 @@ fn reference_error(s: &str) -> Error {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn name(s: &str) -> RepoName {
-        RepoName::parse(s).unwrap()
-    }
-
-    #[test]
-    fn labels_name_the_endpoint_not_the_repository() {
-        let d = format!("sha256:{}", "a".repeat(64));
-        assert_eq!(label("/v2/"), "base");
-        assert_eq!(label("/v2/_catalog"), "catalog");
-        assert_eq!(label("/v2/a/manifests/blobs/tags/list"), "tags");
-        assert_eq!(label("/v2/a/blobs/uploads/"), "uploads");
-        assert_eq!(label("/v2/a/blobs/uploads/x"), "upload");
-        assert_eq!(label("/v2/a/tags/manifests/v1"), "manifest");
-        assert_eq!(label(&format!("/v2/a/blobs/{d}")), "blob");
-        assert_eq!(label(&format!("/v2/a/referrers/{d}")), "referrers");
-        assert_eq!(label("/v2/a/b"), "other");
-        assert_eq!(label("/favicon.ico"), "other");
-    }
-
-    #[test]
-    fn parses_every_endpoint() {
-        let d = format!("sha256:{}", "a".repeat(64));
-        let id = UploadId::new();
-        assert_eq!(Route::parse("/v2/").unwrap(), Route::Base);
-        assert_eq!(Route::parse("/v2/_catalog").unwrap(), Route::Catalog);
-        assert_eq!(
-            Route::parse("/v2/a/b/tags/list").unwrap(),
-            Route::Tags(name("a/b"))
-        );
-        assert_eq!(
-            Route::parse("/v2/a/blobs/uploads/").unwrap(),
-            Route::Uploads(name("a"))
-        );
-        assert_eq!(
-            Route::parse(&format!("/v2/a/blobs/uploads/{id}")).unwrap(),
-            Route::Upload(name("a"), id)
-        );
-        assert!(
-            matches!(Route::parse(&format!("/v2/x/y/blobs/{d}")).unwrap(), Route::Blob(n, _) if n == name("x/y"))
-        );
-        assert!(matches!(
-            Route::parse(&format!("/v2/x/referrers/{d}")).unwrap(),
-            Route::Referrers(..)
-        ));
-        assert!(matches!(
-            Route::parse("/v2/x/manifests/latest").unwrap(),
-            Route::Manifest(..)
-        ));
-    }
-
-    #[test]
-    fn names_may_contain_reserved_words() {
-        let d = format!("sha256:{}", "b".repeat(64));
-        let r = Route::parse(&format!("/v2/blobs/manifests/blobs/{d}")).unwrap();
-        assert!(matches!(r, Route::Blob(n, _) if n == name("blobs/manifests")));
-        let r = Route::parse("/v2/tags/list/manifests/v1").unwrap();
-        assert!(matches!(r, Route::Manifest(n, _) if n == name("tags/list")));
-    }
-
-    #[test]
-    fn rejects_bad_parameters() {
-        assert!(matches!(
-            Route::parse("/v2/../etc/manifests/x"),
-            Err(Error::NameInvalid(_))
-        ));
-        assert!(matches!(
-            Route::parse("/v2/%2e%2e/manifests/x"),
-            Err(Error::NameInvalid(_))
-        ));
-        assert!(matches!(
-            Route::parse("/v2//abs/manifests/x"),
-            Err(Error::NameInvalid(_))
-        ));
-        assert!(matches!(
-            Route::parse("/v2/a/blobs/sha256:zz"),
-            Err(Error::DigestMalformed(_))
-        ));
-        assert!(matches!(
-            Route::parse("/v2/a/manifests/-bad"),
-            Err(Error::TagInvalid(_))
-        ));
-        assert!(matches!(
-            Route::parse("/v2/a/blobs/uploads/nope"),
-            Err(Error::UploadUnknown)
-        ));
-        assert!(matches!(Route::parse("/v3/"), Err(Error::RouteUnknown)));
-        assert!(matches!(
-            Route::parse("/v2/a/unknown"),
-            Err(Error::RouteUnknown)
-        ));
-    }
-}
+mod tests;

@@ -32,7 +32,8 @@ use tokio_rustls::TlsAcceptor;
 use tracing::Instrument;
 
 use crate::body::{header_value, Body};
-use crate::handlers::{self, Ctx};
+use crate::handlers;
+use crate::request::Ctx;
 use crate::{events, Registry};
 
 /// How long in-flight requests get to finish after the shutdown signal.

@@ -12,11 +12,11 @@
 
 #![allow(clippy::unwrap_used)] // a test crate: panicking is how it fails
 
+use hyper::Method;
 use proptest::prelude::*;
 use proptest::sample::select;
-use registry::route::{self, Route};
-use registry::types::{
-    Algorithm, ByteRange, ContentRange, Digest, Reference, RepoName, Tag, UploadId,
+use registry::fuzzing::{
+    Algorithm, ByteRange, ContentRange, Digest, Head, Reference, RepoName, Route, Tag, UploadId,
 };
 use sha2::Digest as _;
 use spec::{spec_content_range, spec_digest, spec_name, spec_range, spec_tag, spec_upload_id};
@@ -259,17 +259,31 @@ fn route() -> impl Strategy<Value = Route> {
     let name = valid_name()
         .prop_map(|n| RepoName::parse(&n).unwrap())
         .boxed();
-    let tag = valid_tag().prop_map(|t| Tag::parse(&t).unwrap());
+    let tag = valid_tag().prop_map(|t| Reference::Tag(Tag::parse(&t).unwrap()));
+    let reference = prop_oneof![tag, any_digest().prop_map(Reference::Digest)];
     let id = any::<u128>().prop_map(|n| UploadId::parse(&uuid_text(n)).unwrap());
     prop_oneof![
-        Just(Route::Base),
-        Just(Route::Catalog),
+        Just(()).prop_map(|()| Route::Base),
+        Just(()).prop_map(|()| Route::Catalog),
         name.clone().prop_map(Route::Tags),
-        (name.clone(), tag).prop_map(|(n, t)| Route::Manifest(n, Reference::Tag(t))),
-        (name.clone(), any_digest()).prop_map(|(n, d)| Route::Manifest(n, Reference::Digest(d))),
-        (name.clone(), any_digest()).prop_map(|(n, d)| Route::Blob(n, d)),
-        name.clone().prop_map(Route::Uploads),
-        (name.clone(), id).prop_map(|(n, i)| Route::Upload(n, i)),
+        (name.clone(), reference.clone(), any::<bool>()).prop_map(|(n, r, h)| Route::GetManifest(
+            n,
+            r,
+            Head(h)
+        )),
+        (name.clone(), reference.clone()).prop_map(|(n, r)| Route::PutManifest(n, r)),
+        (name.clone(), reference).prop_map(|(n, r)| Route::DeleteManifest(n, r)),
+        (name.clone(), any_digest(), any::<bool>()).prop_map(|(n, d, h)| Route::GetBlob(
+            n,
+            d,
+            Head(h)
+        )),
+        (name.clone(), any_digest()).prop_map(|(n, d)| Route::DeleteBlob(n, d)),
+        name.clone().prop_map(Route::StartUpload),
+        (name.clone(), id.clone()).prop_map(|(n, i)| Route::UploadStatus(n, i)),
+        (name.clone(), id.clone()).prop_map(|(n, i)| Route::PatchUpload(n, i)),
+        (name.clone(), id.clone()).prop_map(|(n, i)| Route::FinishUpload(n, i)),
+        (name.clone(), id).prop_map(|(n, i)| Route::CancelUpload(n, i)),
         (name, any_digest()).prop_map(|(n, d)| Route::Referrers(n, d)),
     ]
 }
@@ -287,17 +301,39 @@ fn uuid_text(n: u128) -> String {
     )
 }
 
-/// The path a client would request for `r`.
-fn render(r: &Route) -> String {
+/// The request a client would send for `r`, and its metrics label.
+fn render(r: &Route) -> (Method, String, &'static str) {
+    let get = |Head(h): &Head| if *h { Method::HEAD } else { Method::GET };
     match r {
-        Route::Base => "/v2/".into(),
-        Route::Catalog => "/v2/_catalog".into(),
-        Route::Tags(n) => format!("/v2/{n}/tags/list"),
-        Route::Manifest(n, r) => format!("/v2/{n}/manifests/{r}"),
-        Route::Blob(n, d) => format!("/v2/{n}/blobs/{d}"),
-        Route::Uploads(n) => format!("/v2/{n}/blobs/uploads/"),
-        Route::Upload(n, id) => format!("/v2/{n}/blobs/uploads/{id}"),
-        Route::Referrers(n, d) => format!("/v2/{n}/referrers/{d}"),
+        Route::Base => (Method::GET, "/v2/".into(), "base"),
+        Route::Catalog => (Method::GET, "/v2/_catalog".into(), "catalog"),
+        Route::Tags(n) => (Method::GET, format!("/v2/{n}/tags/list"), "tags"),
+        Route::GetManifest(n, r, h) => (get(h), format!("/v2/{n}/manifests/{r}"), "manifest"),
+        Route::PutManifest(n, r) => (Method::PUT, format!("/v2/{n}/manifests/{r}"), "manifest"),
+        Route::DeleteManifest(n, r) => {
+            (Method::DELETE, format!("/v2/{n}/manifests/{r}"), "manifest")
+        }
+        Route::GetBlob(n, d, h) => (get(h), format!("/v2/{n}/blobs/{d}"), "blob"),
+        Route::DeleteBlob(n, d) => (Method::DELETE, format!("/v2/{n}/blobs/{d}"), "blob"),
+        Route::StartUpload(n) => (Method::POST, format!("/v2/{n}/blobs/uploads/"), "uploads"),
+        Route::UploadStatus(n, id) => {
+            (Method::GET, format!("/v2/{n}/blobs/uploads/{id}"), "upload")
+        }
+        Route::PatchUpload(n, id) => (
+            Method::PATCH,
+            format!("/v2/{n}/blobs/uploads/{id}"),
+            "upload",
+        ),
+        Route::FinishUpload(n, id) => {
+            (Method::PUT, format!("/v2/{n}/blobs/uploads/{id}"), "upload")
+        }
+        Route::CancelUpload(n, id) => (
+            Method::DELETE,
+            format!("/v2/{n}/blobs/uploads/{id}"),
+            "upload",
+        ),
+        Route::Referrers(n, d) => (Method::GET, format!("/v2/{n}/referrers/{d}"), "referrers"),
+        other => unreachable!("not generated: {other:?}"),
     }
 }
 
@@ -421,16 +457,19 @@ proptest! {
             let end = u64::try_from((u128::from(last) + 1).min(u128::from(size))).unwrap();
             prop_assert_eq!(r, Ok(Some(ByteRange { start: first, end })));
         }
-        // Backwards is invalid, and an invalid range is ignored.
+        // Backwards cannot be satisfied.
         if last > first {
             let backwards = ByteRange::resolve(&format!("bytes={last}-{first}"), size);
-            prop_assert_eq!(backwards, Ok(None));
+            prop_assert_eq!(backwards, Err(()));
         }
     }
 
     #[test]
     fn routes_round_trip(r in route()) {
-        prop_assert_eq!(Route::parse(&render(&r)).ok(), Some(r));
+        let (method, path, label) = render(&r);
+        let parsed = Route::parse_own(&method, &path).unwrap();
+        prop_assert_eq!(format!("{parsed:?}"), format!("{r:?}"));
+        prop_assert_eq!(parsed.label(), label);
     }
 
     #[test]
@@ -442,9 +481,9 @@ proptest! {
         let _ = UploadId::parse(&s);
         let _ = ContentRange::parse(&s).map(|r| r.count());
         let _ = ByteRange::resolve(&s, size).map(|r| r.map(|r| r.len()));
-        let _ = Route::parse(&s);
-        let _ = Route::parse(&format!("/v2/{s}"));
-        let _ = route::label(&s);
-        let _ = route::label(&format!("/v2/{s}"));
+        for method in [Method::GET, Method::PUT, Method::DELETE] {
+            let _ = Route::parse_own(&method, &s).map(|r| (r.label(), r.need()));
+            let _ = Route::parse_own(&method, &format!("/v2/{s}"));
+        }
     }
 }

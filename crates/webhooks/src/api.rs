@@ -22,15 +22,14 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use hyper::body::Incoming;
 use hyper::{Method, Request, Response, StatusCode};
-use registry::body::{self, Body};
-use registry::events::Action;
-use registry::extension::{BoxFuture, Extension};
-use registry::handlers::{query::Query, Ctx};
+use registry::ext::body::{self, Body};
+use registry::ext::{Action, Ctx, Endpoint, Extension, Need, Query, Role};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::dispatcher::dispatch_pending;
-use crate::history::{self, Outcome};
+use crate::history;
+use crate::retry::Outcome;
 use crate::webhook::{Status, Webhook};
 use crate::{Error, Webhooks};
 
@@ -39,31 +38,98 @@ const MAX_BODY: usize = 64 * 1024;
 /// Default and largest page of list-events.
 const PAGE: usize = 50;
 
+/// A request of the admin API.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Route {
+    /// `GET /api/webhooks`
+    List,
+    /// `PUT /api/webhooks/{name}`
+    Create(String),
+    /// `GET /api/webhooks/{name}`
+    Show(String),
+    /// `PATCH /api/webhooks/{name}`
+    Update(String),
+    /// `DELETE /api/webhooks/{name}`
+    Delete(String),
+    /// `GET /api/webhooks/{name}/config`
+    Config(String),
+    /// `POST /api/webhooks/{name}/ping`
+    Ping(String),
+    /// `GET /api/webhooks/{name}/events`
+    Events(String),
+}
+
+impl Route {
+    /// Parses `method` and the path after `/api/webhooks`.
+    pub fn parse(method: &Method, path: &str) -> Result<Self, Error> {
+        let path = path.strip_prefix('/').unwrap_or(path);
+        let path = path.strip_suffix('/').unwrap_or(path);
+        let parts: Vec<&str> = if path.is_empty() {
+            vec![]
+        } else {
+            path.split('/').collect()
+        };
+        let name = |n: &str| n.to_owned();
+        Ok(match (method.clone(), parts.as_slice()) {
+            (Method::GET, []) => Self::List,
+            (Method::PUT, [n]) => Self::Create(name(n)),
+            (Method::GET, [n]) => Self::Show(name(n)),
+            (Method::PATCH, [n]) => Self::Update(name(n)),
+            (Method::DELETE, [n]) => Self::Delete(name(n)),
+            (Method::GET, [n, "config"]) => Self::Config(name(n)),
+            (Method::POST, [n, "ping"]) => Self::Ping(name(n)),
+            (Method::GET, [n, "events"]) => Self::Events(name(n)),
+            (_, [] | [_] | [_, "config" | "ping" | "events"]) => {
+                return Err(Error::Route(StatusCode::METHOD_NOT_ALLOWED))
+            }
+            _ => return Err(Error::Route(StatusCode::NOT_FOUND)),
+        })
+    }
+}
+
+impl Endpoint for Route {
+    /// Everything here is an admin's business.
+    fn need(&self) -> Need {
+        Need::Role(Role::Admin)
+    }
+
+    fn label(&self) -> &'static str {
+        "webhooks"
+    }
+}
+
 impl Extension for Webhooks {
+    type Route = Route;
+
     fn prefix(&self) -> &'static str {
         "/api/webhooks"
     }
 
-    fn metrics(&self, out: &mut String) {
-        crate::metrics::render(&self.shared.workers, out);
+    fn parse(&self, method: &Method, path: &str) -> Result<Route, Box<Response<Body>>> {
+        Route::parse(method, path).map_err(|e| Box::new(reply_error(e)))
     }
 
-    fn handle<'a>(&'a self, ctx: &'a Ctx, req: Request<Incoming>) -> BoxFuture<'a, Response<Body>> {
-        Box::pin(async move {
-            match self.route(req, ctx.body_idle_timeout).await {
-                Ok((status, value)) => body::json(status, &value),
-                Err(e) => {
-                    if let Error::Internal(cause) = &e {
-                        tracing::error!(%cause, "webhooks API");
-                    }
-                    body::json(
-                        e.status(),
-                        &json!({"error": {"code": e.code(), "message": e.to_string()}}),
-                    )
-                }
-            }
-        })
+    fn metrics(&self, out: &mut String) {
+        crate::metrics::render(&self.shared, out);
     }
+
+    async fn handle(&self, ctx: &Ctx, route: Route, req: Request<Incoming>) -> Response<Body> {
+        match self.serve(route, req, ctx.body_idle_timeout).await {
+            Ok((status, value)) => body::json(status, &value),
+            Err(e) => reply_error(e),
+        }
+    }
+}
+
+/// An error as the API answers it: `{"error": {"code", "message"}}`.
+fn reply_error(e: Error) -> Response<Body> {
+    if let Error::Internal(cause) = &e {
+        tracing::error!(%cause, "webhooks API");
+    }
+    body::json(
+        e.status(),
+        &json!({"error": {"code": e.code(), "message": e.to_string()}}),
+    )
 }
 
 /// The fields of create and update; all optional for update.
@@ -81,68 +147,59 @@ struct Fields {
 type Reply = Result<(StatusCode, Value), Error>;
 
 impl Webhooks {
-    /// Answers `req`; `idle` bounds pauses while reading its body.
-    async fn route(&self, req: Request<Incoming>, idle: std::time::Duration) -> Reply {
-        let path = req
-            .uri()
-            .path()
-            .trim_start_matches("/api/webhooks")
-            .trim_matches('/')
-            .to_owned();
+    /// Answers `route`; `idle` bounds pauses while reading the body.
+    async fn serve(
+        &self,
+        route: Route,
+        req: Request<Incoming>,
+        idle: std::time::Duration,
+    ) -> Reply {
         let query = Query::parse(req.uri().query());
-        let method = req.method().clone();
-        let parts: Vec<&str> = if path.is_empty() {
-            vec![]
-        } else {
-            path.split('/').collect()
-        };
-        match (method, parts.as_slice()) {
-            (Method::GET, []) => self.list(),
-            (Method::PUT, [name]) => self.create(name, read(req, idle).await?).await,
-            (Method::GET, [name]) => self.show(name),
-            (Method::PATCH, [name]) => self.update(name, read(req, idle).await?).await,
-            (Method::DELETE, [name]) => self.delete(name).await,
-            (Method::GET, [name, "config"]) => {
-                Ok((StatusCode::OK, self.shared.store.get(name)?.config_view()))
-            }
-            (Method::POST, [name, "ping"]) => self.ping(name).await,
-            (Method::GET, [name, "events"]) => self.events(name, &query),
-            (_, [] | [_] | [_, "config" | "ping" | "events"]) => {
-                Err(Error::Route(StatusCode::METHOD_NOT_ALLOWED))
-            }
-            _ => Err(Error::Route(StatusCode::NOT_FOUND)),
+        match route {
+            Route::List => self.list().await,
+            Route::Create(name) => self.create(&name, read(req, idle).await?).await,
+            Route::Show(name) => self.show(&name).await,
+            Route::Update(name) => self.update(&name, read(req, idle).await?).await,
+            Route::Delete(name) => self.delete(&name).await,
+            Route::Config(name) => Ok((
+                StatusCode::OK,
+                self.shared.store.get(&name).await?.config_view(),
+            )),
+            Route::Ping(name) => self.ping(&name).await,
+            Route::Events(name) => self.events(&name, &query).await,
         }
     }
 
-    fn list(&self) -> Reply {
+    async fn list(&self) -> Reply {
         let hooks: Vec<Value> = self
             .shared
             .store
-            .all()?
+            .all()
+            .await?
             .iter()
             .map(|h| self.view(h))
-            .collect::<Result<_, _>>()?;
+            .collect();
         Ok((StatusCode::OK, json!({"webhooks": hooks})))
     }
 
-    fn show(&self, name: &str) -> Reply {
-        Ok((StatusCode::OK, self.view(&self.shared.store.get(name)?)?))
+    async fn show(&self, name: &str) -> Reply {
+        Ok((
+            StatusCode::OK,
+            self.view(&self.shared.store.get(name).await?),
+        ))
     }
 
     /// The summary plus `pending`: deliveries queued and not yet done.
-    fn view(&self, hook: &Webhook) -> Result<Value, Error> {
+    fn view(&self, hook: &Webhook) -> Value {
         let mut v = hook.summary();
-        v["pending"] = json!(self.shared.workers.pending(&hook.name));
-        Ok(v)
+        v["pending"] = json!(self.shared.queue.pending(&hook.name));
+        v
     }
 
     async fn create(&self, name: &str, f: Fields) -> Reply {
         let s = &self.shared;
         dispatch_pending(s).await?;
-        if s.store.webhooks.contains_key(name)? {
-            return Err(Error::Exists(name.to_owned()));
-        }
-        if s.store.webhooks.len() >= s.config.max_webhooks {
+        if s.store.count().await? >= s.config.max_webhooks {
             return Err(Error::Quota(s.config.max_webhooks));
         }
         let hook = Webhook {
@@ -161,7 +218,8 @@ impl Webhooks {
             previous_secret_until: None,
         };
         hook.validate()?;
-        s.store.put(&hook).await?;
+        s.store.create(&hook).await?;
+        s.queue.load(name).await?;
         s.workers.start(&self.shared, name);
         Ok((StatusCode::CREATED, hook.summary()))
     }
@@ -169,7 +227,7 @@ impl Webhooks {
     async fn update(&self, name: &str, f: Fields) -> Reply {
         let s = &self.shared;
         dispatch_pending(s).await?;
-        let mut hook = s.store.get(name)?;
+        let mut hook = s.store.get(name).await?;
         if let Some(v) = f.service_uri {
             hook.service_uri = v;
         }
@@ -202,9 +260,11 @@ impl Webhooks {
     }
 
     async fn delete(&self, name: &str) -> Reply {
-        dispatch_pending(&self.shared).await?;
-        self.shared.workers.stop(name);
-        self.shared.store.remove(name).await?;
+        let s = &self.shared;
+        dispatch_pending(s).await?;
+        s.workers.stop(name);
+        s.store.remove(name).await?;
+        s.queue.clear(name).await?;
         Ok((StatusCode::OK, json!({"deleted": name})))
     }
 
@@ -212,7 +272,7 @@ impl Webhooks {
     /// delivery, and reports what the receiver answered.
     async fn ping(&self, name: &str) -> Reply {
         let s = &self.shared;
-        let hook = s.store.get(name)?;
+        let hook = s.store.get(name).await?;
         let id = uuid::Uuid::new_v4().to_string();
         let timestamp = humantime::format_rfc3339_nanos(std::time::SystemTime::now()).to_string();
         let payload = json!({"id": id, "timestamp": timestamp, "action": "ping"});
@@ -227,10 +287,10 @@ impl Webhooks {
         let outcome = if ok {
             Outcome::Delivered
         } else {
-            Outcome::Failed
+            Outcome::GiveUp
         };
-        let entry = history::attempt_entry(&hook, (&id, &payload), &attempt, 1, outcome)?;
-        history::append(&s.store, name, entry, s.config.history_limit)?;
+        let entry = history::attempt_entry(&hook, (&id, &payload), &attempt, 1, &outcome)?;
+        history::append(&s.store, name, entry, s.config.history_limit).await?;
         let reply = match &attempt.response {
             Ok(r) => json!({"id": id, "statusCode": r.status}),
             Err(e) => json!({"id": id, "error": e}),
@@ -239,8 +299,8 @@ impl Webhooks {
     }
 
     /// `?n=&skip=`: newest first; `nextLink` when there is more.
-    fn events(&self, name: &str, query: &Query) -> Reply {
-        self.shared.store.get(name)?;
+    async fn events(&self, name: &str, query: &Query) -> Reply {
+        self.shared.store.get(name).await?;
         let number = |key: &'static str, default: usize| match query.get(key) {
             Some(v) => v
                 .parse::<usize>()
@@ -249,7 +309,7 @@ impl Webhooks {
         };
         let (n, skip) = (number("n", PAGE)?.min(PAGE), number("skip", 0)?);
         let limit = self.shared.config.history_limit;
-        let mut value = history::list(&self.shared.store, name, skip, n + 1, limit)?;
+        let mut value = history::list(&self.shared.store, name, skip, n + 1, limit).await?;
         let mut reply = json!({});
         if value.len() > n {
             value.truncate(n);
@@ -272,4 +332,46 @@ async fn read(req: Request<Incoming>, idle: std::time::Duration) -> Result<Field
         return Ok(Fields::default());
     }
     serde_json::from_slice(&bytes).map_err(|e| Error::BadRequest(e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_endpoint_parses_and_needs_an_admin() {
+        let cases = [
+            (Method::GET, "", Route::List),
+            (Method::GET, "/", Route::List),
+            (Method::PUT, "/hook01", Route::Create("hook01".into())),
+            (Method::GET, "/hook01", Route::Show("hook01".into())),
+            (Method::PATCH, "/hook01", Route::Update("hook01".into())),
+            (Method::DELETE, "/hook01/", Route::Delete("hook01".into())),
+            (
+                Method::GET,
+                "/hook01/config",
+                Route::Config("hook01".into()),
+            ),
+            (Method::POST, "/hook01/ping", Route::Ping("hook01".into())),
+            (
+                Method::GET,
+                "/hook01/events",
+                Route::Events("hook01".into()),
+            ),
+        ];
+        for (method, path, route) in cases {
+            let parsed = Route::parse(&method, path).unwrap();
+            assert_eq!(parsed, route, "{method} {path}");
+            assert_eq!(parsed.need(), Need::Role(Role::Admin));
+            assert_eq!(parsed.label(), "webhooks");
+        }
+        let status = |m: Method, p: &str| Route::parse(&m, p).unwrap_err().status();
+        assert_eq!(status(Method::POST, ""), StatusCode::METHOD_NOT_ALLOWED);
+        assert_eq!(
+            status(Method::GET, "/hook01/ping"),
+            StatusCode::METHOD_NOT_ALLOWED
+        );
+        assert_eq!(status(Method::GET, "/hook01/nope"), StatusCode::NOT_FOUND);
+        assert_eq!(status(Method::GET, "/a/b/c"), StatusCode::NOT_FOUND);
+    }
 }

@@ -63,7 +63,7 @@ impl Client {
     /// A client whose attempts time out after `timeout`, refusing internal
     /// addresses when `refuse_private` is set (see [`crate::target`]).
     pub fn new(timeout: Duration, refuse_private: bool) -> Result<Self, Error> {
-        let provider = registry::tls::provider();
+        let provider = registry::ext::tls_provider();
         let builder = match hyper_rustls::HttpsConnectorBuilder::new()
             .with_provider_and_native_roots(provider.clone())
         {

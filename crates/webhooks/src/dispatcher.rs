@@ -1,13 +1,12 @@
 //! Turns the registry's event log into per-webhook deliveries.
 //!
 //! It tails the registry's event log from a cursor. For a batch of durable
-//! events it writes one delivery per matching webhook, then advances the
+//! events it queues one delivery per matching webhook, then advances the
 //! cursor. Deliveries are keyed by (webhook, event sequence number), so a
 //! crash between the two re-dispatches the batch onto the same keys: every
-//! event is handed over at least once, and no sled transaction is needed
-//! (they contend with flushes in sled 0.34; see `registry::storage::gate`).
-//! It wakes when the registry publishes a new durable sequence number, so
-//! the registry needs no knowledge of webhooks.
+//! event is handed over at least once, and no transaction is needed. It
+//! wakes when the registry publishes a new durable sequence number, so the
+//! registry needs no knowledge of webhooks.
 
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
@@ -15,10 +14,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::filter::matches;
-use crate::store::{self, Delivery, CURSOR};
+use crate::queue::Delivery;
+use crate::store::now_ms;
 use crate::{history, Shared};
 
-/// Events handled per transaction.
+/// Events handled per round.
 const BATCH: usize = 256;
 /// A safety net: look at the log this often even without a wake-up.
 const POLL: Duration = Duration::from_secs(2);
@@ -31,7 +31,7 @@ const POLL: Duration = Duration::from_secs(2);
 const SETTLE: Duration = Duration::from_millis(2);
 
 /// How often the dispatcher lets the registry's log drop what it has
-/// dispatched (see [`release`]).
+/// dispatched (see [`crate::store::Store::release`]).
 const RELEASE_EVERY: Duration = Duration::from_secs(1);
 
 /// Runs until shutdown.
@@ -42,10 +42,10 @@ pub async fn run(shared: Arc<Shared>) {
         if let Err(e) = dispatch_pending(&shared).await {
             tracing::error!(error = %e, "webhook dispatch failed; retrying");
         }
-        store::free_replaced_nodes();
+        shared.store.db().release_memory();
         if released.elapsed() >= RELEASE_EVERY {
             released = tokio::time::Instant::now();
-            if let Err(e) = release(&shared.store).await {
+            if let Err(e) = shared.store.release().await {
                 tracing::error!(error = %e, "cannot flush the webhook queues");
             }
         }
@@ -58,17 +58,6 @@ pub async fn run(shared: Arc<Shared>) {
     }
 }
 
-/// Flushes the queues and lets the registry's event log drop every event
-/// dispatched before the flush. Until then a crash could take the
-/// deliveries and the cursor back, and the events must be there to be
-/// dispatched again.
-async fn release(s: &store::Store) -> Result<(), crate::Error> {
-    let cursor = store::decode_u64(s.counters.get(CURSOR)?);
-    s.flush().await?;
-    s.hold.advance(cursor);
-    Ok(())
-}
-
 /// Hands every durable, not yet dispatched event to its webhooks. The
 /// admin API calls it before changing a webhook, so that events are matched
 /// against the webhooks as they were when the events happened.
@@ -78,44 +67,142 @@ pub async fn dispatch_pending(shared: &Shared) -> Result<(), crate::Error> {
     loop {
         // Only durable events are read (see `EventLog`): a crash must never
         // deliver an event whose change was rolled back.
-        let cursor = store::decode_u64(s.counters.get(CURSOR)?);
-        let batch = s.events.read(cursor, BATCH)?;
+        let batch = s.events.read(s.cursor().await?, BATCH).await?;
         let Some(&(last, _)) = batch.last() else {
             return Ok(());
         };
-        let hooks = s.all()?;
-        let now = store::now_ms();
+        let hooks = s.all().await?;
+        let now = now_ms();
         let limit = shared.config.queue_limit;
         let mut queued: HashMap<&str, u64> = HashMap::new();
         for (seq, record) in &batch {
             // Every webhook's delivery of this event starts out the same:
-            // encoded once, shared by every insert.
-            let fresh = sled::IVec::from(serde_json::to_vec(&Delivery {
+            // encoded once, shared by every push.
+            let fresh = serde_json::to_vec(&Delivery {
                 event: record.event.clone(),
                 attempts: 0,
                 queued_ms: now,
                 next_attempt_ms: 0,
-            })?);
+            })?;
             for hook in hooks.iter().filter(|h| matches(h, record)) {
-                let added = queued.get(hook.name.as_str()).copied().unwrap_or(0);
-                if shared.workers.pending(&hook.name) + added >= limit {
+                shared.queue.load(&hook.name).await?;
+                if shared.queue.pending(&hook.name) >= limit {
                     if let Some(tally) = shared.workers.tally(&hook.name) {
                         tally.dropped.fetch_add(1, Ordering::Relaxed);
                     }
                     let entry = history::dropped_entry(&record.event, limit)?;
-                    history::append(s, &hook.name, entry, shared.config.history_limit)?;
+                    history::append(s, &hook.name, entry, shared.config.history_limit).await?;
                     continue;
                 }
-                s.deliveries
-                    .insert(store::key(&hook.name, *seq), fresh.clone())?;
+                shared.queue.push(&hook.name, *seq, &fresh).await?;
                 *queued.entry(hook.name.as_str()).or_default() += 1;
             }
         }
         // The cursor moves only after the deliveries are written: a crash in
         // between re-dispatches the batch onto the same keys (at least once).
-        s.counters.insert(CURSOR, &last.to_be_bytes())?;
-        for (name, n) in queued {
-            shared.workers.queued(name, n);
+        s.set_cursor(last).await?;
+        for name in queued.keys() {
+            shared.workers.wake(name);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use registry::ext::{Action, Db, Event, EventLog, Request, Target};
+    use tokio_util::sync::CancellationToken;
+
+    use super::*;
+    use crate::queue::Queue;
+    use crate::store::Store;
+    use crate::webhook::tests::hook;
+    use crate::{client::Client, worker::Workers, Config};
+
+    async fn shared(dir: &std::path::Path, queue_limit: u64) -> (Arc<Shared>, Db) {
+        let registry = Db::open(&dir.join("registry")).unwrap();
+        let log = Arc::new(EventLog::new(registry.clone()));
+        let db = Db::open(&dir.join("hooks")).unwrap();
+        let queue = Queue::open(&db).unwrap();
+        let store = Store::open(db, log).await.unwrap();
+        let config = Config {
+            queue_limit,
+            ..Config::default()
+        };
+        let shared = Shared {
+            store,
+            queue,
+            client: Client::new(config.timeout, false).unwrap(),
+            config,
+            workers: Workers::default(),
+            shutdown: CancellationToken::new(),
+            dispatch: tokio::sync::Mutex::new(()),
+            runtime: tokio::runtime::Handle::current(),
+        };
+        (Arc::new(shared), registry)
+    }
+
+    async fn push(registry: &Db, repo: &str) {
+        let target = Target::manifest("m", 1, "sha256:ab", repo);
+        let event = Event::new(Action::Push, target, Request::default());
+        registry
+            .transaction(|tx| {
+                let event = event.clone();
+                Box::pin(async move { tx.append_event(event) })
+            })
+            .await
+            .unwrap();
+    }
+
+    #[tokio::test]
+    async fn matching_events_are_queued_once_each_and_the_cursor_moves() {
+        let dir = tempfile::tempdir().unwrap();
+        let (shared, registry) = shared(dir.path(), 100).await;
+        let mut app = hook("app:*");
+        app.name = "apphook".into();
+        let mut other = hook("other:*");
+        other.name = "otherhook".into();
+        shared.store.create(&app).await.unwrap();
+        shared.store.create(&other).await.unwrap();
+        for repo in ["app", "other", "app", "nobody"] {
+            push(&registry, repo).await;
+        }
+        dispatch_pending(&shared).await.unwrap();
+        assert_eq!(shared.queue.pending("apphook"), 2);
+        assert_eq!(shared.queue.pending("otherhook"), 1);
+        assert_eq!(shared.store.cursor().await.unwrap(), 4);
+        // Nothing new: nothing queued twice.
+        dispatch_pending(&shared).await.unwrap();
+        assert_eq!(shared.queue.pending("apphook"), 2);
+        let (key, first) = shared.queue.head("apphook").await.unwrap().unwrap();
+        assert_eq!(crate::queue::seq_of(&key), 1);
+        assert_eq!(first.event.target.repository, "app");
+        // A webhook created later gets only later events.
+        let mut late = hook("");
+        late.name = "latehook".into();
+        shared.store.create(&late).await.unwrap();
+        push(&registry, "app").await;
+        dispatch_pending(&shared).await.unwrap();
+        assert_eq!(shared.queue.pending("latehook"), 1);
+        assert_eq!(shared.queue.pending("apphook"), 3);
+    }
+
+    #[tokio::test]
+    async fn a_full_queue_records_the_event_as_dropped() {
+        let dir = tempfile::tempdir().unwrap();
+        let (shared, registry) = shared(dir.path(), 2).await;
+        shared.store.create(&hook("")).await.unwrap();
+        for _ in 0..3 {
+            push(&registry, "app").await;
+        }
+        dispatch_pending(&shared).await.unwrap();
+        assert_eq!(shared.queue.pending("hook01"), 2);
+        let listed = history::list(&shared.store, "hook01", 0, 10, 10)
+            .await
+            .unwrap();
+        assert_eq!(listed.len(), 1);
+        assert_eq!(listed[0]["result"], "dropped");
+        assert_eq!(shared.store.cursor().await.unwrap(), 3);
     }
 }

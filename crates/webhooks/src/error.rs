@@ -1,25 +1,30 @@
 //! The webhooks crate's error, mapped to the admin API's statuses.
 
-use std::fmt;
-
 use hyper::StatusCode;
 
 /// What a webhook operation can fail with.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// A field breaks the contract's rules (400).
+    #[error("invalid {0}: {1}")]
     Invalid(&'static str, String),
     /// The request body is not the expected JSON (400).
+    #[error("bad request: {0}")]
     BadRequest(String),
     /// No webhook by that name (404).
+    #[error("no webhook named {0:?}")]
     NotFound(String),
     /// The name is taken (409).
+    #[error("a webhook named {0:?} already exists")]
     Exists(String),
     /// The registry holds its maximum number of webhooks (422).
+    #[error("the registry already holds its maximum of {0} webhooks")]
     Quota(usize),
     /// No such endpoint or method (404/405).
+    #[error("no such endpoint")]
     Route(StatusCode),
     /// Storage failed; the cause is logged, not sent (500).
+    #[error("internal error (see the registry log)")]
     Internal(String),
 }
 
@@ -50,39 +55,14 @@ impl Error {
     }
 }
 
-impl fmt::Display for Error {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::Invalid(field, why) => write!(f, "invalid {field}: {why}"),
-            Self::BadRequest(why) => write!(f, "bad request: {why}"),
-            Self::NotFound(name) => write!(f, "no webhook named {name:?}"),
-            Self::Exists(name) => write!(f, "a webhook named {name:?} already exists"),
-            Self::Quota(max) => write!(
-                f,
-                "the registry already holds its maximum of {max} webhooks"
-            ),
-            Self::Route(_) => f.write_str("no such endpoint"),
-            Self::Internal(_) => f.write_str("internal error (see the registry log)"),
-        }
-    }
-}
-
-impl std::error::Error for Error {}
-
-impl From<sled::Error> for Error {
-    fn from(e: sled::Error) -> Self {
-        Self::Internal(format!("sled: {e}"))
-    }
-}
-
 impl From<serde_json::Error> for Error {
     fn from(e: serde_json::Error) -> Self {
         Self::Internal(format!("json: {e}"))
     }
 }
 
-impl From<registry::Error> for Error {
-    fn from(e: registry::Error) -> Self {
+impl From<registry::ext::Error> for Error {
+    fn from(e: registry::ext::Error) -> Self {
         Self::Internal(e.to_string())
     }
 }

@@ -1,6 +1,6 @@
 //! Which webhooks an event goes to (the contract's "Matching").
 
-use registry::events::{Action, Record};
+use registry::ext::{Action, Record};
 
 use crate::webhook::{Status, Webhook};
 
@@ -34,7 +34,7 @@ pub fn matches(hook: &Webhook, record: &Record) -> bool {
 mod tests {
     use super::*;
     use crate::webhook::tests::hook;
-    use registry::events::{Event, Request, Target};
+    use registry::ext::{Event, Request, Target};
 
     fn record(action: Action, repo: &str, tag: Option<&str>, tags: &[&str]) -> Record {
         let target = Target {
@@ -79,7 +79,7 @@ mod tests {
 
     #[test]
     fn chart_events_match_by_action_and_chart_tag() {
-        use registry::events::Target;
+        use registry::ext::Target;
         let mut h = hook("charts:wordpress-5.4.0.tgz");
         h.actions = [Action::ChartPush, Action::ChartDelete].into();
         let chart = |action, version| Record {

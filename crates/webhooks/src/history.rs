@@ -1,37 +1,25 @@
 //! Delivery history: one entry per attempt (and per dropped event), newest
 //! first per webhook, in the ACR `listEvents` shape, bounded per webhook.
+//!
+//! | key                                    | value             |
+//! |----------------------------------------|-------------------|
+//! | webhook name `\0` !entry number (u64 BE) | entry JSON      |
+//!
+//! Entries of a webhook are numbered 1, 2, 3, ...; keys store the bitwise
+//! complement of the number, so a prefix scan yields the newest first.
 
 use std::collections::BTreeMap;
 
-use registry::events::Event;
+use futures_util::TryStreamExt;
+use registry::ext::{decode_u64, key, Event};
 use serde::Serialize;
 use serde_json::Value;
 
 use crate::client::Attempt;
-use crate::store::{self, Store};
+use crate::retry::Outcome;
+use crate::store::{History, Store};
 use crate::webhook::Webhook;
 use crate::Error;
-
-/// How an entry ended, as listed.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Outcome {
-    /// Got a 2xx.
-    Delivered,
-    /// Failed; will be retried.
-    Retrying,
-    /// Failed for the last time.
-    Failed,
-}
-
-impl Outcome {
-    fn as_str(self) -> &'static str {
-        match self {
-            Self::Delivered => "delivered",
-            Self::Retrying => "retrying",
-            Self::Failed => "failed",
-        }
-    }
-}
 
 /// A history entry, as stored and listed: ACR's `listEvents` shape.
 #[derive(Serialize)]
@@ -83,7 +71,7 @@ pub fn attempt_entry<C: Serialize>(
     (id, content): (&str, &C),
     attempt: &Attempt,
     attempts: u32,
-    result: Outcome,
+    outcome: &Outcome,
 ) -> Result<Vec<u8>, Error> {
     let headers = attempt
         .request_headers
@@ -110,7 +98,7 @@ pub fn attempt_entry<C: Serialize>(
         id,
         timestamp: now(),
         attempts,
-        result: result.as_str(),
+        result: outcome.listed(),
         latency_ms: Some(attempt.latency.as_millis() as u64),
         event_request_message: RequestMessage {
             content,
@@ -146,45 +134,42 @@ pub fn dropped_entry(event: &Event, queue_limit: u64) -> Result<Vec<u8>, Error> 
     })?)
 }
 
-/// Appends an entry and removes the oldest ones past `limit`. Entries of a
-/// webhook are numbered 1, 2, 3, ... (see [`Store::histories`]), so the
-/// one to drop is found by its key, with no walk of the history (and no
-/// reverse iteration, whose sled code weighs about 1 MB in the binary).
-/// Only entries numbered otherwise (written by an older version) or kept
-/// under a larger `limit` are trimmed by a walk.
-pub fn append(store: &Store, name: &str, entry: Vec<u8>, limit: usize) -> Result<(), Error> {
-    let prefix = store::prefix(name);
-    let mut histories = store.histories();
+/// Appends an entry and removes the oldest ones past `limit`. The entry to
+/// drop is found by its number, with no walk of the history; only entries
+/// numbered otherwise (written by an older version) or kept under a larger
+/// `limit` are trimmed by a walk.
+pub async fn append(store: &Store, name: &str, entry: Vec<u8>, limit: usize) -> Result<(), Error> {
+    let prefix = prefix(name);
+    let tree = &store.history;
+    let mut histories = store.histories.lock().await;
     let history = match histories.get_mut(name) {
         Some(history) => history,
         None => {
-            // One walk, once per webhook: the first key is the newest.
-            let (mut newest, mut len) = (0, 0);
-            for key in store.history.scan_prefix(&prefix).keys() {
-                if len == 0 {
-                    newest = !store::decode_u64(Some(key?.subslice(prefix.len(), 8)));
-                }
-                len += 1;
-            }
+            // One count, once per webhook: the first key is the newest.
+            let newest = match tree.first(&prefix).await? {
+                Some((k, _)) => !decode_u64(k.get(prefix.len()..)),
+                None => 0,
+            };
+            let len = tree.count(&prefix).await?;
             histories
                 .entry(name.to_owned())
-                .or_insert(store::History { newest, len })
+                .or_insert(History { newest, len })
         }
     };
     history.newest += 1;
-    store
-        .history
-        .insert(store::key(name, !history.newest), entry)?;
+    tree.insert(&entry_key(name, history.newest), &entry)
+        .await?;
     history.len += 1;
     if history.len > limit {
         let oldest = history.newest.saturating_sub(limit as u64);
-        if oldest > 0 && store.history.remove(store::key(name, !oldest))?.is_some() {
+        if oldest > 0 && tree.remove(&entry_key(name, oldest)).await? {
             history.len -= 1;
         }
     }
     if history.len > limit {
-        for key in store.history.scan_prefix(&prefix).keys().skip(limit) {
-            store.history.remove(key?)?;
+        let all: Vec<_> = tree.iter(&prefix).try_collect().await?;
+        for (key, _) in all.into_iter().skip(limit) {
+            tree.remove(&key).await?;
         }
         history.len = limit;
     }
@@ -193,73 +178,99 @@ pub fn append(store: &Store, name: &str, entry: Vec<u8>, limit: usize) -> Result
 
 /// Up to `n` entries after skipping `skip`, newest first, of the newest
 /// `limit`.
-pub fn list(
+pub async fn list(
     store: &Store,
     name: &str,
     skip: usize,
     n: usize,
     limit: usize,
 ) -> Result<Vec<Value>, Error> {
-    store
-        .history
-        .scan_prefix(store::prefix(name))
-        .values()
-        .take(limit)
+    let wanted = limit.min(skip.saturating_add(n));
+    let page = store.history.scan_prefix(&prefix(name), wanted).await?;
+    page.into_iter()
         .skip(skip)
-        .take(n)
-        .map(|v| Ok(serde_json::from_slice(&v?)?))
+        .map(|(_, v)| Ok(serde_json::from_slice(&v)?))
         .collect()
+}
+
+/// Removes a webhook's whole history.
+pub async fn clear(store: &Store, name: &str) -> Result<(), Error> {
+    let mut histories = store.histories.lock().await;
+    let all: Vec<_> = store.history.iter(&prefix(name)).try_collect().await?;
+    for (key, _) in all {
+        store.history.remove(&key).await?;
+    }
+    histories.remove(name);
+    Ok(())
+}
+
+/// `name \0`.
+fn prefix(name: &str) -> Vec<u8> {
+    key(&[name.as_bytes(), b""])
+}
+
+/// `name \0 !number`.
+fn entry_key(name: &str, number: u64) -> Vec<u8> {
+    key(&[name.as_bytes(), &(!number).to_be_bytes()])
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::Arc;
 
-    fn open(dir: &std::path::Path) -> Store {
-        let db = sled::Config::new().temporary(true).open().unwrap();
-        let log = registry::events::EventLog::open(
-            db.open_tree("events").unwrap(),
-            db.open_tree("counters").unwrap(),
-        )
-        .unwrap();
-        Store::open(std::sync::Arc::new(log), dir).unwrap()
+    async fn open(dir: &std::path::Path) -> Store {
+        let registry = registry::ext::Db::open(&dir.join("registry")).unwrap();
+        let log = Arc::new(registry::ext::EventLog::new(registry));
+        Store::open(registry::ext::Db::open(&dir.join("hooks")).unwrap(), log)
+            .await
+            .unwrap()
     }
 
-    fn listed(store: &Store, name: &str) -> Vec<Value> {
-        list(store, name, 0, 100, 100).unwrap()
+    async fn listed(store: &Store, name: &str) -> Vec<Value> {
+        list(store, name, 0, 100, 100).await.unwrap()
     }
 
-    #[test]
-    fn history_keeps_exactly_the_newest_entries_also_after_a_restart() {
-        let dir = std::env::temp_dir().join(format!("berth-history-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
+    #[tokio::test]
+    async fn history_keeps_exactly_the_newest_entries_also_after_a_restart() {
+        let dir = tempfile::tempdir().unwrap();
         {
-            let store = open(&dir);
+            let store = open(dir.path()).await;
             for i in 0..10 {
-                append(&store, "hook01", i.to_string().into_bytes(), 4).unwrap();
-                append(&store, "hook02", (100 + i).to_string().into_bytes(), 20).unwrap();
+                append(&store, "hook01", i.to_string().into_bytes(), 4)
+                    .await
+                    .unwrap();
+                append(&store, "hook02", (100 + i).to_string().into_bytes(), 20)
+                    .await
+                    .unwrap();
             }
-            assert_eq!(listed(&store, "hook01"), [9, 8, 7, 6]);
-            assert_eq!(listed(&store, "hook02").len(), 10);
-            store.db.flush().unwrap();
+            assert_eq!(listed(&store, "hook01").await, [9, 8, 7, 6]);
+            assert_eq!(listed(&store, "hook02").await.len(), 10);
+            assert_eq!(
+                list(&store, "hook02", 2, 3, 100).await.unwrap(),
+                [107, 106, 105]
+            );
+            assert_eq!(list(&store, "hook02", 0, 10, 4).await.unwrap().len(), 4);
+            store.db().flush().await.unwrap();
         }
         // After a restart the length is counted again; a lower limit
         // applies from the first append.
-        let store = open(&dir);
-        append(&store, "hook01", b"10".to_vec(), 2).unwrap();
-        assert_eq!(listed(&store, "hook01"), [10, 9]);
-        assert_eq!(listed(&store, "hook02")[0], 109);
+        let store = open(dir.path()).await;
+        append(&store, "hook01", b"10".to_vec(), 2).await.unwrap();
+        assert_eq!(listed(&store, "hook01").await, [10, 9]);
+        assert_eq!(listed(&store, "hook02").await[0], 109);
         // Entries numbered by an older version (global ids) are trimmed too.
         for id in [5_000u64, 7_000] {
             store
                 .history
-                .insert(store::key("hook03", !id), id.to_string().as_bytes())
+                .insert(&entry_key("hook03", id), id.to_string().as_bytes())
+                .await
                 .unwrap();
         }
-        append(&store, "hook03", b"1".to_vec(), 2).unwrap();
-        append(&store, "hook03", b"2".to_vec(), 2).unwrap();
-        assert_eq!(listed(&store, "hook03"), [2, 1]);
-        drop(store);
-        std::fs::remove_dir_all(&dir).unwrap();
+        append(&store, "hook03", b"1".to_vec(), 2).await.unwrap();
+        append(&store, "hook03", b"2".to_vec(), 2).await.unwrap();
+        assert_eq!(listed(&store, "hook03").await, [2, 1]);
+        clear(&store, "hook03").await.unwrap();
+        assert!(listed(&store, "hook03").await.is_empty());
     }
 }

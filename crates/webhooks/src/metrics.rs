@@ -4,21 +4,21 @@
 use std::fmt::Write;
 use std::sync::atomic::Ordering;
 
-use crate::worker::Workers;
+use crate::Shared;
 
 /// Appends the webhooks' samples to `out`.
-pub fn render(workers: &Workers, out: &mut String) {
-    let figures = workers.figures();
+pub fn render(shared: &Shared, out: &mut String) {
+    let figures = shared.workers.tallies();
     let _ = writeln!(
         out,
         "# HELP berth_webhook_queue_depth Deliveries queued and not yet done.\n\
          # TYPE berth_webhook_queue_depth gauge"
     );
-    for f in &figures {
+    for (name, _) in &figures {
         let _ = writeln!(
             out,
-            "berth_webhook_queue_depth{{webhook=\"{}\"}} {}",
-            f.name, f.pending
+            "berth_webhook_queue_depth{{webhook=\"{name}\"}} {}",
+            shared.queue.pending(name)
         );
     }
     let _ = writeln!(
@@ -26,8 +26,7 @@ pub fn render(workers: &Workers, out: &mut String) {
         "# HELP berth_webhook_deliveries_total Delivery attempts (and events dropped by a full queue) since start-up.\n\
          # TYPE berth_webhook_deliveries_total counter"
     );
-    for f in &figures {
-        let t = &f.tally;
+    for (name, t) in &figures {
         for (outcome, n) in [
             ("delivered", &t.delivered),
             ("retrying", &t.retrying),
@@ -36,8 +35,7 @@ pub fn render(workers: &Workers, out: &mut String) {
         ] {
             let _ = writeln!(
                 out,
-                "berth_webhook_deliveries_total{{webhook=\"{}\",outcome=\"{outcome}\"}} {}",
-                f.name,
+                "berth_webhook_deliveries_total{{webhook=\"{name}\",outcome=\"{outcome}\"}} {}",
                 n.load(Ordering::Relaxed)
             );
         }

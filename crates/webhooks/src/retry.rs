@@ -13,6 +13,17 @@ pub enum Outcome {
     GiveUp,
 }
 
+impl Outcome {
+    /// How the history lists it (and `/metrics` counts it).
+    pub fn listed(&self) -> &'static str {
+        match self {
+            Self::Delivered => "delivered",
+            Self::Retry(_) => "retrying",
+            Self::GiveUp => "failed",
+        }
+    }
+}
+
 /// Retry settings.
 #[derive(Clone, Debug)]
 pub struct Policy {
@@ -61,40 +72,24 @@ impl Policy {
     }
 }
 
-/// Parses `Retry-After`: delay-seconds or an HTTP date.
+/// Parses `Retry-After`: delay-seconds or an HTTP date (IMF-fixdate, or
+/// RFC 3339 as some receivers send).
 pub fn parse_retry_after(value: &str) -> Option<Duration> {
     if let Ok(secs) = value.trim().parse::<u64>() {
         return Some(Duration::from_secs(secs));
     }
     let when = humantime::parse_rfc3339_weak(value)
         .ok()
-        .or_else(|| httpdate(value))?;
+        .or_else(|| httpdate::parse_http_date(value).ok())?;
     Some(
         when.duration_since(std::time::SystemTime::now())
             .unwrap_or_default(),
     )
 }
 
-/// `Sun, 06 Nov 1994 08:49:37 GMT` (IMF-fixdate) to a time.
-fn httpdate(value: &str) -> Option<std::time::SystemTime> {
-    let parts: Vec<_> = value.split_whitespace().collect();
-    let [_, day, month, year, time, "GMT"] = parts.as_slice() else {
-        return None;
-    };
-    const MONTHS: [&str; 12] = [
-        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-    ];
-    let m = MONTHS.iter().position(|x| x == month)? + 1;
-    humantime::parse_rfc3339(&format!(
-        "{year}-{m:02}-{:02}T{time}Z",
-        day.parse::<u32>().ok()?
-    ))
-    .ok()
-}
-
-/// A random number in [0, 1) from the OS RNG behind UUIDs.
+/// A random number in [0, 1).
 fn jitter() -> f64 {
-    (uuid::Uuid::new_v4().as_u128() >> 75) as f64 / (1u64 << 53) as f64
+    fastrand::f64()
 }
 
 #[cfg(test)]

@@ -1,168 +1,50 @@
-//! The webhooks' state, in a sled database of their own (`<data-dir>/webhooks`),
-//! apart from the registry's: delivery work then never contends with manifest
-//! transactions, and a manifest PUT's flush never carries delivery records.
-//! Only the event log is read from the registry's database.
+//! The webhooks' state, in a database of their own (`<data-dir>/webhooks`
+//! with the embedded store), apart from the registry's: delivery work then
+//! never contends with manifest transactions, and a manifest PUT's flush
+//! never carries delivery records. Only the event log is read from the
+//! registry.
 //!
 //! | tree                 | key                                | value                 |
 //! |----------------------|------------------------------------|-----------------------|
 //! | `webhooks`           | name                               | [`Webhook`] JSON      |
-//! | `webhook_deliveries` | name `\0` event seq (u64 BE)       | [`Delivery`] JSON     |
-//! | `webhook_history`    | name `\0` !entry number (u64 BE)   | history entry JSON    |
+//! | `webhook_deliveries` | see [`crate::queue`]               |                       |
+//! | `webhook_history`    | see [`crate::history`]             |                       |
 //! | `counters`           | `webhooks/cursor`                  | u64 BE                |
-//!
-//! History keys store the bitwise complement of the entry's number (1, 2, 3,
-//! ... per webhook), so a prefix scan yields the newest entry first.
 
-use registry::events::Event;
-use registry::storage::gate;
-use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use futures_util::TryStreamExt;
+use registry::ext::{decode_u64, Db, EventLog, Hold, Tree};
 
 use crate::webhook::Webhook;
 use crate::Error;
 
-/// A pending delivery of one event to one webhook.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct Delivery {
-    /// The payload.
-    pub event: Event,
-    /// Attempts made so far.
-    pub attempts: u32,
-    /// When it was queued, unix milliseconds.
-    pub queued_ms: u64,
-    /// Not before this time, unix milliseconds.
-    pub next_attempt_ms: u64,
-}
-
-/// The trees.
-#[derive(Clone, Debug)]
-pub struct Store {
-    /// The webhooks' own database.
-    pub db: sled::Db,
-    /// Group commit for it (see `registry::storage::gate`).
-    flusher: std::sync::Arc<gate::Flusher>,
-    /// The `webhooks` tree, decoded: read for every event and delivery,
-    /// changed only by [`put`](Self::put) and [`remove`](Self::remove).
-    cached: std::sync::Arc<std::sync::Mutex<Option<Hooks>>>,
-    /// Each webhook's history, as read on its first append.
-    histories: std::sync::Arc<std::sync::Mutex<std::collections::HashMap<String, History>>>,
-
-    /// Webhook definitions.
-    pub webhooks: sled::Tree,
-    /// Pending deliveries, one ordered queue per webhook.
-    pub deliveries: sled::Tree,
-    /// Delivery history, newest first per webhook.
-    pub history: sled::Tree,
-    /// The dispatcher's cursor.
-    pub counters: sled::Tree,
-    /// The registry's event log (its durable view).
-    pub events: std::sync::Arc<registry::events::EventLog>,
-    /// Keeps the log from trimming events past the cursor.
-    pub hold: std::sync::Arc<registry::events::Hold>,
-}
+/// Every webhook, shared.
+pub type Hooks = Arc<[Webhook]>;
 
 /// Key of the dispatcher's cursor: the last event seq turned into deliveries.
-pub const CURSOR: &[u8] = b"webhooks/cursor";
+const CURSOR: &[u8] = b"webhooks/cursor";
 
-impl Store {
-    /// Opens (or creates) the webhooks' database at `path`, reading events
-    /// from the registry's `events`.
-    pub fn open(
-        events: std::sync::Arc<registry::events::EventLog>,
-        path: &std::path::Path,
-    ) -> Result<Self, Error> {
-        let db = sled::Config::new()
-            .path(path)
-            .mode(sled::Mode::HighThroughput)
-            // sled's default cache (1 GiB) grows with the history; queues
-            // and history are read at their ends only.
-            .cache_capacity(4 << 20)
-            .open()?;
-        let counters = db.open_tree("counters")?;
-        let hold = events.hold(decode_u64(counters.get(CURSOR)?)).into();
-        Ok(Self {
-            webhooks: db.open_tree("webhooks")?,
-            deliveries: db.open_tree("webhook_deliveries")?,
-            history: db.open_tree("webhook_history")?,
-            counters,
-            events,
-            hold,
-            flusher: std::sync::Arc::default(),
-            cached: std::sync::Arc::default(),
-            histories: std::sync::Arc::default(),
-            db,
-        })
-    }
-
-    /// Every webhook, by name.
-    pub fn all(&self) -> Result<Hooks, Error> {
-        let mut cached = self.lock();
-        if let Some(hooks) = &*cached {
-            return Ok(hooks.clone());
-        }
-        // Loaded under the lock: a change made meanwhile clears the cache
-        // only after this load has stored it.
-        let hooks: Hooks = self
-            .webhooks
-            .iter()
-            .map(|item| Ok(serde_json::from_slice(&item?.1)?))
-            .collect::<Result<Vec<_>, Error>>()?
-            .into();
-        *cached = Some(hooks.clone());
-        Ok(hooks)
-    }
-
-    /// One webhook.
-    pub fn get(&self, name: &str) -> Result<Webhook, Error> {
-        self.all()?
-            .iter()
-            .find(|h| h.name == name)
-            .cloned()
-            .ok_or_else(|| Error::NotFound(name.to_owned()))
-    }
-
-    /// Stores `hook` (create or replace), durably.
-    pub async fn put(&self, hook: &Webhook) -> Result<(), Error> {
-        self.webhooks
-            .insert(hook.name.as_str(), serde_json::to_vec(hook)?)?;
-        *self.lock() = None;
-        self.flusher.flush(&self.db).await?;
-        Ok(())
-    }
-
-    /// Makes every change so far durable.
-    pub async fn flush(&self) -> Result<(), Error> {
-        self.flusher.flush(&self.db).await?;
-        Ok(())
-    }
-
-    /// Removes a webhook with its queue and history, durably.
-    pub async fn remove(&self, name: &str) -> Result<(), Error> {
-        self.webhooks
-            .remove(name)?
-            .ok_or_else(|| Error::NotFound(name.to_owned()))?;
-        *self.lock() = None;
-        for tree in [&self.deliveries, &self.history] {
-            for key in tree.scan_prefix(prefix(name)).keys() {
-                tree.remove(key?)?;
-            }
-        }
-        self.histories().remove(name);
-        self.flusher.flush(&self.db).await?;
-        Ok(())
-    }
-
-    /// Where each webhook's history stands (newest entry number, length), for
-    /// [`crate::history::append`]; held while appending, so appends to one
+/// The webhooks, the history's bookkeeping and the dispatcher's cursor.
+#[derive(Debug)]
+pub struct Store {
+    db: Db,
+    webhooks: Tree,
+    /// Each webhook's delivery history (see [`crate::history`]).
+    pub(crate) history: Tree,
+    counters: Tree,
+    /// The `webhooks` tree, decoded: read for every event and delivery,
+    /// changed only through this store.
+    cached: Mutex<Option<Hooks>>,
+    /// Where each webhook's history stands, once read (see
+    /// [`crate::history::append`]); held while appending, so appends to one
     /// history never interleave.
-    pub fn histories(
-        &self,
-    ) -> std::sync::MutexGuard<'_, std::collections::HashMap<String, History>> {
-        self.histories.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, Option<Hooks>> {
-        self.cached.lock().unwrap_or_else(|p| p.into_inner())
-    }
+    pub(crate) histories: tokio::sync::Mutex<HashMap<String, History>>,
+    /// The registry's event log (its durable view).
+    pub(crate) events: Arc<EventLog>,
+    /// Keeps the log from trimming events past the cursor.
+    hold: Hold,
 }
 
 /// Where a webhook's history stands.
@@ -174,45 +56,128 @@ pub struct History {
     pub len: usize,
 }
 
-/// Every webhook, shared.
-pub type Hooks = std::sync::Arc<[Webhook]>;
+impl Store {
+    /// The webhooks' state in `db`, reading events from `events`.
+    pub async fn open(db: Db, events: Arc<EventLog>) -> Result<Self, Error> {
+        let counters = db.tree("counters")?;
+        let cursor = decode_u64(counters.get(CURSOR).await?.as_deref());
+        Ok(Self {
+            webhooks: db.tree("webhooks")?,
+            history: db.tree("webhook_history")?,
+            hold: events.hold(cursor),
+            counters,
+            events,
+            cached: Mutex::default(),
+            histories: tokio::sync::Mutex::default(),
+            db,
+        })
+    }
 
-/// `name \0`.
-pub fn prefix(name: &str) -> Vec<u8> {
-    let mut k = name.as_bytes().to_vec();
-    k.push(0);
-    k
-}
+    /// The webhooks' database.
+    pub fn db(&self) -> &Db {
+        &self.db
+    }
 
-/// `name \0 n` with `n` big-endian.
-pub fn key(name: &str, n: u64) -> Vec<u8> {
-    let mut k = prefix(name);
-    k.extend_from_slice(&n.to_be_bytes());
-    k
-}
+    /// Every webhook, by name.
+    pub async fn all(&self) -> Result<Hooks, Error> {
+        if let Some(hooks) = &*self.lock() {
+            return Ok(hooks.clone());
+        }
+        let hooks: Vec<Webhook> = self
+            .webhooks
+            .iter(b"")
+            .map_err(Error::from)
+            .and_then(|(_, v)| async move { Ok(serde_json::from_slice(&v)?) })
+            .try_collect()
+            .await?;
+        let hooks: Hooks = hooks.into();
+        let mut cached = self.lock();
+        // A change made meanwhile cleared the cache after our read began:
+        // keep its (newer) state by not caching ours.
+        if cached.is_none() {
+            *cached = Some(hooks.clone());
+        }
+        Ok(hooks)
+    }
 
-/// Decodes a u64 counter value.
-pub fn decode_u64(v: Option<sled::IVec>) -> u64 {
-    v.and_then(|v| <[u8; 8]>::try_from(v.as_ref()).ok())
-        .map_or(0, u64::from_be_bytes)
-}
+    /// One webhook.
+    pub async fn get(&self, name: &str) -> Result<Webhook, Error> {
+        self.all()
+            .await?
+            .iter()
+            .find(|h| h.name == name)
+            .cloned()
+            .ok_or_else(|| Error::NotFound(name.to_owned()))
+    }
 
-/// Frees, on this thread, tree nodes that sled writes replaced: this
-/// thread's, and a few batches of any other thread's that are due.
-///
-/// sled frees a replaced node only once no reader can still hold it
-/// (epoch-based reclamation, one collector per process), and the thread
-/// that next enters sled does the freeing, a few batches per entry. Without
-/// this, the deliveries of one push leave thousands of nodes behind, and
-/// the next manifest PUT frees them inside its transaction and flush: at 20
-/// PUTs/s with 100 matching webhooks that made PUTs 16-23% slower, against
-/// 0-6% with it (`docs/performance.md`). Each call frees a few batches; the
-/// delivery workers call it after every attempt, the dispatcher after every
-/// dispatch. `sled::pin` is hidden from sled's docs but public; it reaches
-/// the very collector sled uses, which a direct crossbeam-epoch dependency
-/// would reach only while both resolve to the same version.
-pub fn free_replaced_nodes() {
-    sled::pin().flush();
+    /// How many webhooks there are.
+    pub async fn count(&self) -> Result<usize, Error> {
+        Ok(self.all().await?.len())
+    }
+
+    /// Stores a new webhook, durably; `Exists` when the name is taken, also
+    /// by a concurrent create (the insert is a compare-and-swap).
+    pub async fn create(&self, hook: &Webhook) -> Result<(), Error> {
+        let value = serde_json::to_vec(hook)?;
+        let created = self
+            .webhooks
+            .compare_and_swap(hook.name.as_bytes(), None, Some(&value))
+            .await?;
+        if !created {
+            return Err(Error::Exists(hook.name.clone()));
+        }
+        self.changed().await
+    }
+
+    /// Stores `hook` (create or replace), durably.
+    pub async fn put(&self, hook: &Webhook) -> Result<(), Error> {
+        self.webhooks
+            .insert(hook.name.as_bytes(), &serde_json::to_vec(hook)?)
+            .await?;
+        self.changed().await
+    }
+
+    /// Removes a webhook and its history, durably (its queue is the
+    /// caller's to clear).
+    pub async fn remove(&self, name: &str) -> Result<(), Error> {
+        if !self.webhooks.remove(name.as_bytes()).await? {
+            return Err(Error::NotFound(name.to_owned()));
+        }
+        crate::history::clear(self, name).await?;
+        self.changed().await
+    }
+
+    /// The last event sequence number turned into deliveries.
+    pub async fn cursor(&self) -> Result<u64, Error> {
+        Ok(decode_u64(self.counters.get(CURSOR).await?.as_deref()))
+    }
+
+    /// Moves the cursor to `seq` (not durable until [`Store::release`]).
+    pub async fn set_cursor(&self, seq: u64) -> Result<(), Error> {
+        Ok(self.counters.insert(CURSOR, &seq.to_be_bytes()).await?)
+    }
+
+    /// Makes the queues and the cursor durable, then lets the registry's
+    /// event log drop every event dispatched before: until then a crash
+    /// could take the deliveries and the cursor back, and the events must
+    /// be there to be dispatched again.
+    pub async fn release(&self) -> Result<(), Error> {
+        let cursor = self.cursor().await?;
+        self.db.flush().await?;
+        self.hold.advance(cursor);
+        Ok(())
+    }
+
+    /// After a change of the `webhooks` tree: drops the cache and flushes.
+    async fn changed(&self) -> Result<(), Error> {
+        *self.lock() = None;
+        self.db.flush().await?;
+        Ok(())
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Option<Hooks>> {
+        self.cached.lock().unwrap_or_else(|p| p.into_inner())
+    }
 }
 
 /// Unix milliseconds now.
@@ -220,4 +185,64 @@ pub fn now_ms() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::webhook::tests::hook;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn concurrent_creates_of_one_name_make_one_webhook() {
+        let dir = tempfile::tempdir().unwrap();
+        let registry = Db::open(&dir.path().join("registry")).unwrap();
+        let log = Arc::new(registry::ext::EventLog::new(registry));
+        let store = Arc::new(
+            Store::open(Db::open(&dir.path().join("hooks")).unwrap(), log)
+                .await
+                .unwrap(),
+        );
+        let mut tasks = Vec::new();
+        for i in 0..16 {
+            let store = store.clone();
+            tasks.push(tokio::spawn(async move {
+                let mut h = hook("");
+                h.service_uri = format!("http://127.0.0.1:1/{i}");
+                store.create(&h).await
+            }));
+        }
+        let mut created = 0;
+        for t in tasks {
+            match t.await.unwrap() {
+                Ok(()) => created += 1,
+                Err(Error::Exists(name)) => assert_eq!(name, "hook01"),
+                Err(e) => panic!("{e}"),
+            }
+        }
+        assert_eq!(created, 1);
+        assert_eq!(store.count().await.unwrap(), 1);
+        store.remove("hook01").await.unwrap();
+        assert!(matches!(store.get("hook01").await, Err(Error::NotFound(_))));
+        assert!(matches!(
+            store.remove("hook01").await,
+            Err(Error::NotFound(_))
+        ));
+    }
+
+    #[tokio::test]
+    async fn the_cursor_survives_a_restart_once_released() {
+        let dir = tempfile::tempdir().unwrap();
+        let registry = Db::open(&dir.path().join("registry")).unwrap();
+        let log = Arc::new(registry::ext::EventLog::new(registry));
+        let path = dir.path().join("hooks");
+        {
+            let store = Store::open(Db::open(&path).unwrap(), log.clone())
+                .await
+                .unwrap();
+            store.set_cursor(42).await.unwrap();
+            store.release().await.unwrap();
+        }
+        let store = Store::open(Db::open(&path).unwrap(), log).await.unwrap();
+        assert_eq!(store.cursor().await.unwrap(), 42);
+    }
 }

@@ -2,8 +2,8 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use registry::events::Action;
-use registry::types::{RepoName, Tag};
+use registry::ext::Action;
+use registry::ext::{RepoName, Tag};
 use serde::{Deserialize, Serialize};
 
 use crate::Error;

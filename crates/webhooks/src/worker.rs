@@ -1,6 +1,11 @@
 //! One worker per webhook: it delivers that webhook's queue in order, one
 //! attempt at a time, so a slow, failing or hanging receiver delays only its
 //! own queue.
+//!
+//! A step is four single-purpose stages, each testable alone:
+//! [`next_due`] (the queue's head, if due) → [`attempt`] (one POST) →
+//! [`decide`] (delivered, retry, give up) → [`settle`] (history, queue,
+//! tally).
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -10,10 +15,12 @@ use std::time::Duration;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
-use crate::history::{self, Outcome as Listed};
-use crate::retry::Outcome;
-use crate::store::{self, Delivery};
-use crate::{Error, Shared};
+use crate::client::{Attempt, Client};
+use crate::queue::{Delivery, Head, Queue};
+use crate::retry::{parse_retry_after, Outcome, Policy};
+use crate::store::now_ms;
+use crate::webhook::Webhook;
+use crate::{history, Error, Shared};
 
 /// The running workers, by webhook name.
 #[derive(Debug, Default)]
@@ -25,10 +32,6 @@ pub struct Workers {
 struct Handle {
     wake: Arc<Notify>,
     stop: CancellationToken,
-    /// Deliveries queued and not yet done: kept in memory (counted from the
-    /// queue at start-up) so finishing a delivery is a single removal, not
-    /// a transaction that would queue registry writes behind it.
-    pending: Arc<AtomicU64>,
     /// How its deliveries ended since start-up, for `/metrics`.
     tally: Arc<Tally>,
 }
@@ -46,15 +49,15 @@ pub struct Tally {
     pub dropped: AtomicU64,
 }
 
-/// One webhook's delivery figures, as `/metrics` reports them.
-#[derive(Debug)]
-pub struct Figures {
-    /// The webhook.
-    pub name: String,
-    /// Deliveries queued and not yet done.
-    pub pending: u64,
-    /// How attempts ended since start-up.
-    pub tally: Arc<Tally>,
+impl Tally {
+    /// The counter of `outcome`.
+    fn of(&self, outcome: &Outcome) -> &AtomicU64 {
+        match outcome {
+            Outcome::Delivered => &self.delivered,
+            Outcome::Retry(_) => &self.retrying,
+            Outcome::GiveUp => &self.failed,
+        }
+    }
 }
 
 impl Workers {
@@ -66,19 +69,12 @@ impl Workers {
         }
         let wake = Arc::new(Notify::new());
         let stop = shared.shutdown.child_token();
-        let queued = shared
-            .store
-            .deliveries
-            .scan_prefix(store::prefix(name))
-            .count() as u64;
-        let pending = Arc::new(AtomicU64::new(queued));
         let tally = Arc::<Tally>::default();
         running.insert(
             name.to_owned(),
             Handle {
                 wake: wake.clone(),
                 stop: stop.clone(),
-                pending,
                 tally: tally.clone(),
             },
         );
@@ -91,48 +87,20 @@ impl Workers {
         shared.runtime.spawn(run(Arc::downgrade(shared), worker));
     }
 
-    /// Deliveries queued for `name` and not yet delivered or given up.
-    pub fn pending(&self, name: &str) -> u64 {
-        self.lock()
-            .get(name)
-            .map_or(0, |h| h.pending.load(Ordering::Relaxed))
-    }
-
     /// The tally of `name`'s outcomes, if it runs.
     pub fn tally(&self, name: &str) -> Option<Arc<Tally>> {
         self.lock().get(name).map(|h| h.tally.clone())
     }
 
-    /// Every running webhook's figures, by name.
-    pub fn figures(&self) -> Vec<Figures> {
-        let mut all: Vec<Figures> = self
+    /// Every running webhook's name and tally, by name.
+    pub fn tallies(&self) -> Vec<(String, Arc<Tally>)> {
+        let mut all: Vec<_> = self
             .lock()
             .iter()
-            .map(|(name, h)| Figures {
-                name: name.clone(),
-                pending: h.pending.load(Ordering::Relaxed),
-                tally: h.tally.clone(),
-            })
+            .map(|(name, h)| (name.clone(), h.tally.clone()))
             .collect();
-        all.sort_by(|a, b| a.name.cmp(&b.name));
+        all.sort_by(|a, b| a.0.cmp(&b.0));
         all
-    }
-
-    /// `n` deliveries were queued for `name`: count them and wake its worker.
-    pub fn queued(&self, name: &str, n: u64) {
-        if let Some(h) = self.lock().get(name) {
-            h.pending.fetch_add(n, Ordering::Relaxed);
-            h.wake.notify_one();
-        }
-    }
-
-    /// One delivery of `name` is done (delivered or given up).
-    pub fn finished(&self, name: &str) {
-        if let Some(h) = self.lock().get(name) {
-            let _ = h
-                .pending
-                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1));
-        }
     }
 
     /// Tells the worker of `name` to look at its queue again.
@@ -193,7 +161,7 @@ async fn run(shared: Weak<Shared>, worker: Worker) {
                 Some(Duration::from_secs(1))
             }
         };
-        store::free_replaced_nodes();
+        s.store.db().release_memory();
         drop(s);
         if wait != Some(Duration::ZERO) && !pause(&wake, &stop, wait).await {
             return;
@@ -207,76 +175,103 @@ async fn run(shared: Weak<Shared>, worker: Worker) {
 /// Delivers the head of the queue if it is due. Returns how long to wait
 /// before the next step (`None`: until woken; zero: at once).
 async fn step(shared: &Shared, name: &str, tally: &Tally) -> Result<Option<Duration>, Error> {
-    let s = &shared.store;
-    let Some((key, value)) = s
-        .deliveries
-        .scan_prefix(store::prefix(name))
-        .next()
-        .transpose()?
-    else {
-        return Ok(None);
+    let (key, mut delivery) = match next_due(&shared.queue, name, now_ms()).await? {
+        Due::Ready(head) => *head,
+        Due::Wait(wait) => return Ok(Some(wait)),
+        Due::Empty => return Ok(None),
     };
-    let mut delivery: Delivery = serde_json::from_slice(&value)?;
-    let now = store::now_ms();
-    if delivery.next_attempt_ms > now {
-        return Ok(Some(Duration::from_millis(delivery.next_attempt_ms - now)));
-    }
-    let hook = s.get(name)?;
-    let event = &delivery.event;
-    let attempt = shared
-        .client
-        .post(&hook, &event.id, serde_json::to_vec(event)?)
-        .await;
+    let hook = shared.store.get(name).await?;
+    let attempt = attempt(&shared.client, &hook, &delivery).await?;
     delivery.attempts += 1;
+    let outcome = decide(&shared.config.policy(), &attempt, &delivery, now_ms());
+    let entry = history::attempt_entry(
+        &hook,
+        (&delivery.event.id, &delivery.event),
+        &attempt,
+        delivery.attempts,
+        &outcome,
+    )?;
+    history::append(&shared.store, name, entry, shared.config.history_limit).await?;
+    let wait = settle(&shared.queue, name, &key, delivery, &outcome).await?;
+    // Counted once the queue shows it: whoever sees the count in `/metrics`
+    // sees the queue depth that goes with it.
+    tally.of(&outcome).fetch_add(1, Ordering::Relaxed);
+    Ok(Some(wait))
+}
+
+/// The state of a queue's head.
+#[derive(Debug)]
+enum Due {
+    /// Due now.
+    Ready(Box<Head>),
+    /// Due after this long.
+    Wait(Duration),
+    /// Nothing queued.
+    Empty,
+}
+
+/// The head of `name`'s queue, if it is due at `now` (unix milliseconds).
+async fn next_due(queue: &Queue, name: &str, now: u64) -> Result<Due, Error> {
+    Ok(match queue.head(name).await? {
+        None => Due::Empty,
+        Some((_, d)) if d.next_attempt_ms > now => {
+            Due::Wait(Duration::from_millis(d.next_attempt_ms - now))
+        }
+        Some(head) => Due::Ready(Box::new(head)),
+    })
+}
+
+/// One POST of `delivery` to `hook`.
+async fn attempt(client: &Client, hook: &Webhook, delivery: &Delivery) -> Result<Attempt, Error> {
+    let event = &delivery.event;
+    Ok(client
+        .post(hook, &event.id, serde_json::to_vec(event)?)
+        .await)
+}
+
+/// What an attempt means for a delivery that has now had
+/// `delivery.attempts` of them, at `now` (unix milliseconds).
+fn decide(policy: &Policy, attempt: &Attempt, delivery: &Delivery, now: u64) -> Outcome {
     let response = attempt.response.as_ref().ok();
     let retry_after = response
         .and_then(|r| r.headers.get("retry-after"))
-        .and_then(|v| crate::retry::parse_retry_after(v));
-    let age = Duration::from_millis(store::now_ms().saturating_sub(delivery.queued_ms));
-    let outcome = shared.config.policy().classify(
+        .and_then(|v| parse_retry_after(v));
+    let age = Duration::from_millis(now.saturating_sub(delivery.queued_ms));
+    policy.classify(
         response.map(|r| r.status),
         retry_after,
         delivery.attempts,
         age,
-    );
-    let listed = match outcome {
-        Outcome::Delivered => Listed::Delivered,
-        Outcome::Retry(_) => Listed::Retrying,
-        Outcome::GiveUp => Listed::Failed,
-    };
-    let counter = match listed {
-        Listed::Delivered => &tally.delivered,
-        Listed::Retrying => &tally.retrying,
-        Listed::Failed => &tally.failed,
-    };
-    let entry = history::attempt_entry(
-        &hook,
-        (&event.id, event),
-        &attempt,
-        delivery.attempts,
-        listed,
-    )?;
-    history::append(s, name, entry, shared.config.history_limit)?;
-    // The outcome is counted once the queue shows it: whoever sees the
-    // count in `/metrics` sees the queue depth that goes with it.
-    let wait = match outcome {
+    )
+}
+
+/// Moves the queue on after an attempt: a retry is rescheduled, a
+/// delivery that ended is removed. Returns how long to wait before the next
+/// step.
+async fn settle(
+    queue: &Queue,
+    name: &str,
+    key: &[u8],
+    mut delivery: Delivery,
+    outcome: &Outcome,
+) -> Result<Duration, Error> {
+    let id = &delivery.event.id;
+    match outcome {
         Outcome::Retry(delay) => {
-            delivery.next_attempt_ms = store::now_ms() + delay.as_millis() as u64;
-            s.deliveries.insert(key, serde_json::to_vec(&delivery)?)?;
-            if listed == Listed::Retrying {
-                tracing::info!(webhook = %name, event = %delivery.event.id, attempts = delivery.attempts, ?delay, "delivery failed; will retry");
-            }
-            delay
+            tracing::info!(webhook = %name, event = %id, attempts = delivery.attempts, ?delay, "delivery failed; will retry");
+            delivery.next_attempt_ms = now_ms() + delay.as_millis() as u64;
+            queue.reschedule(key, &delivery).await?;
+            Ok(*delay)
         }
         Outcome::Delivered | Outcome::GiveUp => {
-            if outcome == Outcome::GiveUp {
-                tracing::warn!(webhook = %name, event = %delivery.event.id, attempts = delivery.attempts, "delivery failed for good");
+            if *outcome == Outcome::GiveUp {
+                tracing::warn!(webhook = %name, event = %id, attempts = delivery.attempts, "delivery failed for good");
             }
-            s.deliveries.remove(&key)?;
-            shared.workers.finished(name);
-            Duration::ZERO
+            queue.finish(name, key).await?;
+            Ok(Duration::ZERO)
         }
-    };
-    counter.fetch_add(1, Ordering::Relaxed);
-    Ok(Some(wait))
+    }
 }
+
+#[cfg(test)]
+mod tests;

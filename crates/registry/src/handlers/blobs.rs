@@ -9,7 +9,7 @@ use crate::types::{ByteRange, Digest, RepoName};
 use crate::{Error, Registry};
 
 /// end-2: `GET|HEAD /v2/<name>/blobs/<digest>`, with single `Range` support.
-pub async fn get_blob(
+pub(super) async fn get_blob(
     reg: &Registry,
     repo: &RepoName,
     digest: &Digest,
@@ -18,7 +18,8 @@ pub async fn get_blob(
 ) -> Reply {
     let size = reg
         .store
-        .blob_size(repo, digest)?
+        .blob_size(repo, digest)
+        .await?
         .ok_or(Error::BlobUnknown)?;
     let range = match range.map(|r| ByteRange::resolve(r, size)) {
         Some(Err(())) => return Err(Error::ReadRangeNotSatisfiable { size }),
@@ -59,7 +60,7 @@ pub async fn get_blob(
 }
 
 /// end-10: `DELETE /v2/<name>/blobs/<digest>`.
-pub async fn delete_blob(reg: &Registry, repo: &RepoName, digest: &Digest) -> Reply {
+pub(super) async fn delete_blob(reg: &Registry, repo: &RepoName, digest: &Digest) -> Reply {
     reg.store.delete_blob(repo, digest).await?;
     Ok(super::status(StatusCode::ACCEPTED))
 }

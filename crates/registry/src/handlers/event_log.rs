@@ -4,8 +4,9 @@
 use hyper::StatusCode;
 use serde_json::json;
 
-use super::{query::Query, Reply};
+use super::Reply;
 use crate::events::Action;
+use crate::query::Query;
 use crate::{body, Error, Registry};
 
 /// Largest page; more continues with `?after=<last seq>`.
@@ -17,7 +18,7 @@ const MAX_PAGE: usize = 1000;
 /// `last`, the sequence number to pass as `after` for the next page. The
 /// log keeps the newest `event_retention` events: a page whose `after` is
 /// older starts at the oldest one kept.
-pub async fn list_events(reg: &Registry, query: &Query) -> Reply {
+pub(super) async fn list_events(reg: &Registry, query: &Query) -> Reply {
     let action = match query.get("action") {
         Some(a) => Some(
             serde_json::from_value::<Action>(json!(a))
@@ -37,40 +38,35 @@ pub async fn list_events(reg: &Registry, query: &Query) -> Reply {
         .number::<usize>("n")?
         .map_or(MAX_PAGE, |n| n.min(MAX_PAGE));
     // Only durable events are listed: a crash cannot take one back.
-    let log = reg.store.meta().log.clone();
-    let (items, last) = tokio::task::spawn_blocking(move || -> Result<_, Error> {
-        let mut items = Vec::new();
-        let mut last = after;
-        let mut cursor = after;
-        // Scan in batches until the page is full or the log ends.
-        while items.len() < n {
-            let batch = log.read(cursor, MAX_PAGE)?;
-            let Some((seq, _)) = batch.last() else { break };
-            cursor = *seq;
-            for (seq, record) in batch {
-                last = seq;
-                let e = &record.event;
-                let keep = action.is_none_or(|a| a == e.action)
-                    && repository
-                        .as_ref()
-                        .is_none_or(|r| *r == e.target.repository)
-                    && since.is_none_or(|s| {
-                        humantime::parse_rfc3339_weak(&e.timestamp).is_ok_and(|t| t >= s)
-                    });
-                if keep {
-                    let mut value = serde_json::to_value(e)?;
-                    value["seq"] = json!(seq);
-                    items.push(value);
-                    if items.len() == n {
-                        break;
-                    }
+    let log = &reg.store.meta().log;
+    let mut items = Vec::new();
+    let mut last = after;
+    let mut cursor = after;
+    // Read in batches until the page is full or the log ends.
+    'pages: while items.len() < n {
+        let batch = log.read(cursor, MAX_PAGE).await?;
+        let Some((seq, _)) = batch.last() else { break };
+        cursor = *seq;
+        for (seq, record) in batch {
+            last = seq;
+            let e = &record.event;
+            let keep = action.is_none_or(|a| a == e.action)
+                && repository
+                    .as_ref()
+                    .is_none_or(|r| *r == e.target.repository)
+                && since.is_none_or(|s| {
+                    humantime::parse_rfc3339_weak(&e.timestamp).is_ok_and(|t| t >= s)
+                });
+            if keep {
+                let mut value = serde_json::to_value(e)?;
+                value["seq"] = json!(seq);
+                items.push(value);
+                if items.len() == n {
+                    break 'pages;
                 }
             }
         }
-        Ok((items, last))
-    })
-    .await
-    .map_err(Error::internal)??;
+    }
     Ok(body::json(
         StatusCode::OK,
         &json!({"events": items, "last": last}),

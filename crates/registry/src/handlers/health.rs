@@ -8,14 +8,14 @@ use crate::body::{self, Body};
 use crate::Registry;
 
 /// 200 `{"healthy":true}` whenever the process serves requests.
-pub fn health() -> Response<Body> {
+pub(super) fn health() -> Response<Body> {
     body::json(StatusCode::OK, &json!({"healthy": true}))
 }
 
 /// 200 `{"ready":true}` when the metadata store answers a read; 503 with
 /// the reason otherwise.
-pub fn ready(reg: &Registry) -> Response<Body> {
-    match reg.store.meta().repos.first() {
+pub(super) async fn ready(reg: &Registry) -> Response<Body> {
+    match reg.store.meta().repos.first(b"").await {
         Ok(_) => body::json(StatusCode::OK, &json!({"ready": true})),
         Err(e) => body::json(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -25,9 +25,10 @@ pub fn ready(reg: &Registry) -> Response<Body> {
 }
 
 /// The registry's and every extension's samples, Prometheus text format.
-pub fn metrics(reg: &Registry) -> Response<Body> {
+pub(super) async fn metrics(reg: &Registry) -> Response<Body> {
     let mut out = String::new();
-    reg.metrics.render(reg.store.meta().uploads.len(), &mut out);
+    let uploads = reg.store.meta().uploads.count(b"").await.unwrap_or(0);
+    reg.metrics.render(uploads, &mut out);
     for ext in &reg.extensions {
         ext.metrics(&mut out);
     }

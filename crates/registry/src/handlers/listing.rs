@@ -4,8 +4,9 @@ use hyper::header;
 use hyper::StatusCode;
 use serde_json::json;
 
-use super::{query::Query, Reply};
+use super::Reply;
 use crate::body::{self, header_value};
+use crate::query::Query;
 use crate::types::RepoName;
 use crate::{Error, Registry};
 
@@ -14,7 +15,7 @@ use crate::{Error, Registry};
 const MAX_PAGE: usize = 10_000;
 
 /// end-8: `GET /v2/<name>/tags/list[?n=&last=]`.
-pub async fn list_tags(reg: &Registry, repo: &RepoName, query: &Query) -> Reply {
+pub(super) async fn list_tags(reg: &Registry, repo: &RepoName, query: &Query) -> Reply {
     let (n, last) = page(query)?;
     let mut tags = reg
         .store
@@ -34,7 +35,7 @@ pub async fn list_tags(reg: &Registry, repo: &RepoName, query: &Query) -> Reply 
 }
 
 /// `GET /v2/_catalog[?n=&last=]`.
-pub async fn list_repositories(reg: &Registry, query: &Query) -> Reply {
+pub(super) async fn list_repositories(reg: &Registry, query: &Query) -> Reply {
     let (n, last) = page(query)?;
     let mut repos = reg.store.repositories(last, n + 1).await?;
     let next = more(&mut repos, n);

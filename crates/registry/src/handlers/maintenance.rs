@@ -3,29 +3,19 @@
 //! `GET /api/gc` lists what garbage collection would delete, `POST /api/gc`
 //! deletes it (see [`crate::storage::gc`]).
 
-use hyper::{Method, StatusCode};
+use hyper::StatusCode;
 
 use super::Reply;
-use crate::{body, Error, Registry};
+use crate::{body, Registry};
 
-/// Routes `/api/fsck`.
-pub async fn fsck(reg: &Registry, method: &Method) -> Reply {
-    let repair = match *method {
-        Method::GET => false,
-        Method::POST => true,
-        _ => return Err(Error::MethodNotAllowed),
-    };
+/// `GET /api/fsck` (check) or `POST /api/fsck` (`repair`).
+pub(super) async fn fsck(reg: &Registry, repair: bool) -> Reply {
     let report = reg.fsck(repair).await?;
     Ok(body::json(StatusCode::OK, &serde_json::to_value(&report)?))
 }
 
-/// Routes `/api/gc`.
-pub async fn gc(reg: &Registry, method: &Method) -> Reply {
-    let dry_run = match *method {
-        Method::GET => true,
-        Method::POST => false,
-        _ => return Err(Error::MethodNotAllowed),
-    };
+/// `GET /api/gc` (`dry_run`) or `POST /api/gc`.
+pub(super) async fn gc(reg: &Registry, dry_run: bool) -> Reply {
     let report = reg.gc(dry_run).await?;
     Ok(body::json(StatusCode::OK, &serde_json::to_value(&report)?))
 }

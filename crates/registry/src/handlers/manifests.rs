@@ -4,22 +4,24 @@ use hyper::body::Incoming;
 use hyper::header::{self, HeaderMap, HeaderValue};
 use hyper::{Response, StatusCode};
 
-use super::{query::Query, Ctx, Reply};
+use super::Reply;
 use crate::body::{self, header_value};
 use crate::manifest::Manifest;
+use crate::query::Query;
+use crate::request::Ctx;
 use crate::storage::manifests::NewManifest;
 use crate::types::{Digest, Reference, RepoName, Tag};
 use crate::{Error, Registry};
 
 /// end-3: `GET|HEAD /v2/<name>/manifests/<reference>`: the stored bytes with
 /// the stored media type.
-pub async fn get_manifest(
+pub(super) async fn get_manifest(
     reg: &Registry,
     repo: &RepoName,
     reference: &Reference,
     head: bool,
 ) -> Reply {
-    let m = reg.store.manifest(repo, reference)?;
+    let m = reg.store.manifest(repo, reference).await?;
     let len = m.bytes.len();
     let mut resp = Response::new(if head {
         body::empty()
@@ -35,7 +37,7 @@ pub async fn get_manifest(
 }
 
 /// end-7a/b: `PUT /v2/<name>/manifests/<reference>[?tag=..]`.
-pub async fn put_manifest(
+pub(super) async fn put_manifest(
     reg: &Registry,
     ctx: &Ctx,
     repo: &RepoName,
@@ -110,7 +112,7 @@ pub async fn put_manifest(
 
 /// end-9: `DELETE /v2/<name>/manifests/<reference>`: by digest, the manifest
 /// and its tags; by tag, only the tag.
-pub async fn delete_manifest(
+pub(super) async fn delete_manifest(
     reg: &Registry,
     ctx: &Ctx,
     repo: &RepoName,

@@ -4,15 +4,16 @@ use hyper::header::{self, HeaderValue};
 use hyper::StatusCode;
 use serde_json::json;
 
-use super::{query::Query, Reply};
+use super::Reply;
 use crate::body;
 use crate::manifest::OCI_INDEX;
+use crate::query::Query;
 use crate::types::{Digest, RepoName};
 use crate::Registry;
 
 /// end-12: `GET /v2/<name>/referrers/<digest>[?artifactType=]`: an image
 /// index of the manifests whose subject is `digest` (empty when none).
-pub async fn list_referrers(
+pub(super) async fn list_referrers(
     reg: &Registry,
     repo: &RepoName,
     subject: &Digest,

@@ -4,15 +4,21 @@ use hyper::body::Incoming;
 use hyper::header::{self, HeaderMap};
 use hyper::{Response, StatusCode};
 
-use super::{query::Query, Reply};
+use super::Reply;
 use crate::body::{self, header_value};
+use crate::query::Query;
 use crate::route::digest_of;
 use crate::types::{Algorithm, ContentRange, Digest, RepoName, UploadId};
 use crate::{Error, Registry};
 
 /// end-4a/b/c, end-11: `POST /v2/<name>/blobs/uploads/`: mount, monolithic
 /// upload with `?digest=`, or a new session.
-pub async fn start_upload(reg: &Registry, repo: &RepoName, query: &Query, body: Incoming) -> Reply {
+pub(super) async fn start_upload(
+    reg: &Registry,
+    repo: &RepoName,
+    query: &Query,
+    body: Incoming,
+) -> Reply {
     if let Some(mount) = query.get("mount") {
         let digest = digest_of(mount)?;
         let from = match query.get("from") {
@@ -46,13 +52,13 @@ pub async fn start_upload(reg: &Registry, repo: &RepoName, query: &Query, body: 
 }
 
 /// end-13: `GET <location>`: how many bytes the session holds.
-pub async fn upload_status(reg: &Registry, repo: &RepoName, id: &UploadId) -> Reply {
+pub(super) async fn upload_status(reg: &Registry, repo: &RepoName, id: &UploadId) -> Reply {
     let len = reg.store.upload_len(repo, id).await?;
     Ok(upload_progress(StatusCode::NO_CONTENT, repo, id, len))
 }
 
 /// end-5: `PATCH <location>`: appends a chunk, in order.
-pub async fn patch_upload(
+pub(super) async fn patch_upload(
     reg: &Registry,
     repo: &RepoName,
     id: &UploadId,
@@ -73,7 +79,7 @@ pub async fn patch_upload(
 }
 
 /// end-6: `PUT <location>?digest=`: the last chunk (optional) and completion.
-pub async fn finish_upload(
+pub(super) async fn finish_upload(
     reg: &Registry,
     repo: &RepoName,
     id: &UploadId,
@@ -99,7 +105,7 @@ pub async fn finish_upload(
 }
 
 /// end-14: `DELETE <location>`: cancels the session.
-pub async fn cancel_upload(reg: &Registry, repo: &RepoName, id: &UploadId) -> Reply {
+pub(super) async fn cancel_upload(reg: &Registry, repo: &RepoName, id: &UploadId) -> Reply {
     reg.store.cancel_upload(repo, id).await?;
     Ok(super::status(StatusCode::NO_CONTENT))
 }

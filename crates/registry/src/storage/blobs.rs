@@ -12,13 +12,13 @@ use bytes::Bytes;
 use futures_util::{Stream, StreamExt};
 use tokio::fs::{self, File, OpenOptions};
 
-use super::file_io::{self, Chunks};
+use super::file_io::{self, BlobStream};
 use super::paths::Paths;
 use crate::error::Error;
 use crate::types::{Algorithm, ByteRange, Digest, Digester, UploadId};
 
 /// Where blob bytes live.
-pub trait BlobStore: Send + Sync {
+pub(crate) trait BlobStore: Send + Sync {
     /// The size of a stored blob, `None` when absent.
     fn size(&self, digest: &Digest) -> impl Future<Output = io::Result<Option<u64>>> + Send;
 
@@ -27,7 +27,7 @@ pub trait BlobStore: Send + Sync {
         &self,
         digest: &Digest,
         range: ByteRange,
-    ) -> impl Future<Output = io::Result<Chunks>> + Send;
+    ) -> impl Future<Output = io::Result<BlobStream>> + Send;
 
     /// Creates an empty staging object for an upload.
     fn stage(&self, id: &UploadId) -> impl Future<Output = io::Result<()>> + Send;
@@ -71,7 +71,7 @@ pub trait BlobStore: Send + Sync {
 
 /// Blobs as files under the data directory (see [`Paths`]).
 #[derive(Clone, Debug)]
-pub struct FsBlobStore {
+pub(crate) struct FsBlobStore {
     paths: Paths,
 }
 
@@ -117,7 +117,7 @@ impl BlobStore for FsBlobStore {
         }
     }
 
-    async fn read(&self, digest: &Digest, range: ByteRange) -> io::Result<Chunks> {
+    async fn read(&self, digest: &Digest, range: ByteRange) -> io::Result<BlobStream> {
         let path = self.paths.blob(digest);
         let file = tokio::task::spawn_blocking(move || -> io::Result<_> {
             let mut file = std::fs::File::open(path)?;

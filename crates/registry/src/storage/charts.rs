@@ -14,23 +14,22 @@
 //! without reading blobs.
 
 use serde::{Deserialize, Serialize};
-use sled::transaction::{ConflictableTransactionError as Abortable, TransactionalTree};
 
 use super::{file_io, Store};
-use crate::events::{self, Action, Event, Request, Target};
+use crate::events::{Action, Event, Request, Target};
 use crate::types::{ByteRange, Digest, RepoName};
 use crate::Error;
 
 /// The config media type of a Helm chart artifact.
-pub const HELM_CONFIG: &str = "application/vnd.cncf.helm.config.v1+json";
+pub(crate) const HELM_CONFIG: &str = "application/vnd.cncf.helm.config.v1+json";
 /// The media type of its chart layer (the `.tgz`).
-pub const HELM_CHART_LAYER: &str = "application/vnd.cncf.helm.chart.content.v1.tar+gzip";
+pub(crate) const HELM_CHART_LAYER: &str = "application/vnd.cncf.helm.chart.content.v1.tar+gzip";
 /// Largest config blob read (Helm's are a few hundred bytes).
 const MAX_CONFIG: u64 = 1024 * 1024;
 
 /// A Helm chart carried by a manifest.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct OciChart {
+pub(crate) struct OciChart {
     /// The chart's name.
     pub name: String,
     /// The chart's version (SemVer, with `+` where the tag has `_`).
@@ -88,7 +87,7 @@ impl Store {
             tracing::warn!(%repo, "a Helm chart manifest without a chart layer: no chart_push");
             return Ok(None);
         };
-        let Some(size) = self.blob_size(repo, &config_digest)? else {
+        let Some(size) = self.blob_size(repo, &config_digest).await? else {
             tracing::warn!(%repo, "a Helm chart manifest whose config is absent: no chart_push");
             return Ok(None);
         };
@@ -122,16 +121,14 @@ impl Store {
     }
 }
 
-/// Appends the `chart_push` or `chart_delete` event of `chart`, stored in
-/// the OCI repository `repo`.
-pub(super) fn append_chart_event(
-    log: &TransactionalTree,
-    counters: &TransactionalTree,
+/// The `chart_push` or `chart_delete` event of `chart`, stored in the OCI
+/// repository `repo`.
+pub(super) fn chart_event(
     action: Action,
     repo: &RepoName,
     chart: &OciChart,
     request: &Request,
-) -> Result<(), Abortable<Error>> {
+) -> Event {
     let target = Target::chart(
         repo.as_str(),
         &chart.name,
@@ -139,7 +136,5 @@ pub(super) fn append_chart_event(
         &chart.digest,
         chart.size,
     );
-    let event = Event::new(action, target, request.clone());
-    events::append(log, counters, &event.into())?;
-    Ok(())
+    Event::new(action, target, request.clone())
 }

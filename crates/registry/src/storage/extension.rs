@@ -1,27 +1,29 @@
-//! Storage for extensions (the Helm chart repository): the registry's own
-//! guarantees, lent to another crate without handing it the registry's trees.
+//! Storage for extensions (the Helm chart repository, the webhooks): the
+//! registry's own guarantees, lent to another crate without handing it the
+//! registry's trees.
 //!
 //! An extension gets
-//! - its own sled trees in the registry's database, named
-//!   `{namespace}.{tree}` so they can never collide with the registry's;
+//! - its own trees in the registry's database, named `{namespace}.{tree}`
+//!   so they can never collide with the registry's;
+//! - [`ExtensionStore::transaction`]: one transaction over its trees *and*
+//!   the event log, durable before it returns, so that a change and its
+//!   events are committed together before the extension answers 2xx,
+//!   exactly as a manifest push is;
+//! - a database of its own ([`ExtensionStore::own_db`]) for state that
+//!   changes often and is never committed with events (delivery queues);
 //! - the content-addressed blob store (hashed, fsynced, renamed into place);
-//! - [`ExtensionStore::commit`]: one sled transaction over its trees *and*
-//!   the event log, run through the [`gate`], then a group-commit flush, so
-//!   that a change and its events become durable together before the
-//!   extension answers 2xx, exactly as a manifest push does.
+//! - the event log, to read.
+
+use std::sync::Arc;
 
 use bytes::Bytes;
-use sled::transaction::{
-    ConflictableTransactionError, ConflictableTransactionResult, TransactionError,
-    TransactionalTree,
-};
-use sled::Transactional;
 
 use super::blobs::{BlobStore, FsBlobStore};
-use super::file_io::Chunks;
-use super::gate;
+use super::file_io::BlobStream;
 use super::meta::Meta;
-use crate::events::{self, Event, Record};
+use super::paths::Paths;
+use crate::events::EventLog;
+use crate::kv::{BoxFuture, Db, Tree, Tx};
 use crate::types::{Algorithm, ByteRange, Digest, UploadId};
 use crate::Error;
 
@@ -32,42 +34,46 @@ pub struct ExtensionStore {
     namespace: String,
     meta: Meta,
     blobs: FsBlobStore,
-}
-
-/// Appends events to the log inside an [`ExtensionStore::commit`].
-pub struct EventWriter<'a> {
-    events: &'a TransactionalTree,
-    counters: &'a TransactionalTree,
-}
-
-impl EventWriter<'_> {
-    /// Appends `event` (committed with the rest of the transaction, or not at all).
-    pub fn append<E: From<Error>>(&self, event: Event) -> ConflictableTransactionResult<(), E> {
-        let record = Record::from(event);
-        events::append(self.events, self.counters, &record).map_err(|e| match e {
-            ConflictableTransactionError::Abort(e) => ConflictableTransactionError::Abort(e.into()),
-            ConflictableTransactionError::Storage(e) => ConflictableTransactionError::Storage(e),
-            ConflictableTransactionError::Conflict => ConflictableTransactionError::Conflict,
-        })?;
-        Ok(())
-    }
+    paths: Paths,
 }
 
 impl ExtensionStore {
-    pub(crate) fn new(namespace: &str, meta: Meta, blobs: FsBlobStore) -> Self {
+    pub(crate) fn new(namespace: &str, meta: Meta, blobs: FsBlobStore, paths: Paths) -> Self {
         Self {
             namespace: namespace.to_owned(),
             meta,
             blobs,
+            paths,
         }
     }
 
-    /// Opens (creating) the extension's tree `name`, stored as `{namespace}.{name}`.
-    pub fn open_tree(&self, name: &str) -> Result<sled::Tree, Error> {
-        Ok(self
-            .meta
-            .db
-            .open_tree(format!("{}.{name}", self.namespace))?)
+    /// The extension's tree `name` in the registry's database, stored as
+    /// `{namespace}.{name}`.
+    pub fn tree(&self, name: &str) -> Result<Tree, Error> {
+        self.meta.db.tree(&format!("{}.{name}", self.namespace))
+    }
+
+    /// Runs `f` as one transaction over the extension's trees and the event
+    /// log (see [`Db::transaction`]): when this returns `Ok`, the changes
+    /// and the events `f` appended are durable together.
+    pub async fn transaction<'a, T, E, F>(&self, f: F) -> Result<T, E>
+    where
+        F: for<'t> Fn(&'t Tx<'a>) -> BoxFuture<'t, Result<T, E>>,
+        E: From<Error>,
+    {
+        self.meta.db.transaction(f).await
+    }
+
+    /// A database of the extension's own, apart from the registry's, so that
+    /// its writes never contend with the registry's transactions: a
+    /// directory `{namespace}` in the data directory.
+    pub fn own_db(&self) -> Result<Db, Error> {
+        Db::open(&self.paths.extension(&self.namespace))
+    }
+
+    /// The registry's event log.
+    pub fn event_log(&self) -> Arc<EventLog> {
+        self.meta.log.clone()
     }
 
     /// Stores `bytes` as a blob and returns its sha256 digest; the blob is
@@ -98,65 +104,28 @@ impl ExtensionStore {
     }
 
     /// Reads a whole stored blob of `size` bytes as a stream.
-    pub async fn read_blob(&self, digest: &Digest, size: u64) -> Result<Chunks, Error> {
+    pub async fn read_blob(&self, digest: &Digest, size: u64) -> Result<BlobStream, Error> {
         let range = ByteRange {
             start: 0,
             end: size,
         };
         Ok(self.blobs.read(digest, range).await?)
     }
-
-    /// Runs `f` as one sled transaction over `trees` (the extension's own,
-    /// from [`ExtensionStore::open_tree`]) and the event log, then flushes:
-    /// when this returns `Ok`, the changes and the events `f` appended are on
-    /// disk together. `f` may run more than once (on conflicts), so it must
-    /// have no side effects outside the transaction; it gets one
-    /// [`TransactionalTree`] per entry of `trees`, in order.
-    pub async fn commit<T, E>(
-        &self,
-        trees: &[&sled::Tree],
-        f: impl Fn(&[TransactionalTree], &EventWriter<'_>) -> ConflictableTransactionResult<T, E>,
-    ) -> Result<T, E>
-    where
-        E: From<Error>,
-    {
-        let mut all: Vec<&sled::Tree> = trees.to_vec();
-        all.push(&self.meta.events);
-        all.push(&self.meta.counters);
-        let n = trees.len();
-        let result = gate::transaction(|| {
-            all.as_slice().transaction(|view| {
-                let (own, log) = view.split_at(n);
-                let writer = EventWriter {
-                    events: &log[0],
-                    counters: &log[1],
-                };
-                f(own, &writer)
-            })
-        })
-        .await;
-        let value = result.map_err(|e| match e {
-            TransactionError::Abort(e) => e,
-            TransactionError::Storage(e) => E::from(e.into()),
-        })?;
-        self.meta.flush().await.map_err(|e| E::from(e.into()))?;
-        Ok(value)
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::events::{Action, Request, Target};
+    use crate::events::{Action, Event, Request, Target};
     use crate::storage::{Store, StoreConfig};
 
-    fn store(dir: &std::path::Path) -> Store {
+    async fn store(dir: &std::path::Path) -> Store {
         let config = StoreConfig {
             allow_missing_references: false,
             quarantine: false,
             max_open_uploads: 10,
         };
-        Store::open(dir, config).unwrap()
+        Store::open(dir, config).await.unwrap()
     }
 
     fn event() -> Event {
@@ -167,41 +136,50 @@ mod tests {
     #[tokio::test]
     async fn a_commit_writes_its_trees_and_events_together_or_not_at_all() {
         let dir = tempfile::tempdir().unwrap();
-        let store = store(dir.path());
+        let store = store(dir.path()).await;
         let ext = store.extension_store("ext");
-        let tree = ext.open_tree("things").unwrap();
-        assert_eq!(tree.name(), b"ext.things".as_slice());
+        let tree = ext.tree("things").unwrap();
+        assert_eq!(tree.name(), "ext.things");
 
         let aborted: Result<(), Error> = ext
-            .commit(&[&tree], |trees, events| {
-                trees[0].insert("k", "v")?;
-                events.append(event())?;
-                Err(ConflictableTransactionError::Abort(Error::NameUnknown))
+            .transaction(|tx| {
+                let tree = &tree;
+                Box::pin(async move {
+                    tx.insert(tree, b"k", b"v".to_vec());
+                    tx.append_event(event())?;
+                    Err(Error::NameUnknown)
+                })
             })
             .await;
         assert!(matches!(aborted, Err(Error::NameUnknown)));
-        assert!(tree.is_empty());
-        assert_eq!(store.meta().log.last_committed().unwrap(), 0);
+        assert_eq!(tree.count(b"").await.unwrap(), 0);
+        assert_eq!(ext.event_log().last_committed().await.unwrap(), 0);
 
         let n: Result<u32, Error> = ext
-            .commit(&[&tree], |trees, events| {
-                trees[0].insert("k", "v")?;
-                events.append(event())?;
-                Ok(7)
+            .transaction(|tx| {
+                let tree = &tree;
+                Box::pin(async move {
+                    tx.insert(tree, b"k", b"v".to_vec());
+                    tx.append_event(event())?;
+                    Ok(7)
+                })
             })
             .await;
         assert_eq!(n.unwrap(), 7);
-        assert_eq!(tree.get("k").unwrap().as_deref(), Some(b"v".as_slice()));
-        // Flushed before returning: the event is durable, so readers see it.
-        assert_eq!(store.meta().log.durable(), 1);
-        let read = store.meta().log.read(0, 10).unwrap();
+        assert_eq!(
+            tree.get(b"k").await.unwrap().as_deref(),
+            Some(b"v".as_slice())
+        );
+        // Durable before returning, so readers see the event.
+        assert_eq!(ext.event_log().durable(), 1);
+        let read = ext.event_log().read(0, 10).await.unwrap();
         assert_eq!(read[0].1.event.action, Action::ChartPush);
     }
 
     #[tokio::test]
     async fn blobs_are_content_addressed_and_read_back() {
         let dir = tempfile::tempdir().unwrap();
-        let ext = store(dir.path()).extension_store("ext");
+        let ext = store(dir.path()).await.extension_store("ext");
         let digest = ext.put_blob(Bytes::from_static(b"chart")).await.unwrap();
         assert_eq!(digest, Digest::of(Algorithm::Sha256, b"chart"));
         assert_eq!(

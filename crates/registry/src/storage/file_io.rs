@@ -21,8 +21,8 @@ use bytes::Bytes;
 use futures_util::Stream;
 use tokio::sync::mpsc;
 
-/// A blob's bytes, in pieces.
-pub type Chunks = Pin<Box<dyn Stream<Item = io::Result<Bytes>> + Send + Sync>>;
+/// A blob's bytes, in pieces, as reads return them.
+pub type BlobStream = Pin<Box<dyn Stream<Item = io::Result<Bytes>> + Send + Sync>>;
 
 /// Bytes written between two starts of writeback.
 const WRITEBACK_STEP: u64 = 2 << 20;
@@ -96,7 +96,7 @@ fn start_writeback(file: &File, offset: u64, len: u64) {
 /// Streams `len` bytes of `file` from its current position, read on a
 /// thread of its own. A file shorter than that ends the stream with an
 /// `UnexpectedEof` error.
-pub fn read_ahead(mut file: File, mut len: u64) -> Chunks {
+pub fn read_ahead(mut file: File, mut len: u64) -> BlobStream {
     let (tx, mut rx) = mpsc::channel(1);
     tokio::task::spawn_blocking(move || {
         while len > 0 {
@@ -121,7 +121,7 @@ pub fn read_ahead(mut file: File, mut len: u64) -> Chunks {
 }
 
 /// Reads all of `chunks` into memory (for small blobs: configs, charts).
-pub async fn collect(mut chunks: Chunks) -> io::Result<Vec<u8>> {
+pub async fn collect(mut chunks: BlobStream) -> io::Result<Vec<u8>> {
     use futures_util::StreamExt;
     let mut all = Vec::new();
     while let Some(piece) = chunks.next().await {

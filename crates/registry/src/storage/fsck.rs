@@ -23,9 +23,10 @@ use std::io::Read;
 use std::path::Path;
 use std::time::{Duration, SystemTime};
 
+use futures_util::TryStreamExt;
 use serde::Serialize;
 
-use super::meta::{self, ManifestMeta, UploadRecord};
+use super::meta::{split_key, ManifestMeta, UploadRecord};
 use super::Store;
 use crate::manifest::Manifest;
 use crate::types::{Algorithm, Digest, Digester, UploadId};
@@ -95,11 +96,12 @@ enum Repair {
 
 impl Store {
     /// Checks the whole store; with `repair`, fixes what is safe to fix.
-    pub async fn fsck(&self, repair: bool, upload_expiry: Duration) -> Result<Report, Error> {
-        let store = self.clone();
-        let (mut report, findings) = tokio::task::spawn_blocking(move || store.scan(upload_expiry))
-            .await
-            .map_err(Error::internal)??;
+    pub(crate) async fn fsck(
+        &self,
+        repair: bool,
+        upload_expiry: Duration,
+    ) -> Result<Report, Error> {
+        let (mut report, findings) = self.scan(upload_expiry).await?;
         for f in findings {
             let repaired = match (&f.repair, repair) {
                 (Some(r), true) => self.repair(r).await?,
@@ -113,20 +115,25 @@ impl Store {
             });
         }
         if repair {
-            self.meta.flush().await?;
+            self.meta.db.flush().await?;
         }
         Ok(report)
     }
 
-    /// Reads everything and lists what is wrong (blocking).
-    fn scan(&self, upload_expiry: Duration) -> Result<(Report, Vec<Finding>), Error> {
-        let mut report = Report::default();
-        let mut found = Vec::new();
-        let (present, corrupt) = self.scan_blob_files(&mut report, &mut found)?;
+    /// Reads everything and lists what is wrong.
+    async fn scan(&self, upload_expiry: Duration) -> Result<(Report, Vec<Finding>), Error> {
+        let store = self.clone();
+        let (mut report, mut found, present, corrupt) = tokio::task::spawn_blocking(move || {
+            let (mut report, mut found) = (Report::default(), Vec::new());
+            let (present, corrupt) = store.scan_blob_files(&mut report, &mut found)?;
+            Ok::<_, Error>((report, found, present, corrupt))
+        })
+        .await
+        .map_err(Error::internal)??;
 
         let mut links = HashSet::new();
-        for item in self.meta.links.iter() {
-            let (key, _) = item?;
+        let mut all_links = std::pin::pin!(self.meta.links.iter(b""));
+        while let Some((key, _)) = all_links.try_next().await? {
             let (repo, digest) = split_key(&key);
             // A corrupt blob is reported (and repaired) as such, links included.
             if Digest::parse(&digest)
@@ -136,7 +143,7 @@ impl Store {
                     kind: "link_without_blob",
                     subject: format!("{repo}@{digest}"),
                     detail: "the repository links a blob whose file is gone".into(),
-                    repair: Some(Repair::Link(key.to_vec())),
+                    repair: Some(Repair::Link(key.clone())),
                 });
             } else {
                 links.insert((repo, digest));
@@ -144,20 +151,20 @@ impl Store {
         }
 
         let mut tags_of: BTreeMap<Vec<u8>, BTreeSet<String>> = BTreeMap::new();
-        for item in self.meta.tags.iter() {
-            let (key, digest) = item?;
+        let mut all_tags = std::pin::pin!(self.meta.tags.iter(b""));
+        while let Some((key, digest)) = all_tags.try_next().await? {
             report.tags += 1;
             let (repo, tag) = split_key(&key);
             let digest_text = String::from_utf8_lossy(&digest).into_owned();
-            let meta_key = [repo.as_bytes(), b"\0", &digest].concat();
-            if !self.meta.manifest_meta.contains_key(&meta_key)? {
+            let meta_key = crate::kv::key(&[repo.as_bytes(), &digest]);
+            if !self.meta.manifest_meta.contains(&meta_key).await? {
                 found.push(Finding {
                     kind: "dangling_tag",
                     subject: format!("{repo}:{tag}"),
                     detail: format!("points at {digest_text}, which is not stored"),
                     repair: Some(Repair::Tag {
-                        key: key.to_vec(),
-                        digest: digest.to_vec(),
+                        key: key.clone(),
+                        digest: digest.clone(),
                     }),
                 });
                 continue;
@@ -165,22 +172,22 @@ impl Store {
             tags_of.entry(meta_key).or_default().insert(tag);
         }
 
-        for item in self.meta.manifest_meta.iter() {
-            let (key, value) = item?;
+        let mut all_manifests = std::pin::pin!(self.meta.manifest_meta.iter(b""));
+        while let Some((key, value)) = all_manifests.try_next().await? {
             report.manifests += 1;
             let (repo, digest) = split_key(&key);
             let subject = format!("{repo}@{digest}");
-            let record: ManifestMeta = meta::decode(&value)?;
-            let tagged = tags_of.remove(key.as_ref()).unwrap_or_default();
+            let record: ManifestMeta = crate::kv::decode(&value)?;
+            let tagged = tags_of.remove(&key).unwrap_or_default();
             if record.tags != tagged {
                 found.push(Finding {
                     kind: "tag_index_mismatch",
                     subject: subject.clone(),
                     detail: format!("lists tags {:?}, the tags say {tagged:?}", record.tags),
-                    repair: Some(Repair::TagList(key.to_vec())),
+                    repair: Some(Repair::TagList(key.clone())),
                 });
             }
-            let Some(bytes) = self.meta.manifests.get(&key)? else {
+            let Some(bytes) = self.meta.manifests.get(&key).await? else {
                 found.push(Finding {
                     kind: "corrupt_manifest",
                     subject,
@@ -217,8 +224,8 @@ impl Store {
                 }
             }
             for child in &manifest.children {
-                let child_key = meta::key_str(&repo, child.as_str());
-                if !self.meta.manifest_meta.contains_key(child_key)? {
+                let child_key = crate::kv::key(&[repo.as_bytes(), child.as_str().as_bytes()]);
+                if !self.meta.manifest_meta.contains(&child_key).await? {
                     found.push(Finding {
                         kind: "missing_child",
                         subject: subject.clone(),
@@ -229,7 +236,8 @@ impl Store {
             }
         }
 
-        self.scan_uploads(upload_expiry, &mut report, &mut found)?;
+        self.scan_uploads(upload_expiry, &mut report, &mut found)
+            .await?;
         Ok((report, found))
     }
 
@@ -258,7 +266,7 @@ impl Store {
         Ok((present, corrupt))
     }
 
-    fn scan_uploads(
+    async fn scan_uploads(
         &self,
         expiry: Duration,
         report: &mut Report,
@@ -268,15 +276,15 @@ impl Store {
             .duration_since(SystemTime::UNIX_EPOCH)
             .map_or(0, |d| d.as_secs());
         let mut sessions = HashSet::new();
-        for item in self.meta.uploads.iter() {
-            let (key, value) = item?;
+        let records: Vec<_> = self.meta.uploads.iter(b"").try_collect().await?;
+        for (key, value) in records {
             report.uploads += 1;
             let id_text = String::from_utf8_lossy(&key).into_owned();
             let Some(id) = UploadId::parse(&id_text) else {
                 continue;
             };
             sessions.insert(id_text.clone());
-            let record: UploadRecord = meta::decode(&value)?;
+            let record: UploadRecord = crate::kv::decode(&value)?;
             let age = now.saturating_sub(record.started);
             let (kind, detail) = if age > expiry.as_secs() {
                 (
@@ -325,39 +333,36 @@ impl Store {
         match repair {
             Repair::CorruptBlob(digest) => {
                 remove_file(&self.paths.blob(digest))?;
-                for item in m.links.iter() {
-                    let (key, _) = item?;
+                let links: Vec<_> = m.links.iter(b"").try_collect().await?;
+                for (key, _) in links {
                     if split_key(&key).1 == digest.as_str() {
-                        m.links.remove(key)?;
+                        m.links.remove(&key).await?;
                     }
                 }
                 Ok(true)
             }
-            Repair::Link(key) => Ok(m.links.remove(key)?.is_some()),
-            Repair::Tag { key, digest } => Ok(m
-                .tags
-                .compare_and_swap(key, Some(digest.as_slice()), None::<&[u8]>)?
-                .is_ok()),
+            Repair::Link(key) => m.links.remove(key).await,
+            Repair::Tag { key, digest } => m.tags.compare_and_swap(key, Some(digest), None).await,
             Repair::TagList(meta_key) => {
                 let (repo, digest) = split_key(meta_key);
-                let Some(old) = m.manifest_meta.get(meta_key)? else {
+                let Some(old) = m.manifest_meta.get(meta_key).await? else {
                     return Ok(false);
                 };
-                let mut record: ManifestMeta = meta::decode(&old)?;
-                record.tags = m
-                    .tags
-                    .scan_prefix(meta::key_str(&repo, ""))
-                    .filter_map(Result::ok)
-                    .filter(|(_, d)| **d == *digest.as_bytes())
+                let mut record: ManifestMeta = crate::kv::decode(&old)?;
+                let prefix = crate::kv::key(&[repo.as_bytes(), b""]);
+                let tags: Vec<_> = m.tags.iter(&prefix).try_collect().await?;
+                record.tags = tags
+                    .into_iter()
+                    .filter(|(_, d)| *d == digest.as_bytes())
                     .map(|(k, _)| split_key(&k).1)
                     .collect();
                 let new = serde_json::to_vec(&record)?;
-                Ok(m.manifest_meta
-                    .compare_and_swap(meta_key, Some(old), Some(new))?
-                    .is_ok())
+                m.manifest_meta
+                    .compare_and_swap(meta_key, Some(&old), Some(&new))
+                    .await
             }
             Repair::Upload(id) => {
-                m.uploads.remove(id.as_str())?;
+                m.uploads.remove(id.as_str().as_bytes()).await?;
                 remove_file(&self.paths.upload(id))?;
                 Ok(true)
             }
@@ -367,16 +372,6 @@ impl Store {
             }
         }
     }
-}
-
-/// `repo \0 rest` split in two.
-fn split_key(key: &[u8]) -> (String, String) {
-    let at = key.iter().position(|&b| b == 0).unwrap_or(key.len());
-    let rest = key.get(at + 1..).unwrap_or_default();
-    (
-        String::from_utf8_lossy(&key[..at]).into_owned(),
-        String::from_utf8_lossy(rest).into_owned(),
-    )
 }
 
 fn hash_file(path: &Path, algorithm: Algorithm) -> Result<Digest, Error> {

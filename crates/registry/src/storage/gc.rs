@@ -19,9 +19,11 @@ use std::time::{Duration, SystemTime};
 
 use serde::Serialize;
 
+use futures_util::TryStreamExt;
+
 use super::meta::{self, UploadRecord};
 use super::Store;
-use crate::events::{self, Action};
+use crate::events::Action;
 use crate::types::{Digest, RepoName, UploadId};
 use crate::Error;
 use serde_json::Value;
@@ -48,20 +50,20 @@ type Candidates = Vec<(Digest, u64, Option<Duration>)>;
 
 impl Store {
     /// Collects garbage; `roots` are blobs extensions reference.
-    pub async fn gc(
+    pub(crate) async fn gc(
         &self,
         dry_run: bool,
         grace: Duration,
         upload_expiry: Duration,
         roots: HashSet<Digest>,
     ) -> Result<GcReport, Error> {
-        let since = self.meta.log.last_committed()?;
+        let since = self.meta.log.last_committed().await?;
+        let mut live = self.mark().await?;
         let store = self.clone();
-        let (mut live, files, links) = tokio::task::spawn_blocking(move || {
-            Ok::<_, Error>((store.mark()?, store.blob_files()?, store.links_by_digest()?))
-        })
-        .await
-        .map_err(Error::internal)??;
+        let files = tokio::task::spawn_blocking(move || store.blob_files())
+            .await
+            .map_err(Error::internal)??;
+        let links = self.links_by_digest().await?;
         live.extend(roots);
 
         let mut report = GcReport {
@@ -70,7 +72,7 @@ impl Store {
         };
         {
             let _sweeping = self.sweep.write().await;
-            self.mark_pushed_since(since, &mut live)?;
+            self.mark_pushed_since(since, &mut live).await?;
             report.live_blobs = live.len();
             for (digest, size, age) in files {
                 if live.contains(&digest) {
@@ -82,7 +84,7 @@ impl Store {
                 }
                 if !dry_run {
                     for key in links.get(&digest).into_iter().flatten() {
-                        self.meta.links.remove(key)?;
+                        self.meta.links.remove(key).await?;
                     }
                     match std::fs::remove_file(self.paths.blob(&digest)) {
                         Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e.into()),
@@ -93,34 +95,35 @@ impl Store {
                 report.deleted_blobs.push(digest.to_string());
             }
             if !dry_run {
-                self.meta.flush().await?;
+                self.meta.db.flush().await?;
             }
         }
         report.expired_uploads = self.expire_uploads(dry_run, upload_expiry).await?;
         Ok(report)
     }
 
-    /// Every blob a stored manifest references (blocking).
-    fn mark(&self) -> Result<HashSet<Digest>, Error> {
+    /// Every blob a stored manifest references.
+    async fn mark(&self) -> Result<HashSet<Digest>, Error> {
         let mut live = HashSet::new();
-        for item in self.meta.manifests.iter() {
-            let (_, bytes) = item?;
+        let mut manifests = std::pin::pin!(self.meta.manifests.iter(b""));
+        while let Some((_, bytes)) = manifests.try_next().await? {
             live.extend(references(&bytes));
         }
         Ok(live)
     }
 
     /// Marks the blobs of manifests (and charts) pushed after event `since`.
-    fn mark_pushed_since(&self, since: u64, live: &mut HashSet<Digest>) -> Result<(), Error> {
-        for (_, record) in events::read(&self.meta.events, since, usize::MAX)? {
+    async fn mark_pushed_since(&self, since: u64, live: &mut HashSet<Digest>) -> Result<(), Error> {
+        for (_, record) in self.meta.log.read_committed(since).await? {
             let target = &record.event.target;
             let Some(digest) = Digest::parse(&target.digest) else {
                 continue;
             };
             match record.event.action {
                 Action::Push | Action::Quarantine => {
-                    let key = meta::key_str(&target.repository, digest.as_str());
-                    if let Some(bytes) = self.meta.manifests.get(key)? {
+                    let key =
+                        crate::kv::key(&[target.repository.as_bytes(), digest.as_str().as_bytes()]);
+                    if let Some(bytes) = self.meta.manifests.get(&key).await? {
                         live.extend(references(&bytes));
                     }
                 }
@@ -147,14 +150,12 @@ impl Store {
     }
 
     /// The `links` keys of each digest.
-    fn links_by_digest(&self) -> Result<HashMap<Digest, Vec<Vec<u8>>>, Error> {
+    async fn links_by_digest(&self) -> Result<HashMap<Digest, Vec<Vec<u8>>>, Error> {
         let mut links: HashMap<Digest, Vec<Vec<u8>>> = HashMap::new();
-        for item in self.meta.links.iter() {
-            let (key, _) = item?;
-            let at = key.iter().position(|&b| b == 0).unwrap_or(key.len());
-            let digest = key.get(at + 1..).map(String::from_utf8_lossy);
-            if let Some(d) = digest.as_deref().and_then(Digest::parse) {
-                links.entry(d).or_default().push(key.to_vec());
+        let mut all = std::pin::pin!(self.meta.links.iter(b""));
+        while let Some((key, _)) = all.try_next().await? {
+            if let Some(d) = Digest::parse(&meta::split_key(&key).1) {
+                links.entry(d).or_default().push(key);
             }
         }
         Ok(links)
@@ -166,9 +167,9 @@ impl Store {
             .duration_since(SystemTime::UNIX_EPOCH)
             .map_or(0, |d| d.as_secs());
         let mut expired = Vec::new();
-        for item in self.meta.uploads.iter() {
-            let (key, value) = item?;
-            let record: UploadRecord = meta::decode(&value)?;
+        let sessions: Vec<_> = self.meta.uploads.iter(b"").try_collect().await?;
+        for (key, value) in sessions {
+            let record: UploadRecord = crate::kv::decode(&value)?;
             let id = String::from_utf8_lossy(&key).into_owned();
             if now.saturating_sub(record.started) <= expiry.as_secs() {
                 continue;

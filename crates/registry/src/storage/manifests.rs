@@ -1,31 +1,27 @@
 //! Manifests, tags and referrers (end-3, end-7, end-8, end-9, end-12).
 //!
-//! Each change is one sled transaction over the manifest, tag and referrer
-//! trees *and* the event log, followed by a flush before the caller answers:
-//! the change and its events become durable together or not at all. A Helm
-//! chart pushed as an OCI artifact also raises `chart_push`/`chart_delete`
-//! (see [`super::charts`]).
+//! Each change is one transaction over the manifest, tag and referrer trees
+//! *and* the event log: the change and its events become durable together
+//! or not at all, before the caller answers. A Helm chart pushed as an OCI
+//! artifact also raises `chart_push`/`chart_delete` (see [`super::charts`]).
 
 use std::ops::Bound;
 
 use bytes::Bytes;
 use serde_json::Value;
-use sled::transaction::{
-    ConflictableTransactionError as Abortable, TransactionError, TransactionalTree,
-};
-use sled::Transactional;
 
-use super::charts::append_chart_event;
+use super::charts::chart_event;
 use super::meta::{self, ManifestMeta, Quarantine};
-use super::{gate, Store};
-use crate::events::{self, Action, Event, Record, Request, Target};
+use super::Store;
+use crate::events::{Action, Event, Record, Request, Target};
+use crate::kv::Tx;
 use crate::manifest::Manifest;
 use crate::types::{Digest, Reference, RepoName, Tag};
 use crate::Error;
 
 /// A manifest as stored.
 #[derive(Debug)]
-pub struct StoredManifest {
+pub(crate) struct StoredManifest {
     /// Its digest.
     pub digest: Digest,
     /// The media type it was pushed with.
@@ -36,7 +32,7 @@ pub struct StoredManifest {
 
 /// A manifest about to be stored, checked and hashed.
 #[derive(Debug)]
-pub struct NewManifest {
+pub(crate) struct NewManifest {
     /// Where it goes.
     pub repo: RepoName,
     /// Its digest, verified against the bytes.
@@ -53,7 +49,11 @@ impl Store {
     /// end-7: stores a manifest and its tags, records a `push` event per tag
     /// (one without a tag when pushed by digest alone), and indexes it as a
     /// referrer of its subject.
-    pub async fn put_manifest(&self, new: &NewManifest, request: &Request) -> Result<(), Error> {
+    pub(crate) async fn put_manifest(
+        &self,
+        new: &NewManifest,
+        request: &Request,
+    ) -> Result<(), Error> {
         let NewManifest {
             repo,
             digest,
@@ -73,88 +73,64 @@ impl Store {
             )
         });
         let m = &self.meta;
-        let trees = (
-            &m.manifests,
-            &m.manifest_meta,
-            &m.tags,
-            &m.referrers,
-            &m.links,
-            &m.repos,
-            &m.events,
-            &m.counters,
-        );
         // Garbage collection must not sweep a blob this push just checked.
         let _not_sweeping = self.sweep.read().await;
-        let result = gate::transaction(|| {
-            trees.transaction(
-                |(manifests, metas, tag_tree, referrers, links, repos, events, counters)| {
-                    if !self.config.allow_missing_references {
-                        let missing = missing_references(repo, manifest, links, metas)?;
-                        if !missing.is_empty() {
-                            return abort(Error::ManifestBlobUnknown(missing));
-                        }
+        m.db.transaction(|tx| {
+            let (meta_key, chart, target, tag_names, referrer) =
+                (&meta_key, &chart, &target, &tag_names, &referrer);
+            Box::pin(async move {
+                if !self.config.allow_missing_references {
+                    let missing = self.missing_references(tx, repo, manifest).await?;
+                    if !missing.is_empty() {
+                        return Err(Error::ManifestBlobUnknown(missing));
                     }
-                    let stored = metas.get(&meta_key)?;
-                    let first_store = stored.is_none();
-                    let mut record = match stored {
-                        Some(v) => decode(&v)?,
-                        None => ManifestMeta {
-                            size: bytes.len() as u64,
-                            subject: manifest.subject.as_ref().map(Digest::to_string),
-                            // With quarantine on, a new manifest is held until released.
-                            quarantine: self.config.quarantine.then(Quarantine::default),
-                            ..ManifestMeta::default()
-                        },
-                    };
-                    let action = if record.quarantine.is_some() {
-                        Action::Quarantine
-                    } else {
-                        Action::Push
-                    };
-                    // The same bytes re-pushed under another Content-Type are
-                    // served as last pushed, as the push event says.
-                    record.media_type = manifest.media_type.clone();
-                    record.chart = chart.clone();
-                    for tag in tags {
-                        let tag_key = meta::key(repo, tag.as_str());
-                        if let Some(old) = tag_tree.insert(tag_key, digest.as_str())? {
-                            if *old != *digest.as_str().as_bytes() {
-                                untag(metas, repo, &old, tag)?;
-                            }
-                        }
-                        record.tags.insert(tag.to_string());
+                }
+                let stored: Option<ManifestMeta> = tx.get_json(&m.manifest_meta, meta_key).await?;
+                let first_store = stored.is_none();
+                let mut record = stored.unwrap_or_else(|| ManifestMeta {
+                    size: bytes.len() as u64,
+                    subject: manifest.subject.as_ref().map(Digest::to_string),
+                    // With quarantine on, a new manifest is held until released.
+                    quarantine: self.config.quarantine.then(Quarantine::default),
+                    ..ManifestMeta::default()
+                });
+                let action = if record.quarantine.is_some() {
+                    Action::Quarantine
+                } else {
+                    Action::Push
+                };
+                // The same bytes re-pushed under another Content-Type are
+                // served as last pushed, as the push event says.
+                record.media_type = manifest.media_type.clone();
+                record.chart = chart.clone();
+                for tag in tags {
+                    let tag_key = meta::key(repo, tag.as_str());
+                    let old = tx.get(&m.tags, &tag_key).await?;
+                    if let Some(old) = old.filter(|old| *old != digest.as_str().as_bytes()) {
+                        self.untag(tx, repo, &old, tag).await?;
                     }
-                    manifests.insert(meta_key.as_slice(), bytes.as_ref())?;
-                    metas.insert(meta_key.as_slice(), encode(&record)?)?;
-                    if let Some((key, descriptor)) = &referrer {
-                        referrers.insert(key.as_slice(), descriptor.as_bytes())?;
-                    }
-                    repos.insert(repo.as_str(), &[])?;
-                    append_pushes(events, counters, action, &target, &tag_names, request)?;
-                    // One chart_push per chart stored, however many PUTs tag it.
-                    if let (Some(chart), Action::Push, true) = (&record.chart, action, first_store)
-                    {
-                        append_chart_event(
-                            events,
-                            counters,
-                            Action::ChartPush,
-                            repo,
-                            chart,
-                            request,
-                        )?;
-                    }
-                    Ok(())
-                },
-            )
+                    tx.insert(&m.tags, &tag_key, digest.as_str());
+                    record.tags.insert(tag.to_string());
+                }
+                tx.insert(&m.manifests, meta_key, bytes.to_vec());
+                tx.insert_json(&m.manifest_meta, meta_key, &record)?;
+                if let Some((key, descriptor)) = referrer {
+                    tx.insert(&m.referrers, key, descriptor.as_bytes());
+                }
+                tx.insert(&m.repos, repo.as_str().as_bytes(), Vec::new());
+                append_pushes(tx, action, target, tag_names, request)?;
+                // One chart_push per chart stored, however many PUTs tag it.
+                if let (Some(chart), Action::Push, true) = (&record.chart, action, first_store) {
+                    tx.append_event(chart_event(Action::ChartPush, repo, chart, request))?;
+                }
+                Ok(())
+            })
         })
-        .await;
-        finish(result)?;
-        self.meta.flush().await?;
-        Ok(())
+        .await
     }
 
     /// end-3: a manifest by tag or digest.
-    pub fn manifest(
+    pub(crate) async fn manifest(
         &self,
         repo: &RepoName,
         reference: &Reference,
@@ -165,13 +141,14 @@ impl Store {
                 let v = self
                     .meta
                     .tags
-                    .get(meta::key(repo, t.as_str()))?
+                    .get(&meta::key(repo, t.as_str()))
+                    .await?
                     .ok_or(Error::ManifestUnknown)?;
                 Digest::parse(&String::from_utf8_lossy(&v))
                     .ok_or_else(|| Error::internal("corrupt tag record"))?
             }
         };
-        let (held, manifest) = self.load_manifest(repo, &digest)?;
+        let (held, manifest) = self.load_manifest(repo, &digest).await?;
         if held {
             // Held by quarantine: unknown to pulls until released.
             return Err(Error::ManifestUnknown);
@@ -180,34 +157,35 @@ impl Store {
     }
 
     /// A stored manifest by digest, and whether quarantine holds it.
-    pub(super) fn load_manifest(
+    pub(super) async fn load_manifest(
         &self,
         repo: &RepoName,
         digest: &Digest,
     ) -> Result<(bool, StoredManifest), Error> {
         let key = meta::key(repo, digest.as_str());
-        let record = self
+        let record: ManifestMeta = self
             .meta
             .manifest_meta
-            .get(&key)?
+            .get_json(&key)
+            .await?
             .ok_or(Error::ManifestUnknown)?;
-        let record: ManifestMeta = meta::decode(&record)?;
         let bytes = self
             .meta
             .manifests
-            .get(&key)?
+            .get(&key)
+            .await?
             .ok_or(Error::ManifestUnknown)?;
         let manifest = StoredManifest {
             digest: digest.clone(),
             media_type: record.media_type,
-            bytes: Bytes::copy_from_slice(&bytes),
+            bytes: Bytes::from(bytes),
         };
         Ok((record.quarantine.is_some(), manifest))
     }
 
     /// end-9 by digest: deletes a manifest with its tags and referrers entry,
     /// recording a `delete` event that remembers the tags it had.
-    pub async fn delete_manifest(
+    pub(crate) async fn delete_manifest(
         &self,
         repo: &RepoName,
         digest: &Digest,
@@ -215,163 +193,196 @@ impl Store {
     ) -> Result<(), Error> {
         let key = meta::key(repo, digest.as_str());
         let m = &self.meta;
-        let trees = (
-            &m.manifests,
-            &m.manifest_meta,
-            &m.tags,
-            &m.referrers,
-            &m.events,
-            &m.counters,
-        );
-        let result = gate::transaction(|| {
-            trees.transaction(
-                |(manifests, metas, tag_tree, referrers, events, counters)| {
-                    let Some(v) = metas.remove(key.as_slice())? else {
-                        return abort(Error::ManifestUnknown);
-                    };
-                    let record: ManifestMeta = decode(&v)?;
-                    manifests.remove(key.as_slice())?;
-                    for tag in &record.tags {
-                        tag_tree.remove(meta::key(repo, tag))?;
-                    }
-                    if let Some(subject) = &record.subject {
-                        referrers.remove(meta::referrer_key(repo, subject, digest.as_str()))?;
-                    }
-                    let target = Target {
-                        media_type: record.media_type.clone(),
-                        digest: digest.to_string(),
-                        repository: repo.to_string(),
-                        ..Target::default()
-                    };
-                    let event = Event::new(Action::Delete, target, request.clone());
-                    events::append(
-                        events,
-                        counters,
-                        &Record {
-                            event,
-                            tags: record.tags.iter().cloned().collect(),
-                        },
-                    )?;
-                    if let Some(chart) = &record.chart {
-                        let action = Action::ChartDelete;
-                        append_chart_event(events, counters, action, repo, chart, request)?;
-                    }
-                    Ok(())
-                },
-            )
+        m.db.transaction(|tx| {
+            let key = &key;
+            Box::pin(async move {
+                let record: ManifestMeta = tx
+                    .get_json(&m.manifest_meta, key)
+                    .await?
+                    .ok_or(Error::ManifestUnknown)?;
+                tx.remove(&m.manifest_meta, key);
+                tx.remove(&m.manifests, key);
+                for tag in &record.tags {
+                    tx.remove(&m.tags, &meta::key(repo, tag));
+                }
+                if let Some(subject) = &record.subject {
+                    tx.remove(
+                        &m.referrers,
+                        &meta::referrer_key(repo, subject, digest.as_str()),
+                    );
+                }
+                let target = Target {
+                    media_type: record.media_type.clone(),
+                    digest: digest.to_string(),
+                    repository: repo.to_string(),
+                    ..Target::default()
+                };
+                tx.append_event(Record {
+                    event: Event::new(Action::Delete, target, request.clone()),
+                    tags: record.tags.iter().cloned().collect(),
+                })?;
+                if let Some(chart) = &record.chart {
+                    tx.append_event(chart_event(Action::ChartDelete, repo, chart, request))?;
+                }
+                Ok(())
+            })
         })
-        .await;
-        finish(result)?;
-        self.meta.flush().await?;
-        Ok(())
+        .await
     }
 
     /// end-9 by tag: removes only the tag; the manifest stays, and no event
     /// is raised (the contract's `delete` is for manifests).
-    pub async fn delete_tag(&self, repo: &RepoName, tag: &Tag) -> Result<(), Error> {
+    pub(crate) async fn delete_tag(&self, repo: &RepoName, tag: &Tag) -> Result<(), Error> {
         let m = &self.meta;
-        let result = gate::transaction(|| {
-            (&m.tags, &m.manifest_meta).transaction(|(tag_tree, metas)| {
-                let Some(digest) = tag_tree.remove(meta::key(repo, tag.as_str()))? else {
-                    return abort(Error::ManifestUnknown);
-                };
-                untag(metas, repo, &digest, tag)
+        let key = meta::key(repo, tag.as_str());
+        m.db.transaction(|tx| {
+            let key = &key;
+            Box::pin(async move {
+                let digest = tx.get(&m.tags, key).await?.ok_or(Error::ManifestUnknown)?;
+                tx.remove(&m.tags, key);
+                self.untag(tx, repo, &digest, tag).await
             })
         })
-        .await;
-        finish(result)?;
-        self.meta.flush().await?;
-        Ok(())
+        .await
     }
 
     /// end-8: up to `n` tags of `repo` sorted lexically, after `last`.
     /// `None` when the repository is unknown.
-    pub async fn tags(
+    pub(crate) async fn tags(
         &self,
         repo: &RepoName,
         last: Option<&str>,
         n: usize,
     ) -> Result<Option<Vec<String>>, Error> {
-        if !self.repo_exists(repo)? {
+        if !self.repo_exists(repo).await? {
             return Ok(None);
         }
         let prefix = meta::prefix(repo);
-        let start = match last {
+        let mut start = match last {
             Some(last) => Bound::Excluded(meta::key(repo, last)),
             None => Bound::Included(prefix.clone()),
         };
-        let tree = self.meta.tags.clone();
-        // With quarantine on, tags of held manifests are hidden too.
-        let metas = self
-            .config
-            .quarantine
-            .then(|| self.meta.manifest_meta.clone());
-        let repo = repo.clone();
-        let tags = blocking(move || {
-            let mut tags = Vec::new();
-            for item in tree.range((start, Bound::Unbounded)) {
-                let (k, digest) = item?;
-                let Some(tag) = k.strip_prefix(prefix.as_slice()) else {
-                    break;
-                };
-                if let Some(metas) = &metas {
-                    let key = meta::key(&repo, &String::from_utf8_lossy(&digest));
-                    let held = metas
-                        .get(key)?
-                        .map(|v| meta::decode::<ManifestMeta>(&v))
-                        .transpose()?;
-                    if held.is_some_and(|m| m.quarantine.is_some()) {
-                        continue;
-                    }
+        let end = crate::kv::key(&[repo.as_str().as_bytes(), &[0xff]]);
+        let mut tags = Vec::new();
+        // With quarantine on, tags of held manifests are hidden too, so a
+        // page may need more than one read.
+        while tags.len() < n {
+            let want = n - tags.len();
+            let page = self
+                .meta
+                .tags
+                .range(bound_ref(&start), Bound::Excluded(&end), want)
+                .await?;
+            let Some((last_key, _)) = page.last() else {
+                break;
+            };
+            start = Bound::Excluded(last_key.clone());
+            let full = page.len() == want;
+            for (k, digest) in page {
+                if self.config.quarantine && self.held(repo, &digest).await? {
+                    continue;
                 }
-                tags.push(String::from_utf8_lossy(tag).into_owned());
-                if tags.len() == n {
-                    break;
-                }
+                tags.push(String::from_utf8_lossy(&k[prefix.len()..]).into_owned());
             }
-            Ok(tags)
-        })
-        .await?;
+            if !full {
+                break;
+            }
+        }
         Ok(Some(tags))
     }
 
+    /// Whether quarantine holds the manifest `digest` of `repo`.
+    async fn held(&self, repo: &RepoName, digest: &[u8]) -> Result<bool, Error> {
+        let key = meta::key(repo, &String::from_utf8_lossy(digest));
+        let record: Option<ManifestMeta> = self.meta.manifest_meta.get_json(&key).await?;
+        Ok(record.is_some_and(|m| m.quarantine.is_some()))
+    }
+
     /// `_catalog`: up to `n` repository names sorted lexically, after `last`.
-    pub async fn repositories(&self, last: Option<&str>, n: usize) -> Result<Vec<String>, Error> {
-        let start = last.map_or(Bound::Unbounded, |l| Bound::Excluded(l.as_bytes().to_vec()));
-        let tree = self.meta.repos.clone();
-        blocking(move || {
-            tree.range::<Vec<u8>, _>((start, Bound::Unbounded))
-                .take(n)
-                .map(|item| Ok(String::from_utf8_lossy(&item?.0).into_owned()))
-                .collect()
-        })
-        .await
+    pub(crate) async fn repositories(
+        &self,
+        last: Option<&str>,
+        n: usize,
+    ) -> Result<Vec<String>, Error> {
+        let start = last.map_or(Bound::Unbounded, |l| Bound::Excluded(l.as_bytes()));
+        let page = self.meta.repos.range(start, Bound::Unbounded, n).await?;
+        Ok(page
+            .into_iter()
+            .map(|(k, _)| String::from_utf8_lossy(&k).into_owned())
+            .collect())
     }
 
     /// end-12: descriptors of the manifests in `repo` whose subject is `subject`.
-    pub async fn referrers(&self, repo: &RepoName, subject: &Digest) -> Result<Vec<Value>, Error> {
+    pub(crate) async fn referrers(
+        &self,
+        repo: &RepoName,
+        subject: &Digest,
+    ) -> Result<Vec<Value>, Error> {
+        use futures_util::TryStreamExt;
         let mut prefix = meta::key(repo, subject.as_str());
         prefix.push(0);
-        let tree = self.meta.referrers.clone();
-        blocking(move || {
-            tree.scan_prefix(prefix)
-                .map(|item| meta::decode(&item?.1))
-                .collect()
-        })
-        .await
+        self.meta
+            .referrers
+            .iter(&prefix)
+            .and_then(|(_, v)| async move { crate::kv::decode(&v) })
+            .try_collect()
+            .await
+    }
+
+    /// References of `manifest` that `repo` lacks: blobs not linked, child
+    /// manifests not stored.
+    async fn missing_references(
+        &self,
+        tx: &Tx<'_>,
+        repo: &RepoName,
+        manifest: &Manifest,
+    ) -> Result<Vec<String>, Error> {
+        let mut missing = Vec::new();
+        for d in &manifest.blobs {
+            if tx
+                .get(&self.meta.links, &meta::key(repo, d.as_str()))
+                .await?
+                .is_none()
+            {
+                missing.push(d.to_string());
+            }
+        }
+        for d in &manifest.children {
+            let key = meta::key(repo, d.as_str());
+            if tx.get(&self.meta.manifest_meta, &key).await?.is_none() {
+                missing.push(d.to_string());
+            }
+        }
+        Ok(missing)
+    }
+
+    /// Drops `tag` from the tag set of the manifest `digest`.
+    async fn untag(
+        &self,
+        tx: &Tx<'_>,
+        repo: &RepoName,
+        digest: &[u8],
+        tag: &Tag,
+    ) -> Result<(), Error> {
+        let key = meta::key(repo, &String::from_utf8_lossy(digest));
+        let metas = &self.meta.manifest_meta;
+        if let Some(mut record) = tx.get_json::<ManifestMeta>(metas, &key).await? {
+            record.tags.remove(tag.as_str());
+            tx.insert_json(metas, &key, &record)?;
+        }
+        Ok(())
     }
 }
 
 /// Appends one `action` event per tag of the manifest `target` describes,
 /// or one without a tag when it has none.
 pub(super) fn append_pushes(
-    log: &TransactionalTree,
-    counters: &TransactionalTree,
+    tx: &Tx<'_>,
     action: Action,
     target: &Target,
     tags: &[&str],
     request: &Request,
-) -> Result<(), Abortable<Error>> {
+) -> Result<(), Error> {
     let tags: Vec<Option<&str>> = if tags.is_empty() {
         vec![None]
     } else {
@@ -382,74 +393,16 @@ pub(super) fn append_pushes(
             tag: tag.map(str::to_owned),
             ..target.clone()
         };
-        let event = Event::new(action, target, request.clone());
-        events::append(log, counters, &event.into())?;
+        tx.append_event(Event::new(action, target, request.clone()))?;
     }
     Ok(())
 }
 
-/// References of `manifest` that `repo` lacks: blobs not linked, child
-/// manifests not stored.
-fn missing_references(
-    repo: &RepoName,
-    manifest: &Manifest,
-    links: &TransactionalTree,
-    metas: &TransactionalTree,
-) -> Result<Vec<String>, Abortable<Error>> {
-    let mut missing = Vec::new();
-    for d in &manifest.blobs {
-        if links.get(meta::key(repo, d.as_str()))?.is_none() {
-            missing.push(d.to_string());
-        }
+/// A borrowed bound.
+fn bound_ref(b: &Bound<Vec<u8>>) -> Bound<&[u8]> {
+    match b {
+        Bound::Included(k) => Bound::Included(k.as_slice()),
+        Bound::Excluded(k) => Bound::Excluded(k.as_slice()),
+        Bound::Unbounded => Bound::Unbounded,
     }
-    for d in &manifest.children {
-        if metas.get(meta::key(repo, d.as_str()))?.is_none() {
-            missing.push(d.to_string());
-        }
-    }
-    Ok(missing)
-}
-
-/// Drops `tag` from the tag set of the manifest `digest`.
-fn untag(
-    metas: &TransactionalTree,
-    repo: &RepoName,
-    digest: &[u8],
-    tag: &Tag,
-) -> Result<(), Abortable<Error>> {
-    let key = meta::key(repo, &String::from_utf8_lossy(digest));
-    if let Some(v) = metas.get(&key)? {
-        let mut record: ManifestMeta = decode(&v)?;
-        record.tags.remove(tag.as_str());
-        metas.insert(key, encode(&record)?)?;
-    }
-    Ok(())
-}
-
-pub(super) fn decode(bytes: &[u8]) -> Result<ManifestMeta, Abortable<Error>> {
-    meta::decode(bytes).map_err(Abortable::Abort)
-}
-
-pub(super) fn encode(record: &ManifestMeta) -> Result<Vec<u8>, Abortable<Error>> {
-    serde_json::to_vec(record).map_err(|e| Abortable::Abort(e.into()))
-}
-
-pub(super) fn abort<T>(e: Error) -> Result<T, Abortable<Error>> {
-    Err(Abortable::Abort(e))
-}
-
-pub(super) fn finish<T>(result: Result<T, TransactionError<Error>>) -> Result<T, Error> {
-    result.map_err(|e| match e {
-        TransactionError::Abort(e) => e,
-        TransactionError::Storage(e) => e.into(),
-    })
-}
-
-/// Runs a sled scan off the async workers.
-async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> Result<T, Error> + Send + 'static,
-) -> Result<T, Error> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(Error::internal)?
 }

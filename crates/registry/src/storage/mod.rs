@@ -1,24 +1,28 @@
-//! Storage: blob bytes behind [`BlobStore`], metadata in sled ([`meta`]),
-//! and the operations handlers call on a [`Store`], grouped by resource:
-//! blobs (this file), [`uploads`] and [`manifests`].
+//! Storage: blob bytes behind [`BlobStore`], metadata in the key-value
+//! store ([`meta`] over [`crate::kv`]), and the operations handlers call on
+//! a [`Store`], grouped by resource: blobs (this file), [`uploads`],
+//! [`manifests`], [`quarantine`], and the maintenance passes [`gc`] and
+//! [`fsck`].
+//!
+//! Storage never imports handlers: it speaks in validated types and
+//! [`crate::Error`], never in HTTP.
 
-pub mod blobs;
-pub mod charts;
-pub mod extension;
-pub mod file_io;
-pub mod fsck;
-pub mod gate;
-pub mod gc;
-pub mod manifests;
-pub mod meta;
-pub mod paths;
-pub mod quarantine;
-pub mod uploads;
+pub(crate) mod blobs;
+pub(crate) mod charts;
+pub(crate) mod extension;
+pub(crate) mod file_io;
+pub(crate) mod fsck;
+pub(crate) mod gc;
+pub(crate) mod manifests;
+pub(crate) mod meta;
+pub(crate) mod paths;
+pub(crate) mod quarantine;
+pub(crate) mod uploads;
 
 use std::path::Path;
 
 use blobs::{BlobStore, FsBlobStore};
-use file_io::Chunks;
+use file_io::BlobStream;
 use meta::Meta;
 use paths::Paths;
 
@@ -28,7 +32,7 @@ use crate::Error;
 
 /// Storage settings.
 #[derive(Clone, Debug)]
-pub struct StoreConfig {
+pub(crate) struct StoreConfig {
     /// Accept manifests whose blobs or children are missing (sparse mirrors).
     pub allow_missing_references: bool,
     /// Hold new manifests until released (see [`crate::Config::quarantine`]).
@@ -39,7 +43,7 @@ pub struct StoreConfig {
 
 /// The registry's storage: one data directory. Cloning shares it.
 #[derive(Clone, Debug)]
-pub struct Store {
+pub(crate) struct Store {
     paths: Paths,
     blobs: FsBlobStore,
     meta: Meta,
@@ -49,18 +53,18 @@ pub struct Store {
     sweep: std::sync::Arc<tokio::sync::RwLock<()>>,
     /// Held while a new session is counted and recorded, so concurrent
     /// starts cannot overshoot `max_open_uploads`.
-    admission: std::sync::Arc<std::sync::Mutex<()>>,
+    admission: std::sync::Arc<tokio::sync::Mutex<()>>,
     config: StoreConfig,
 }
 
 impl Store {
     /// Opens (or creates) the store in `dir`, finishing what a crash left
     /// half-done (see [`uploads::recover`]).
-    pub fn open(dir: &Path, config: StoreConfig) -> Result<Self, Error> {
+    pub(crate) async fn open(dir: &Path, config: StoreConfig) -> Result<Self, Error> {
         let paths = Paths::new(dir);
         let blobs = FsBlobStore::open(paths.clone())?;
-        let meta = Meta::open(&paths.meta())?;
-        uploads::recover(&meta, &paths)?;
+        let meta = Meta::open(crate::kv::Db::open(&paths.meta())?)?;
+        uploads::recover(&meta, &paths).await?;
         Ok(Self {
             paths,
             blobs,
@@ -73,41 +77,55 @@ impl Store {
     }
 
     /// Storage for the extension `namespace` (see [`extension`]).
-    pub fn extension_store(&self, namespace: &str) -> extension::ExtensionStore {
-        extension::ExtensionStore::new(namespace, self.meta.clone(), self.blobs.clone())
+    pub(crate) fn extension_store(&self, namespace: &str) -> extension::ExtensionStore {
+        extension::ExtensionStore::new(
+            namespace,
+            self.meta.clone(),
+            self.blobs.clone(),
+            self.paths.clone(),
+        )
     }
 
     /// The metadata trees, for readers such as the event log.
-    pub fn meta(&self) -> &Meta {
+    pub(crate) fn meta(&self) -> &Meta {
         &self.meta
     }
 
     /// The size of a blob held by `repo`, `None` when the repository does
     /// not hold it (even if another one does).
-    pub fn blob_size(&self, repo: &RepoName, digest: &Digest) -> Result<Option<u64>, Error> {
-        Ok(self
+    pub(crate) async fn blob_size(
+        &self,
+        repo: &RepoName,
+        digest: &Digest,
+    ) -> Result<Option<u64>, Error> {
+        let link = self
             .meta
             .links
-            .get(meta::key(repo, digest.as_str()))?
-            .map(|v| meta::decode_u64(&v)))
+            .get(&meta::key(repo, digest.as_str()))
+            .await?;
+        Ok(link.map(|v| crate::kv::decode_u64(Some(&v))))
     }
 
     /// Reads `range` of a blob whose presence was checked with [`Store::blob_size`].
-    pub async fn read_blob(&self, digest: &Digest, range: ByteRange) -> Result<Chunks, Error> {
+    pub(crate) async fn read_blob(
+        &self,
+        digest: &Digest,
+        range: ByteRange,
+    ) -> Result<BlobStream, Error> {
         Ok(self.blobs.read(digest, range).await?)
     }
 
     /// end-11: makes a blob available in `repo` without uploading it, when
     /// `from` holds it (or, without `from`, when the registry stores it).
     /// Returns its size, `None` when it cannot be mounted.
-    pub async fn mount_blob(
+    pub(crate) async fn mount_blob(
         &self,
         repo: &RepoName,
         digest: &Digest,
         from: Option<&RepoName>,
     ) -> Result<Option<u64>, Error> {
         let size = match from {
-            Some(from) => self.blob_size(from, digest)?,
+            Some(from) => self.blob_size(from, digest).await?,
             None => self.blobs.size(digest).await?,
         };
         if let Some(size) = size {
@@ -120,29 +138,38 @@ impl Store {
     }
 
     /// end-10: removes a blob from `repo`; its bytes stay until garbage
-    /// collection, since other repositories may hold them.
-    pub async fn delete_blob(&self, repo: &RepoName, digest: &Digest) -> Result<(), Error> {
+    /// collection, since other repositories may hold them. A transaction,
+    /// since manifest pushes decide on links.
+    pub(crate) async fn delete_blob(&self, repo: &RepoName, digest: &Digest) -> Result<(), Error> {
+        let key = meta::key(repo, digest.as_str());
+        let links = &self.meta.links;
         self.meta
-            .links
-            .remove(meta::key(repo, digest.as_str()))?
-            .ok_or(Error::BlobUnknown)?;
-        self.meta.flush().await?;
-        Ok(())
+            .db
+            .transaction(|tx| {
+                let key = &key;
+                Box::pin(async move {
+                    tx.get(links, key).await?.ok_or(Error::BlobUnknown)?;
+                    tx.remove(links, key);
+                    Ok(())
+                })
+            })
+            .await
     }
 
     /// Records that `repo` holds a verified, durable blob, durably.
     async fn link_blob(&self, repo: &RepoName, digest: &Digest, size: u64) -> Result<(), Error> {
+        let key = meta::key(repo, digest.as_str());
+        self.meta.links.insert(&key, &size.to_be_bytes()).await?;
         self.meta
-            .links
-            .insert(meta::key(repo, digest.as_str()), &size.to_be_bytes())?;
-        self.meta.repos.insert(repo.as_str(), &[])?;
-        self.meta.flush().await?;
-        Ok(())
+            .repos
+            .insert(repo.as_str().as_bytes(), &[])
+            .await?;
+        self.meta.db.flush().await
     }
 
     /// Whether any content was ever stored in `repo`.
-    pub fn repo_exists(&self, repo: &RepoName) -> Result<bool, Error> {
-        Ok(self.meta.repos.contains_key(repo.as_str())?)
+    pub(crate) async fn repo_exists(&self, repo: &RepoName) -> Result<bool, Error> {
+        self.meta.repos.contains(repo.as_str().as_bytes()).await
     }
 }
 
@@ -150,22 +177,23 @@ impl Store {
     /// Deletes a whole repository: every manifest (one `delete` event each,
     /// with the tags it had), then its blob links and its catalog entry.
     /// Returns how many manifests were deleted.
-    pub async fn delete_repository(
+    pub(crate) async fn delete_repository(
         &self,
         repo: &RepoName,
         request: &crate::events::Request,
     ) -> Result<usize, Error> {
-        if !self.repo_exists(repo)? {
+        use futures_util::TryStreamExt;
+        if !self.repo_exists(repo).await? {
             return Err(Error::NameUnknown);
         }
         let prefix = meta::prefix(repo);
         let digests: Vec<Digest> = self
             .meta
             .manifest_meta
-            .scan_prefix(&prefix)
-            .keys()
-            .map(|k| Ok(Digest::parse(&String::from_utf8_lossy(&k?[prefix.len()..]))))
-            .collect::<Result<Vec<_>, sled::Error>>()?
+            .iter(&prefix)
+            .map_ok(|(k, _)| Digest::parse(&meta::split_key(&k).1))
+            .try_collect::<Vec<_>>()
+            .await?
             .into_iter()
             .flatten()
             .collect();
@@ -175,11 +203,15 @@ impl Store {
                 Err(e) => return Err(e),
             }
         }
-        for key in self.meta.links.scan_prefix(&prefix).keys() {
-            self.meta.links.remove(key?)?;
+        let links: Vec<_> = self.meta.links.iter(&prefix).try_collect().await?;
+        for (key, _) in links {
+            self.meta.links.remove(&key).await?;
         }
-        self.meta.repos.remove(repo.as_str())?;
-        self.meta.flush().await?;
+        self.meta.repos.remove(repo.as_str().as_bytes()).await?;
+        self.meta.db.flush().await?;
         Ok(digests.len())
     }
 }
+
+#[cfg(test)]
+mod tests;

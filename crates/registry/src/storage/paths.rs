@@ -4,7 +4,7 @@
 //! <data-dir>/
 //!   meta/                        sled database: manifests, tags, blob links,
 //!                                referrers, upload sessions, the event log
-//!   webhooks/                    the webhooks crate's own sled database
+//!   <extension>/                 an extension's own database (`webhooks/`)
 //!   blobs/<algo>/<hex[..2]>/<hex> verified blob content, named by its digest
 //!   uploads/<uuid>               bytes of an upload session in progress
 //! ```
@@ -12,13 +12,13 @@
 //! Blob and upload paths are built only from a validated [`Digest`] or
 //! [`UploadId`], so no request can name a path outside the data directory.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use crate::types::{Digest, UploadId};
 
 /// The paths under one data directory.
 #[derive(Clone, Debug)]
-pub struct Paths {
+pub(crate) struct Paths {
     root: PathBuf,
 }
 
@@ -31,6 +31,12 @@ impl Paths {
     /// The sled database directory.
     pub fn meta(&self) -> PathBuf {
         self.root.join("meta")
+    }
+
+    /// The database of its own an extension may keep (see
+    /// [`super::extension::ExtensionStore::own_db`]).
+    pub fn extension(&self, namespace: &str) -> PathBuf {
+        self.root.join(namespace)
     }
 
     /// Where a verified blob lives.
@@ -52,10 +58,5 @@ impl Paths {
     /// The bytes of one upload session.
     pub fn upload(&self, id: &UploadId) -> PathBuf {
         self.uploads().join(id.as_str())
-    }
-
-    /// The data directory itself.
-    pub fn root(&self) -> &Path {
-        &self.root
     }
 }

@@ -18,7 +18,7 @@ use bytes::Bytes;
 use futures_util::{Stream, StreamExt};
 
 use super::blobs::{BlobStore, FsBlobStore};
-use super::meta::{self, Meta, UploadRecord};
+use super::meta::{Meta, UploadRecord};
 use super::paths::Paths;
 use super::Store;
 use crate::types::{Algorithm, ContentRange, Digest, Digester, RepoName, UploadId};
@@ -26,7 +26,7 @@ use crate::Error;
 
 /// In-memory progress of the sessions this process has touched.
 #[derive(Debug, Default)]
-pub struct Sessions {
+pub(crate) struct Sessions {
     slots: Mutex<HashMap<UploadId, Slot>>,
 }
 
@@ -75,18 +75,19 @@ impl Drop for Lease {
 /// next flush; a crash in between leaves a record whose bytes are gone,
 /// which is dropped here. Bytes without a record (a crash inside
 /// `start_upload`) belong to no one and are deleted.
-pub fn recover(meta: &Meta, paths: &Paths) -> Result<(), Error> {
+pub(crate) async fn recover(meta: &Meta, paths: &Paths) -> Result<(), Error> {
+    use futures_util::TryStreamExt;
     let mut changed = false;
     let mut sessions = std::collections::HashSet::new();
-    for item in meta.uploads.iter() {
-        let (key, _) = item?;
+    let records: Vec<_> = meta.uploads.iter(b"").try_collect().await?;
+    for (key, _) in records {
         let id = String::from_utf8_lossy(&key).into_owned();
         match UploadId::parse(&id) {
             Some(upload) if paths.upload(&upload).exists() => {
                 sessions.insert(id);
             }
             _ => {
-                meta.uploads.remove(&key)?;
+                meta.uploads.remove(&key).await?;
                 changed = true;
             }
         }
@@ -98,22 +99,25 @@ pub fn recover(meta: &Meta, paths: &Paths) -> Result<(), Error> {
         }
     }
     if changed {
-        meta.db.flush()?;
+        meta.db.flush().await?;
     }
     Ok(())
 }
 
-/// A request body as a stream of chunks.
-pub trait Chunks: Stream<Item = Result<Bytes, Error>> + Send + Unpin + 'static {}
-impl<S: Stream<Item = Result<Bytes, Error>> + Send + Unpin + 'static> Chunks for S {}
+/// A request body as a stream of chunks, as appends consume it.
+pub(crate) trait UploadBody:
+    Stream<Item = Result<Bytes, Error>> + Send + Unpin + 'static
+{
+}
+impl<S: Stream<Item = Result<Bytes, Error>> + Send + Unpin + 'static> UploadBody for S {}
 
 impl Store {
     /// end-4a: opens a session in `repo`; `TooManyRequests` when
     /// `max_open_uploads` sessions are open already.
-    pub async fn start_upload(&self, repo: &RepoName) -> Result<UploadId, Error> {
+    pub(crate) async fn start_upload(&self, repo: &RepoName) -> Result<UploadId, Error> {
         // A cheap early refusal, before any file is created; the check that
         // counts is the one made while recording the session.
-        self.admit()?;
+        self.admit().await?;
         let id = UploadId::new();
         self.blobs.stage(&id).await?;
         let started = SystemTime::now()
@@ -124,19 +128,23 @@ impl Store {
             started,
         };
         let recorded = {
-            let _alone = self.admission.lock().unwrap_or_else(|p| p.into_inner());
-            self.admit().and_then(|()| {
-                self.meta
-                    .uploads
-                    .insert(id.as_str(), serde_json::to_vec(&record)?)?;
-                Ok(())
-            })
+            let _alone = self.admission.lock().await;
+            match self.admit().await {
+                Ok(()) => {
+                    let value = serde_json::to_vec(&record)?;
+                    self.meta
+                        .uploads
+                        .insert(id.as_str().as_bytes(), &value)
+                        .await
+                }
+                Err(e) => Err(e),
+            }
         };
         if let Err(e) = recorded {
             self.blobs.discard(&id).await?;
             return Err(e);
         }
-        self.meta.flush().await?;
+        self.meta.db.flush().await?;
         let fresh = Progress {
             len: 0,
             sha256: Some(Digester::new(Algorithm::Sha256)),
@@ -152,8 +160,8 @@ impl Store {
     /// cancel, a failed monolithic upload, garbage collection) frees its
     /// slot; it holds at most about `max_open_uploads` records, which keeps
     /// counting them cheap.
-    fn admit(&self) -> Result<(), Error> {
-        if self.meta.uploads.len() >= self.config.max_open_uploads {
+    async fn admit(&self) -> Result<(), Error> {
+        if self.meta.uploads.count(b"").await? >= self.config.max_open_uploads {
             return Err(Error::TooManyRequests("open upload sessions"));
         }
         Ok(())
@@ -161,8 +169,8 @@ impl Store {
 
     /// end-13: the number of bytes received so far (not counting a chunk
     /// still being received).
-    pub async fn upload_len(&self, repo: &RepoName, id: &UploadId) -> Result<u64, Error> {
-        self.check_session(repo, id)?;
+    pub(crate) async fn upload_len(&self, repo: &RepoName, id: &UploadId) -> Result<u64, Error> {
+        self.check_session(repo, id).await?;
         let known = match self.sessions.lock().get(id) {
             Some(Slot::Busy { len }) => Some(*len),
             Some(Slot::Idle(p)) => Some(p.len),
@@ -176,12 +184,12 @@ impl Store {
 
     /// end-5: appends a chunk; `range`, when given, must start where the
     /// upload ends (else 416) and cover exactly the body. Returns the new length.
-    pub async fn append_upload(
+    pub(crate) async fn append_upload(
         &self,
         repo: &RepoName,
         id: &UploadId,
         range: Option<ContentRange>,
-        body: impl Chunks,
+        body: impl UploadBody,
     ) -> Result<u64, Error> {
         let lease = self.lease(repo, id).await?;
         let lease = append(self.blobs.clone(), lease, range, body).await?;
@@ -191,13 +199,13 @@ impl Store {
     /// end-6: appends the last chunk (if any), verifies `digest` against
     /// everything received, and makes the blob part of `repo`. On a digest
     /// mismatch the session is discarded and nothing is stored.
-    pub async fn finish_upload(
+    pub(crate) async fn finish_upload(
         &self,
         repo: &RepoName,
         id: &UploadId,
         digest: &Digest,
         range: Option<ContentRange>,
-        body: impl Chunks,
+        body: impl UploadBody,
     ) -> Result<u64, Error> {
         let lease = self.lease(repo, id).await?;
         let mut lease = append(self.blobs.clone(), lease, range, body).await?;
@@ -218,10 +226,10 @@ impl Store {
             }
         };
         lease.forget = true;
-        self.meta.uploads.remove(id.as_str())?;
+        self.meta.uploads.remove(id.as_str().as_bytes()).await?;
         if &actual != digest {
             self.blobs.discard(id).await?;
-            self.meta.flush().await?;
+            self.meta.db.flush().await?;
             return Err(Error::DigestMismatch {
                 expected: digest.to_string(),
                 actual: actual.to_string(),
@@ -234,34 +242,34 @@ impl Store {
     }
 
     /// end-4b: a whole blob in one request; a failed one leaves no session.
-    pub async fn put_blob(
+    pub(crate) async fn put_blob(
         &self,
         repo: &RepoName,
         digest: &Digest,
-        body: impl Chunks,
+        body: impl UploadBody,
     ) -> Result<u64, Error> {
         let id = self.start_upload(repo).await?;
         let result = self.finish_upload(repo, &id, digest, None, body).await;
-        if result.is_err() && self.meta.uploads.contains_key(id.as_str())? {
+        if result.is_err() && self.meta.uploads.contains(id.as_str().as_bytes()).await? {
             self.cancel_upload(repo, &id).await?;
         }
         result
     }
 
     /// end-14: abandons a session and its bytes.
-    pub async fn cancel_upload(&self, repo: &RepoName, id: &UploadId) -> Result<(), Error> {
+    pub(crate) async fn cancel_upload(&self, repo: &RepoName, id: &UploadId) -> Result<(), Error> {
         let mut lease = self.lease(repo, id).await?;
         lease.forget = true;
-        self.meta.uploads.remove(id.as_str())?;
+        self.meta.uploads.remove(id.as_str().as_bytes()).await?;
         self.blobs.discard(id).await?;
-        self.meta.flush().await?;
+        self.meta.db.flush().await?;
         Ok(())
     }
 
     /// The session's record exists and belongs to `repo`.
-    fn check_session(&self, repo: &RepoName, id: &UploadId) -> Result<(), Error> {
-        let record: UploadRecord = match self.meta.uploads.get(id.as_str())? {
-            Some(bytes) => meta::decode(&bytes)?,
+    async fn check_session(&self, repo: &RepoName, id: &UploadId) -> Result<(), Error> {
+        let record: UploadRecord = match self.meta.uploads.get_json(id.as_str().as_bytes()).await? {
+            Some(record) => record,
             None => return Err(Error::UploadUnknown),
         };
         if record.repo == repo.as_str() {
@@ -273,7 +281,7 @@ impl Store {
 
     /// Takes exclusive use of a session of `repo`.
     async fn lease(&self, repo: &RepoName, id: &UploadId) -> Result<Lease, Error> {
-        self.check_session(repo, id)?;
+        self.check_session(repo, id).await?;
         let known = {
             let mut slots = self.sessions.lock();
             match slots.get(id) {
@@ -328,7 +336,7 @@ async fn append(
     blobs: FsBlobStore,
     lease: Lease,
     range: Option<ContentRange>,
-    body: impl Chunks,
+    body: impl UploadBody,
 ) -> Result<Lease, Error> {
     let task = tokio::spawn(async move {
         let mut lease = lease;

@@ -59,8 +59,10 @@ impl ByteRange {
     /// `Ok(None)` means the header is absent in effect (not a single `bytes`
     /// range we understand, a position past `u64::MAX`, or a suffix range of
     /// an empty blob: RFC 9110 lets us ignore it and send everything);
-    /// `Err(())` means it is unsatisfiable (416). A range is never empty and
-    /// never ends past `size`.
+    /// `Err(())` means it is unsatisfiable (416), as is a range whose last
+    /// byte precedes its first: answering it with the whole blob would tell
+    /// a client (the OCI conformance tooling) that ranges are unsupported.
+    /// A range is never empty and never ends past `size`.
     #[allow(clippy::result_unit_err)]
     pub fn resolve(header: &str, size: u64) -> Result<Option<Self>, ()> {
         let header = header.trim_matches(|c| c == ' ' || c == '\t');
@@ -100,7 +102,7 @@ impl ByteRange {
             };
             let Some(last) = last else { return Ok(None) };
             if last < start {
-                return Ok(None);
+                return Err(());
             }
             if start >= size {
                 return Err(());
@@ -196,7 +198,8 @@ mod tests {
         assert_eq!(r("bytes=100-"), Err(()));
         assert_eq!(r("bytes=-0"), Err(()));
         assert_eq!(r("items=0-1"), Ok(None));
-        assert_eq!(r("bytes=5-1"), Ok(None));
+        assert_eq!(r("bytes=5-1"), Err(()));
+        assert_eq!(r("bytes=500-0"), Err(()));
         assert_eq!(r("bytes=0-1,3-4"), Ok(None));
         assert_eq!(r("bytes= 0-9"), Ok(None));
         assert_eq!(r("bytes=0 -9"), Ok(None));

@@ -133,10 +133,9 @@ pub fn spec_range(header: &str, size: u64) -> Result<Option<(u64, u64)>, ()> {
             None => return Ok(None),
         }
     };
-    if last < first {
-        Ok(None) // invalid: ignored
-    } else if first >= size {
-        Err(()) // unsatisfiable
+    // Backwards (answered 416 rather than with the whole blob), or past the end.
+    if last < first || first >= size {
+        Err(())
     } else {
         Ok(Some((
             first,
