@@ -112,8 +112,8 @@ pub fn run(args: ServeArgs) -> Result<(), String> {
 
 /// The most malloc arenas glibc may create (its default is 8 per core).
 /// Threads that allocate at once each get an arena, and freed memory in
-/// many arenas is reused poorly: in a 6-minute soak RSS grew 50 -> 67 MiB
-/// with the default and 43 -> 51 MiB with 2, at the same throughput.
+/// many arenas is reused poorly: memory kept growing under sustained load
+/// with glibc's default (the soak runs in `docs/performance.md`).
 const MALLOC_ARENA_MAX: &str = "2";
 
 /// Runs `berth serve` again, in place (same process id), with
