@@ -107,6 +107,13 @@ if [[ "$have_oras" != "$BERTH_ORAS_VERSION" ]]; then
 else
     log "oras-py ${have_oras} already installed"
 fi
+# The CloudEvents test validates deliveries against the spec's JSON schema.
+if ! python3 -c 'import jsonschema' 2>/dev/null; then
+    log "pip install jsonschema"
+    PIP_ROOT_USER_ACTION=ignore python3 -m pip install -q --disable-pip-version-check jsonschema \
+        || PIP_ROOT_USER_ACTION=ignore python3 -m pip install -q --disable-pip-version-check jsonschema --break-system-packages \
+        || die "pip install jsonschema failed"
+fi
 
 # ---------------------------------------------------------------- 2b. helm v4
 # The Helm chart repository tests (tests/helm.rs) run the real helm v4 client

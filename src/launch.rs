@@ -58,6 +58,7 @@ impl Running {
         let events = registry.event_log();
         let webhooks = Webhooks::start(
             &registry.extension_store("webhooks"),
+            format!("{scheme}://{addr}"),
             file.delivery,
             file.webhooks,
             stop.clone(),

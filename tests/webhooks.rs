@@ -19,6 +19,8 @@ use support::{digest, http, push_image, BerthProcess};
 mod actions;
 #[path = "webhooks/admin.rs"]
 mod admin;
+#[path = "webhooks/cloudevents.rs"]
+mod cloudevents;
 #[path = "webhooks/delivery.rs"]
 mod delivery;
 #[path = "webhooks/durability.rs"]
@@ -27,6 +29,10 @@ mod durability;
 mod matching;
 #[path = "webhooks/payloads.rs"]
 mod payloads;
+#[path = "webhooks/receivers.rs"]
+mod receivers;
+#[path = "webhooks/redelivery.rs"]
+mod redelivery;
 #[path = "webhooks/signing.rs"]
 mod signing;
 #[path = "webhooks/transport.rs"]

@@ -40,6 +40,40 @@ enum Verb {
     Ping(NameArg),
     /// List a webhook's recent deliveries, newest first.
     ListEvents(ListEventsArgs),
+    /// Send a recorded delivery again (same event id and body), now.
+    Redeliver(RedeliverArgs),
+    /// Queue again every event the registry's log still holds in a range
+    /// that matches the webhook (after an outage, or for a new webhook).
+    Replay(ReplayArgs),
+}
+
+/// Flags of `berth webhook redeliver`.
+#[derive(Debug, clap::Args)]
+struct RedeliverArgs {
+    /// Name of the webhook.
+    #[arg(long, short = 'n')]
+    name: String,
+    /// The event id of the delivery (the ID column of list-events).
+    #[arg(long)]
+    id: String,
+}
+
+/// Flags of `berth webhook replay`.
+#[derive(Debug, clap::Args)]
+struct ReplayArgs {
+    /// Name of the webhook.
+    #[arg(long, short = 'n')]
+    name: String,
+    /// Events at or after this: an RFC 3339 time, or how long ago (`1h`,
+    /// `30m`, `2d`).
+    #[arg(long)]
+    since: Option<String>,
+    /// Events at or before this (same forms as --since).
+    #[arg(long)]
+    until: Option<String>,
+    /// Events after this sequence number (the `seq` of `berth events`).
+    #[arg(long)]
+    after: Option<u64>,
 }
 
 /// `--name`, the only flag of several verbs.
@@ -99,6 +133,10 @@ struct OptionalArgs {
     /// Signing secret (Standard Webhooks signatures); none by default.
     #[arg(long)]
     secret: Option<String>,
+    /// Wire format: `acr` (ACR's payload, the default) or `cloudevents`
+    /// (a CloudEvents 1.0 envelope around it).
+    #[arg(long, value_parser = ["acr", "cloudevents"])]
+    format: Option<String>,
 }
 
 /// Flags of `berth webhook list-events`.
@@ -135,7 +173,7 @@ pub fn run(args: WebhookArgs) -> Result<(), String> {
             }
             if body.is_empty() {
                 return Err("nothing to update: give at least one of --uri, --actions, \
-                            --scope, --headers, --status, --secret"
+                            --scope, --headers, --status, --secret, --format"
                     .into());
             }
             let v = client.send("PATCH", &path(&a.name), &[], Some(&Value::Object(body)))?;
@@ -159,13 +197,70 @@ pub fn run(args: WebhookArgs) -> Result<(), String> {
         }
         Verb::Ping(a) => {
             let v = client.send("POST", &format!("{}/ping", path(&a.name)), &[], None)?;
-            ping_result(out, &a.name, &v)
+            sent(out, &format!("ping of {}", a.name), &v)
         }
         Verb::ListEvents(a) => {
             let v = list_events(&client, &path(&a.name), a.top)?;
             print_events(out, &v)
         }
+        Verb::Redeliver(a) => {
+            let target = format!(
+                "{}/events/{}/redeliver",
+                path(&a.name),
+                client::segment(&a.id)
+            );
+            let v = client.send("POST", &target, &[], None)?;
+            sent(out, &format!("redelivery of {} to {}", a.id, a.name), &v)
+        }
+        Verb::Replay(a) => {
+            let mut body = Map::new();
+            if let Some(since) = &a.since {
+                body.insert("since".into(), json!(time_arg("--since", since)?));
+            }
+            if let Some(until) = &a.until {
+                body.insert("until".into(), json!(time_arg("--until", until)?));
+            }
+            if let Some(after) = a.after {
+                body.insert("after".into(), json!(after));
+            }
+            let target = format!("{}/replay", path(&a.name));
+            let v = client.send("POST", &target, &[], Some(&Value::Object(body)))?;
+            print_replay(out, &a.name, &v)
+        }
     }
+}
+
+/// An RFC 3339 time as given, or `how long ago` (`1h`) as RFC 3339.
+fn time_arg(flag: &str, value: &str) -> Result<String, String> {
+    if humantime::parse_rfc3339_weak(value).is_ok() {
+        return Ok(value.to_owned());
+    }
+    let ago = humantime::parse_duration(value).map_err(|_| {
+        format!("{flag} {value:?}: expected an RFC 3339 time or a duration such as 1h")
+    })?;
+    let at = std::time::SystemTime::now()
+        .checked_sub(ago)
+        .ok_or_else(|| format!("{flag} {value:?}: too long ago"))?;
+    Ok(humantime::format_rfc3339_seconds(at).to_string())
+}
+
+/// Prints what a replay queued and what the log holds.
+fn print_replay(out: Output, name: &str, v: &Value) -> Result<(), String> {
+    if out == Output::Json {
+        return print_json(v);
+    }
+    let span = |k: &str| match v[k].as_array() {
+        Some(p) => format!("{} ({})", cell(&p[0]), cell(&p[1])),
+        None => "(empty)".to_owned(),
+    };
+    emit(&pairs(&[
+        ("Webhook", name.to_owned()),
+        ("Queued", cell(&v["queued"])),
+        ("Already queued", cell(&v["alreadyQueued"])),
+        ("Dropped (queue full)", cell(&v["dropped"])),
+        ("Oldest event in the log", span("oldest")),
+        ("Newest event in the log", span("newest")),
+    ]))
 }
 
 impl OptionalArgs {
@@ -183,6 +278,9 @@ impl OptionalArgs {
         }
         if let Some(secret) = &self.secret {
             body.insert("secret".into(), json!(secret));
+        }
+        if let Some(format) = &self.format {
+            body.insert("format".into(), json!(format));
         }
         Ok(body)
     }
@@ -245,6 +343,7 @@ fn print_hook(out: Output, v: &Value) -> Result<(), String> {
         ("Actions", cell(&v["actions"])),
         ("Custom headers", headers),
         ("Signed", cell(&v["signed"])),
+        ("Format", cell(&v["format"])),
     ];
     if v.get("pending").is_some() {
         lines.push(("Pending", cell(&v["pending"])));
@@ -303,22 +402,26 @@ fn print_config(out: Output, v: &Value) -> Result<(), String> {
     emit(&text)
 }
 
-/// Prints a ping's outcome; an error unless the receiver answered 2xx.
-fn ping_result(out: Output, name: &str, v: &Value) -> Result<(), String> {
+/// Prints the outcome of a ping or a redelivery (`what`); an error unless
+/// the receiver answered 2xx.
+fn sent(out: Output, what: &str, v: &Value) -> Result<(), String> {
     let id = cell(&v["id"]);
     let code = v["statusCode"].as_u64();
     if out == Output::Json {
         print_json(v)?;
     } else if let Some(code) = code {
-        emit(&format!("ping {id}: receiver answered HTTP {code}\n"))?;
+        emit(&format!("{what} ({id}): receiver answered HTTP {code}\n"))?;
     } else {
-        emit(&format!("ping {id}: no response: {}\n", cell(&v["error"])))?;
+        emit(&format!(
+            "{what} ({id}): no response: {}\n",
+            cell(&v["error"])
+        ))?;
     }
     match code {
         Some(c) if (200..300).contains(&c) => Ok(()),
-        Some(c) => Err(format!("ping of {name}: the receiver answered HTTP {c}")),
+        Some(c) => Err(format!("{what}: the receiver answered HTTP {c}")),
         None => Err(format!(
-            "ping of {name}: no response from the receiver: {}",
+            "{what}: no response from the receiver: {}",
             cell(&v["error"])
         )),
     }

@@ -50,6 +50,10 @@ impl Received {
     }
 }
 
+/// Decides the answer to a request from the request itself: a receiver
+/// that behaves like a real consumer (status, body).
+pub type Judge = Arc<dyn Fn(&Received) -> (u16, String) + Send + Sync>;
+
 /// The receiver; it runs until the test process ends.
 pub struct Receiver {
     /// `http://127.0.0.1:PORT/hook`.
@@ -71,6 +75,16 @@ impl Receiver {
 
     /// A receiver answering `default` unless scripted otherwise.
     pub fn with_default(default: Reply) -> Self {
+        Self::serving(default, None)
+    }
+
+    /// A receiver whose every answer `judge` decides from the request, as a
+    /// real consumer's would be.
+    pub fn behaving(judge: impl Fn(&Received) -> (u16, String) + Send + Sync + 'static) -> Self {
+        Self::serving(Reply::Status(200), Some(Arc::new(judge)))
+    }
+
+    fn serving(default: Reply, judge: Option<Judge>) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
         let url = format!("http://{}/hook", listener.local_addr().expect("addr"));
         let (tx, rx) = mpsc::channel();
@@ -79,8 +93,8 @@ impl Receiver {
         let (s, d) = (script.clone(), default.clone());
         std::thread::spawn(move || {
             for stream in listener.incoming().flatten() {
-                let (tx, s, d) = (tx.clone(), s.clone(), d.clone());
-                std::thread::spawn(move || serve(stream, &tx, &s, &d));
+                let (tx, s, d, j) = (tx.clone(), s.clone(), d.clone(), judge.clone());
+                std::thread::spawn(move || serve(stream, &tx, &s, &d, j.as_ref()));
             }
         });
         Self {
@@ -121,6 +135,7 @@ fn serve(
     tx: &Sender<Received>,
     script: &Mutex<VecDeque<Reply>>,
     default: &Mutex<Reply>,
+    judge: Option<&Judge>,
 ) {
     let mut reader = BufReader::new(stream.try_clone().expect("clone"));
     let mut line = String::new();
@@ -151,17 +166,24 @@ fn serve(
     if reader.read_exact(&mut body).is_err() {
         return;
     }
-    let reply = script
-        .lock()
-        .unwrap()
-        .pop_front()
-        .unwrap_or_else(|| default.lock().unwrap().clone());
-    let _ = tx.send(Received {
+    let received = Received {
         method,
         path,
         headers,
         body,
-    });
+    };
+    let reply = match judge {
+        Some(judge) => {
+            let (status, body) = judge(&received);
+            Reply::WithBody(status, body)
+        }
+        None => script
+            .lock()
+            .unwrap()
+            .pop_front()
+            .unwrap_or_else(|| default.lock().unwrap().clone()),
+    };
+    let _ = tx.send(received);
     let mut stream = stream;
     let (status, extra, body) = match reply {
         Reply::Hang(d) => {

@@ -19,10 +19,21 @@ fn push_and_delete_payloads_follow_the_contract_field_by_field() {
     let names: BTreeSet<&str> = got.headers.iter().map(|(k, _)| k.as_str()).collect();
     assert_eq!(
         names,
-        BTreeSet::from(["content-length", "content-type", "host", "x-token"]),
+        BTreeSet::from([
+            "content-length",
+            "content-type",
+            "host",
+            "user-agent",
+            "x-token"
+        ]),
         "no other headers"
     );
     assert_eq!(got.header("content-type"), Some("application/json"));
+    let ua = got.header("user-agent").unwrap();
+    assert!(
+        ua.starts_with("AzureContainerRegistry/1.0 (compatible; Berth/"),
+        "{ua}"
+    );
     assert_eq!(got.header("x-token"), Some("abc"));
     let e = got.json();
     let keys = |v: &Value| {

@@ -17,7 +17,7 @@
 //! repository's first component cannot be `api` (uploads refuse it).
 
 use hyper::{Method, StatusCode};
-use registry::ext::{Endpoint, Need, RepoName, Role};
+use registry::ext::{percent_decode, Endpoint, Need, RepoName, Role};
 
 use crate::Error;
 
@@ -101,12 +101,16 @@ impl Path {
                 [rest @ .., "charts"] if !rest.is_empty() => Ok(Self::Charts(repo(rest)?)),
                 [rest @ .., "prov"] if !rest.is_empty() => Ok(Self::Prov(repo(rest)?)),
                 [rest @ .., "charts", name] if !rest.is_empty() && !name.is_empty() => {
-                    Ok(Self::Chart(repo(rest)?, decode(name)))
+                    Ok(Self::Chart(repo(rest)?, percent_decode(name)))
                 }
                 [rest @ .., "charts", name, version]
                     if !rest.is_empty() && !name.is_empty() && !version.is_empty() =>
                 {
-                    Ok(Self::Version(repo(rest)?, decode(name), decode(version)))
+                    Ok(Self::Version(
+                        repo(rest)?,
+                        percent_decode(name),
+                        percent_decode(version),
+                    ))
                 }
                 _ => Err(not_found()),
             };
@@ -115,33 +119,11 @@ impl Path {
         match parts.as_slice() {
             [rest @ .., "index.yaml"] if !rest.is_empty() => Ok(Self::Index(repo(rest)?)),
             [rest @ .., "charts", file] if !rest.is_empty() && !file.is_empty() => {
-                Ok(Self::File(repo(rest)?, decode(file)))
+                Ok(Self::File(repo(rest)?, percent_decode(file)))
             }
             _ => Err(not_found()),
         }
     }
-}
-
-/// Percent-decodes one path segment (`%2B` is `+`); malformed escapes stay.
-fn decode(segment: &str) -> String {
-    let bytes = segment.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let hex = |b: u8| char::from(b).to_digit(16);
-        match (bytes[i], bytes.get(i + 1), bytes.get(i + 2)) {
-            (b'%', Some(&a), Some(&b)) if hex(a).is_some() && hex(b).is_some() => {
-                let v = hex(a).unwrap_or(0) * 16 + hex(b).unwrap_or(0);
-                out.push(u8::try_from(v).unwrap_or(b'%'));
-                i += 3;
-            }
-            (b, _, _) => {
-                out.push(b);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 #[cfg(test)]

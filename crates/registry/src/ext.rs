@@ -8,7 +8,7 @@ pub use crate::error::Error;
 pub use crate::events::{Action, Event, EventLog, Hold, Record, Request, Target};
 pub use crate::extension::{Endpoint, Extension};
 pub use crate::kv::{decode, decode_u64, key, split, BoxFuture, Db, Entry, Tree, Tx};
-pub use crate::query::Query;
+pub use crate::query::{percent_decode, Query};
 pub use crate::request::Ctx;
 pub use crate::storage::extension::ExtensionStore;
 pub use crate::storage::file_io::{collect, BlobStream};

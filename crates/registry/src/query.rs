@@ -13,7 +13,7 @@ impl Query {
             .filter(|p| !p.is_empty())
             .map(|p| {
                 let (k, v) = p.split_once('=').unwrap_or((p, ""));
-                (decode(k), decode(v))
+                (form_decode(k), form_decode(v))
             })
             .collect();
         Self(pairs)
@@ -47,25 +47,33 @@ impl Query {
     }
 }
 
-/// `application/x-www-form-urlencoded` decoding: `+` is a space and `%XX` a
-/// byte; malformed escapes are kept literally.
-fn decode(s: &str) -> String {
+/// `application/x-www-form-urlencoded` decoding: `+` is a space, then
+/// [`percent_decode`].
+fn form_decode(s: &str) -> String {
+    percent_decode(&s.replace('+', " "))
+}
+
+/// Percent-decoding (`%XX` is a byte), as in a URI's path or user info;
+/// malformed escapes are kept literally, invalid UTF-8 is replaced.
+pub fn percent_decode(s: &str) -> String {
     let bytes = s.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
     while i < bytes.len() {
-        match bytes[i] {
-            b'+' => out.push(b' '),
-            b'%' if i + 2 < bytes.len()
-                && hex(bytes[i + 1]).is_some()
-                && hex(bytes[i + 2]).is_some() =>
-            {
-                out.push(hex(bytes[i + 1]).unwrap_or(0) << 4 | hex(bytes[i + 2]).unwrap_or(0));
-                i += 2;
+        match (
+            bytes[i],
+            bytes.get(i + 1).and_then(|&b| hex(b)),
+            bytes.get(i + 2).and_then(|&b| hex(b)),
+        ) {
+            (b'%', Some(hi), Some(lo)) => {
+                out.push(hi << 4 | lo);
+                i += 3;
             }
-            b => out.push(b),
+            (b, _, _) => {
+                out.push(b);
+                i += 1;
+            }
         }
-        i += 1;
     }
     String::from_utf8_lossy(&out).into_owned()
 }
@@ -89,5 +97,7 @@ mod tests {
         assert_eq!(q.get("x"), Some(""));
         assert_eq!(q.get("bad"), Some("%zz%4"));
         assert_eq!(q.get("missing"), None);
+        assert_eq!(Query::parse(Some("a=x+y%2B")).get("a"), Some("x y+"));
+        assert_eq!(percent_decode("p%40ss+w%3Ard%"), "p@ss+w:rd%");
     }
 }

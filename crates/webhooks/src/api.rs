@@ -10,6 +10,8 @@
 //! | GET    | `/api/webhooks/{name}/config`     | get-config  |
 //! | POST   | `/api/webhooks/{name}/ping`       | ping        |
 //! | GET    | `/api/webhooks/{name}/events`     | list-events |
+//! | POST   | `/api/webhooks/{name}/events/{id}/redeliver` | redeliver |
+//! | POST   | `/api/webhooks/{name}/replay`     | replay      |
 //!
 //! A change takes effect in event order: every event logged before it is
 //! matched against the webhooks as they were (a webhook disabled at push time
@@ -27,10 +29,10 @@ use registry::ext::{Action, Ctx, Endpoint, Extension, Need, Query, Role};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use crate::dispatcher::dispatch_pending;
-use crate::history;
+use crate::dispatcher::{self, dispatch_pending};
 use crate::retry::Outcome;
-use crate::webhook::{Status, Webhook};
+use crate::webhook::{Format, Status, Webhook};
+use crate::{format, history};
 use crate::{Error, Webhooks};
 
 /// Largest request body the admin API reads.
@@ -57,6 +59,10 @@ pub enum Route {
     Ping(String),
     /// `GET /api/webhooks/{name}/events`
     Events(String),
+    /// `POST /api/webhooks/{name}/events/{id}/redeliver`
+    Redeliver(String, String),
+    /// `POST /api/webhooks/{name}/replay`
+    Replay(String),
 }
 
 impl Route {
@@ -79,9 +85,15 @@ impl Route {
             (Method::GET, [n, "config"]) => Self::Config(name(n)),
             (Method::POST, [n, "ping"]) => Self::Ping(name(n)),
             (Method::GET, [n, "events"]) => Self::Events(name(n)),
-            (_, [] | [_] | [_, "config" | "ping" | "events"]) => {
-                return Err(Error::Route(StatusCode::METHOD_NOT_ALLOWED))
-            }
+            (Method::POST, [n, "events", id, "redeliver"]) => Self::Redeliver(name(n), name(id)),
+            (Method::POST, [n, "replay"]) => Self::Replay(name(n)),
+            (
+                _,
+                []
+                | [_]
+                | [_, "config" | "ping" | "events" | "replay"]
+                | [_, "events", _, "redeliver"],
+            ) => return Err(Error::Route(StatusCode::METHOD_NOT_ALLOWED)),
             _ => return Err(Error::Route(StatusCode::NOT_FOUND)),
         })
     }
@@ -142,6 +154,7 @@ struct Fields {
     scope: Option<String>,
     status: Option<Status>,
     secret: Option<String>,
+    format: Option<Format>,
 }
 
 type Reply = Result<(StatusCode, Value), Error>;
@@ -167,6 +180,12 @@ impl Webhooks {
             )),
             Route::Ping(name) => self.ping(&name).await,
             Route::Events(name) => self.events(&name, &query).await,
+            Route::Redeliver(name, id) => self.redeliver(&name, &id).await,
+            Route::Replay(name) => {
+                let range = read_json(req, idle).await?;
+                let report = dispatcher::replay(&self.shared, &name, range).await?;
+                Ok((StatusCode::OK, serde_json::to_value(report)?))
+            }
         }
     }
 
@@ -216,6 +235,7 @@ impl Webhooks {
             secret: f.secret,
             previous_secret: None,
             previous_secret_until: None,
+            format: f.format.unwrap_or_default(),
         };
         hook.validate()?;
         s.store.create(&hook).await?;
@@ -242,6 +262,9 @@ impl Webhooks {
         }
         if let Some(v) = f.status {
             hook.status = v;
+        }
+        if let Some(v) = f.format {
+            hook.format = v;
         }
         if let Some(new) = f.secret {
             if hook.secret.as_ref() != Some(&new) {
@@ -275,11 +298,29 @@ impl Webhooks {
         let hook = s.store.get(name).await?;
         let id = uuid::Uuid::new_v4().to_string();
         let timestamp = humantime::format_rfc3339_nanos(std::time::SystemTime::now()).to_string();
-        let payload = json!({"id": id, "timestamp": timestamp, "action": "ping"});
-        let attempt = s
-            .client
-            .post(&hook, &id, serde_json::to_vec(&payload)?)
-            .await;
+        let body = format::ping(hook.format, &id, &timestamp, &s.registry_url)?;
+        self.send_now(&hook, &id, body).await
+    }
+
+    /// Sends a recorded delivery (or ping) again, byte for byte, as a new
+    /// attempt in the history, and reports what the receiver answered.
+    async fn redeliver(&self, name: &str, id: &str) -> Reply {
+        let s = &self.shared;
+        let hook = s.store.get(name).await?;
+        let bytes = history::recorded_body(&s.store, name, id)
+            .await?
+            .ok_or_else(|| {
+                Error::NotFound(format!("{name}: no recorded delivery of event {id}"))
+            })?;
+        self.send_now(&hook, id, format::recorded(bytes)).await
+    }
+
+    /// One POST now, outside the queue (ping, redeliver): recorded in the
+    /// history like any attempt; the reply names the receiver's status or
+    /// the error.
+    async fn send_now(&self, hook: &Webhook, id: &str, body: format::Body) -> Reply {
+        let s = &self.shared;
+        let attempt = s.client.post(hook, id, body.clone()).await;
         let ok = attempt
             .response
             .as_ref()
@@ -289,8 +330,8 @@ impl Webhooks {
         } else {
             Outcome::GiveUp
         };
-        let entry = history::attempt_entry(&hook, (&id, &payload), &attempt, 1, &outcome)?;
-        history::append(&s.store, name, entry, s.config.history_limit).await?;
+        let entry = history::attempt_entry(hook, id, &body, &attempt, 1, &outcome)?;
+        history::append(&s.store, &hook.name, entry, s.config.history_limit).await?;
         let reply = match &attempt.response {
             Ok(r) => json!({"id": id, "statusCode": r.status}),
             Err(e) => json!({"id": id, "error": e}),
@@ -323,13 +364,22 @@ impl Webhooks {
     }
 }
 
+/// The create or update fields of `req`'s body.
 async fn read(req: Request<Incoming>, idle: std::time::Duration) -> Result<Fields, Error> {
+    read_json(req, idle).await
+}
+
+/// `req`'s JSON body; an empty body is `T::default()`.
+async fn read_json<T: serde::de::DeserializeOwned + Default>(
+    req: Request<Incoming>,
+    idle: std::time::Duration,
+) -> Result<T, Error> {
     let bytes = body::collect_limited(req.into_body(), MAX_BODY, idle)
         .await
         .map_err(|e| Error::BadRequest(e.to_string()))?
         .ok_or_else(|| Error::BadRequest(format!("body larger than {MAX_BODY} bytes")))?;
     if bytes.is_empty() {
-        return Ok(Fields::default());
+        return Ok(T::default());
     }
     serde_json::from_slice(&bytes).map_err(|e| Error::BadRequest(e.to_string()))
 }

@@ -1,5 +1,6 @@
 //! One POST to a receiver: exactly the contract's headers (custom headers,
-//! `Content-Type`, optional Standard Webhooks signature, plus the `Host` and
+//! `Content-Type`, `User-Agent`, `Authorization` from the service URI's
+//! user info, the optional Standard Webhooks signature, plus the `Host` and
 //! `Content-Length` HTTP needs), no redirects, a per-attempt timeout.
 //!
 //! Built on hyper's client rather than a higher-level one because those add
@@ -17,9 +18,19 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use sha2::Sha256;
 
+use crate::format::Body;
 use crate::target::Resolver;
 use crate::webhook::Webhook;
 use crate::Error;
+
+/// The `User-Agent` of every delivery and ping, unless a custom header sets
+/// one: receivers written for ACR recognise ACR by it (Kargo answers 400
+/// to anything else).
+pub const USER_AGENT: &str = concat!(
+    "AzureContainerRegistry/1.0 (compatible; Berth/",
+    env!("CARGO_PKG_VERSION"),
+    ")"
+);
 
 /// What came back from one attempt.
 #[derive(Clone, Debug)]
@@ -84,15 +95,15 @@ impl Client {
         })
     }
 
-    /// POSTs `body` (the JSON payload of event `id`) to `hook`.
-    pub async fn post(&self, hook: &Webhook, id: &str, body: Vec<u8>) -> Attempt {
+    /// POSTs `body` (the payload of event `id`) to `hook`.
+    pub async fn post(&self, hook: &Webhook, id: &str, body: Body) -> Attempt {
         let headers = headers(hook, id, &body);
         let start = Instant::now();
-        let response =
-            match tokio::time::timeout(self.timeout, self.send(hook, &headers, body)).await {
-                Ok(result) => result,
-                Err(_) => Err(format!("timed out after {:?}", self.timeout)),
-            };
+        let send = self.send(hook, &headers, body.bytes);
+        let response = match tokio::time::timeout(self.timeout, send).await {
+            Ok(result) => result,
+            Err(_) => Err(format!("timed out after {:?}", self.timeout)),
+        };
         Attempt {
             request_headers: headers,
             response,
@@ -106,7 +117,7 @@ impl Client {
         headers: &BTreeMap<String, String>,
         body: Vec<u8>,
     ) -> Result<Response, String> {
-        let uri: hyper::Uri = hook.service_uri.parse().map_err(|e| format!("{e}"))?;
+        let uri = hook.endpoint().map_err(|e| e.to_string())?.uri;
         if self.refuse_private {
             crate::target::check_literal(&uri)?;
         }
@@ -154,26 +165,37 @@ impl Client {
     }
 }
 
-/// The headers of a delivery: `Content-Type` unless a custom header sets it,
-/// the custom headers, and the signature headers when the hook has a secret.
-fn headers(hook: &Webhook, id: &str, body: &[u8]) -> BTreeMap<String, String> {
+/// The headers of a delivery: `Content-Type`, `User-Agent` and (from the
+/// service URI's user info) `Authorization`, each unless a custom header
+/// sets it; the custom headers; and the signature headers when the hook has
+/// a secret.
+fn headers(hook: &Webhook, id: &str, body: &Body) -> BTreeMap<String, String> {
+    let custom = |name: &str| {
+        hook.custom_headers
+            .keys()
+            .any(|k| k.eq_ignore_ascii_case(name))
+    };
     let mut headers = BTreeMap::new();
-    if !hook
-        .custom_headers
-        .keys()
-        .any(|k| k.eq_ignore_ascii_case("content-type"))
-    {
-        headers.insert("Content-Type".to_owned(), "application/json".to_owned());
+    if !custom("content-type") {
+        headers.insert("Content-Type".to_owned(), body.content_type.to_owned());
+    }
+    if !custom("user-agent") {
+        headers.insert("User-Agent".to_owned(), USER_AGENT.to_owned());
+    }
+    let credentials = hook.endpoint().ok().and_then(|e| e.credentials);
+    if let (Some((user, password)), false) = (credentials, custom("authorization")) {
+        let token = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+        headers.insert("Authorization".to_owned(), format!("Basic {token}"));
     }
     headers.extend(hook.custom_headers.clone());
     if let Some(secret) = &hook.secret {
         let timestamp = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_secs());
-        let mut signatures = vec![sign(secret, id, timestamp, body)];
+        let mut signatures = vec![sign(secret, id, timestamp, &body.bytes)];
         if let (Some(old), Some(until)) = (&hook.previous_secret, hook.previous_secret_until) {
             if timestamp < until {
-                signatures.push(sign(old, id, timestamp, body));
+                signatures.push(sign(old, id, timestamp, &body.bytes));
             }
         }
         headers.insert("webhook-id".to_owned(), id.to_owned());

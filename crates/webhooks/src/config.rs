@@ -39,6 +39,9 @@ pub struct Config {
     /// and similar internal addresses, checked after DNS resolution, for
     /// deliveries and pings alike (default off).
     pub refuse_private_targets: bool,
+    /// Retry the statuses that end a delivery at once (400, 401, 403, 404,
+    /// 405, 410, 413, 415, 422) like any other failure (default off).
+    pub retry_client_errors: bool,
 }
 
 impl Default for Config {
@@ -54,6 +57,7 @@ impl Default for Config {
             max_webhooks: 500,
             secret_rotation_grace: Duration::from_secs(24 * 3600),
             refuse_private_targets: false,
+            retry_client_errors: false,
         }
     }
 }
@@ -66,6 +70,7 @@ impl Config {
             max_age: self.max_age,
             base: self.backoff_base,
             cap: self.backoff_cap,
+            retry_client_errors: self.retry_client_errors,
         }
     }
 }

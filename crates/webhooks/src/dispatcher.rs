@@ -13,10 +13,12 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
+use serde::{Deserialize, Serialize};
+
 use crate::filter::matches;
 use crate::queue::Delivery;
 use crate::store::now_ms;
-use crate::{history, Shared};
+use crate::{history, Error, Shared};
 
 /// Events handled per round.
 const BATCH: usize = 256;
@@ -107,6 +109,120 @@ pub async fn dispatch_pending(shared: &Shared) -> Result<(), crate::Error> {
     }
 }
 
+/// Which events a replay queues again: `since` and `until` are RFC 3339
+/// times (inclusive), `after` a sequence number (exclusive).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReplayRange {
+    /// Events at or after this time.
+    pub since: Option<String>,
+    /// Events at or before this time.
+    pub until: Option<String>,
+    /// Events after this sequence number.
+    pub after: Option<u64>,
+}
+
+/// What a replay did, and what the event log still holds.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReplayReport {
+    /// Events queued for delivery.
+    pub queued: u64,
+    /// Matching events already queued (pending delivery): not queued twice.
+    pub already_queued: u64,
+    /// Matching events refused by a full queue (recorded as dropped).
+    pub dropped: u64,
+    /// The oldest event the log holds: sequence number and time.
+    pub oldest: Option<(u64, String)>,
+    /// The newest.
+    pub newest: Option<(u64, String)>,
+}
+
+/// Queues again, in order, every event the log still holds in `range` that
+/// matches webhook `name` as it is now (actions, scope, status), through
+/// the normal queue (retries, history and metrics apply). For a receiver
+/// back after an outage longer than the retry window, or just created.
+pub async fn replay(
+    shared: &Shared,
+    name: &str,
+    range: ReplayRange,
+) -> Result<ReplayReport, Error> {
+    let time = |field: &'static str, v: &Option<String>| {
+        v.as_deref()
+            .map(|t| {
+                humantime::parse_rfc3339_weak(t)
+                    .map_err(|e| Error::Invalid(field, format!("{t:?}: {e} (expected RFC 3339)")))
+            })
+            .transpose()
+    };
+    let (since, until) = (time("since", &range.since)?, time("until", &range.until)?);
+    let hook = shared.store.get(name).await?;
+    // Everything up to the cursor has been dispatched: the replay queues on
+    // the same keys, so an event the dispatcher queued is not queued twice.
+    dispatch_pending(shared).await?;
+    let _one_at_a_time = shared.dispatch.lock().await;
+    let s = &shared.store;
+    let cursor = s.cursor().await?;
+    shared.queue.load(name).await?;
+    let mut report = ReplayReport {
+        queued: 0,
+        already_queued: 0,
+        dropped: 0,
+        oldest: None,
+        newest: None,
+    };
+    let limit = shared.config.queue_limit;
+    let mut after = range.after.unwrap_or(0);
+    'log: loop {
+        let batch = s.events.read(after, BATCH).await?;
+        let Some(&(last, _)) = batch.last() else {
+            break;
+        };
+        after = last;
+        for (seq, record) in batch {
+            if seq > cursor {
+                break 'log;
+            }
+            let at = humantime::parse_rfc3339_weak(&record.event.timestamp).ok();
+            let in_range = since.is_none_or(|s| at.is_some_and(|t| t >= s))
+                && until.is_none_or(|u| at.is_some_and(|t| t <= u));
+            if !in_range || !matches(&hook, &record) {
+                continue;
+            }
+            if shared.queue.pending(name) >= limit {
+                report.dropped += 1;
+                let entry = history::dropped_entry(&record.event, limit)?;
+                history::append(s, name, entry, shared.config.history_limit).await?;
+                continue;
+            }
+            let delivery = serde_json::to_vec(&Delivery {
+                event: record.event,
+                attempts: 0,
+                queued_ms: now_ms(),
+                next_attempt_ms: 0,
+            })?;
+            if shared.queue.push(name, seq, &delivery).await? {
+                report.queued += 1;
+            } else {
+                report.already_queued += 1;
+            }
+        }
+    }
+    shared.workers.wake(name);
+    let first = s.events.read(0, 1).await?;
+    report.oldest = first
+        .first()
+        .map(|(seq, r)| (*seq, r.event.timestamp.clone()));
+    let newest = s
+        .events
+        .read(s.events.durable().saturating_sub(1), 1)
+        .await?;
+    report.newest = newest
+        .first()
+        .map(|(seq, r)| (*seq, r.event.timestamp.clone()));
+    Ok(report)
+}
+
 #[cfg(test)]
 mod tests {
     use std::sync::Arc;
@@ -139,6 +255,7 @@ mod tests {
             shutdown: CancellationToken::new(),
             dispatch: tokio::sync::Mutex::new(()),
             runtime: tokio::runtime::Handle::current(),
+            registry_url: "http://127.0.0.1:5000".into(),
         };
         (Arc::new(shared), registry)
     }
@@ -204,5 +321,54 @@ mod tests {
         assert_eq!(listed.len(), 1);
         assert_eq!(listed[0]["result"], "dropped");
         assert_eq!(shared.store.cursor().await.unwrap(), 3);
+    }
+
+    #[tokio::test]
+    async fn replay_queues_matching_events_again_once_each() {
+        let dir = tempfile::tempdir().unwrap();
+        let (shared, registry) = shared(dir.path(), 100).await;
+        shared.store.create(&hook("app:*")).await.unwrap();
+        for repo in ["app", "other", "app", "app"] {
+            push(&registry, repo).await;
+        }
+        dispatch_pending(&shared).await.unwrap();
+        // Delivered (or given up): the queue is empty again.
+        while let Some((key, _)) = shared.queue.head("hook01").await.unwrap() {
+            shared.queue.finish("hook01", &key).await.unwrap();
+        }
+        let all = replay(&shared, "hook01", ReplayRange::default())
+            .await
+            .unwrap();
+        assert_eq!((all.queued, all.already_queued, all.dropped), (3, 0, 0));
+        assert_eq!(all.oldest.as_ref().map(|o| o.0), Some(1));
+        assert_eq!(all.newest.as_ref().map(|n| n.0), Some(4));
+        let again = replay(&shared, "hook01", ReplayRange::default())
+            .await
+            .unwrap();
+        assert_eq!((again.queued, again.already_queued), (0, 3));
+        let mut seqs = Vec::new();
+        while let Some((key, _)) = shared.queue.head("hook01").await.unwrap() {
+            seqs.push(crate::queue::seq_of(&key));
+            shared.queue.finish("hook01", &key).await.unwrap();
+        }
+        assert_eq!(seqs, [1, 3, 4], "in order, each once");
+        let later = ReplayRange {
+            after: Some(3),
+            ..ReplayRange::default()
+        };
+        assert_eq!(replay(&shared, "hook01", later).await.unwrap().queued, 1);
+        let future = ReplayRange {
+            since: Some("2999-01-01T00:00:00Z".into()),
+            ..ReplayRange::default()
+        };
+        assert_eq!(replay(&shared, "hook01", future).await.unwrap().queued, 0);
+        let bad = ReplayRange {
+            until: Some("yesterday".into()),
+            ..ReplayRange::default()
+        };
+        assert!(matches!(
+            replay(&shared, "hook01", bad).await,
+            Err(Error::Invalid("until", _))
+        ));
     }
 }

@@ -16,6 +16,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::client::Attempt;
+use crate::format::Body;
 use crate::retry::Outcome;
 use crate::store::{History, Store};
 use crate::webhook::Webhook;
@@ -24,7 +25,7 @@ use crate::Error;
 /// A history entry, as stored and listed: ACR's `listEvents` shape.
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
-struct Entry<'a, C: Serialize> {
+struct Entry<'a, C: Serialize + ?Sized> {
     id: &'a str,
     timestamp: String,
     attempts: u32,
@@ -40,7 +41,7 @@ struct Entry<'a, C: Serialize> {
 
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
-struct RequestMessage<'a, C: Serialize> {
+struct RequestMessage<'a, C: Serialize + ?Sized> {
     content: &'a C,
     #[serde(skip_serializing_if = "Option::is_none")]
     headers: Option<BTreeMap<&'a str, &'a str>>,
@@ -64,11 +65,14 @@ fn now() -> String {
     humantime::format_rfc3339_nanos(std::time::SystemTime::now()).to_string()
 }
 
-/// The history entry of one attempt to deliver `content` (whose id is
-/// `id`), encoded. Custom header values are masked.
-pub fn attempt_entry<C: Serialize>(
+/// The history entry of one attempt to deliver `body` (of event `id`),
+/// encoded: the body as sent, the headers with every secret value (custom
+/// headers, credentials from the service URI) as `******`, the service URI
+/// with its password masked.
+pub fn attempt_entry(
     hook: &Webhook,
-    (id, content): (&str, &C),
+    id: &str,
+    body: &Body,
     attempt: &Attempt,
     attempts: u32,
     outcome: &Outcome,
@@ -77,8 +81,9 @@ pub fn attempt_entry<C: Serialize>(
         .request_headers
         .iter()
         .map(|(k, v)| {
-            let custom = hook.custom_headers.contains_key(k);
-            (k.as_str(), if custom { "******" } else { v.as_str() })
+            let secret =
+                hook.custom_headers.contains_key(k) || k.eq_ignore_ascii_case("authorization");
+            (k.as_str(), if secret { MASK } else { v.as_str() })
         })
         .collect();
     let (response, error) = match &attempt.response {
@@ -94,6 +99,10 @@ pub fn attempt_entry<C: Serialize>(
         ),
         Err(e) => (None, Some(e.clone())),
     };
+    let content = serde_json::value::RawValue::from_string(
+        String::from_utf8_lossy(&body.bytes).into_owned(),
+    )?;
+    let uri = hook.masked_uri();
     Ok(serde_json::to_vec(&Entry {
         id,
         timestamp: now(),
@@ -101,15 +110,47 @@ pub fn attempt_entry<C: Serialize>(
         result: outcome.listed(),
         latency_ms: Some(attempt.latency.as_millis() as u64),
         event_request_message: RequestMessage {
-            content,
+            content: content.as_ref(),
             headers: Some(headers),
             method: "POST",
-            request_uri: Some(&hook.service_uri),
+            request_uri: Some(&uri),
             version: "1.1",
         },
         event_response_message: response,
         error,
     })?)
+}
+
+/// What a secret reads as in the history.
+const MASK: &str = "******";
+
+/// The body recorded by the newest entry of `name`'s history for event (or
+/// ping) `id`, byte for byte as it was sent.
+pub async fn recorded_body(store: &Store, name: &str, id: &str) -> Result<Option<Vec<u8>>, Error> {
+    #[derive(serde::Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Recorded {
+        id: String,
+        event_request_message: RecordedRequest,
+    }
+    #[derive(serde::Deserialize)]
+    struct RecordedRequest {
+        content: Box<serde_json::value::RawValue>,
+    }
+    let mut all = std::pin::pin!(store.history.iter(&prefix(name)));
+    while let Some((_, v)) = all.try_next().await? {
+        let entry: Recorded = serde_json::from_slice(&v)?;
+        if entry.id == id {
+            let bytes = entry
+                .event_request_message
+                .content
+                .get()
+                .as_bytes()
+                .to_vec();
+            return Ok(Some(bytes));
+        }
+    }
+    Ok(None)
 }
 
 /// The entry recorded when a full queue refuses `event`, encoded.

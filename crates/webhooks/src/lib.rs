@@ -7,6 +7,7 @@
 //! - [`dispatcher`]: tails the registry's event log into per-webhook queues.
 //! - [`queue`]: the delivery queues and their pending counts.
 //! - [`worker`]: one worker per webhook delivers its queue in order.
+//! - [`format`]: a delivery's body: ACR's payload, or a CloudEvent around it.
 //! - [`client`]: one POST, with the contract's headers and optional signature.
 //! - [`target`]: the optional refusal of internal receiver addresses.
 //! - [`retry`]: the pure retry decision and backoff.
@@ -27,6 +28,7 @@ pub mod config;
 pub mod dispatcher;
 pub mod error;
 pub mod filter;
+pub mod format;
 pub mod history;
 pub mod metrics;
 pub mod queue;
@@ -58,10 +60,12 @@ impl Webhooks {
     /// Opens the webhooks' state in the registry's `storage` (a database of
     /// their own; events come from the registry's log), creates or updates
     /// the webhooks of the configuration file, and starts the dispatcher and
-    /// one worker per webhook. Everything stops when `shutdown` is
+    /// one worker per webhook. `registry_url` is the registry's own
+    /// (`http://127.0.0.1:5000`). Everything stops when `shutdown` is
     /// cancelled. Call inside a tokio runtime.
     pub async fn start(
         storage: &ExtensionStore,
+        registry_url: String,
         config: Config,
         configured: Vec<Webhook>,
         shutdown: CancellationToken,
@@ -85,6 +89,7 @@ impl Webhooks {
             shutdown,
             dispatch: tokio::sync::Mutex::new(()),
             runtime,
+            registry_url,
         });
         for hook in shared.store.all().await?.iter() {
             shared.queue.load(&hook.name).await?;

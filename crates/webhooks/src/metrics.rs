@@ -31,6 +31,7 @@ pub fn render(shared: &Shared, out: &mut String) {
             ("delivered", &t.delivered),
             ("retrying", &t.retrying),
             ("failed", &t.failed),
+            ("refused", &t.refused),
             ("dropped", &t.dropped),
         ] {
             let _ = writeln!(

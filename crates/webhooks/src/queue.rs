@@ -69,9 +69,9 @@ impl Queue {
     }
 
     /// Queues `delivery` (encoded) of event `seq` for `name`, unless that
-    /// event is queued already (a dispatch repeated). Not durable until the
-    /// webhooks' database is flushed.
-    pub async fn push(&self, name: &str, seq: u64, delivery: &[u8]) -> Result<(), Error> {
+    /// event is queued already (a dispatch repeated); whether it was new.
+    /// Not durable until the webhooks' database is flushed.
+    pub async fn push(&self, name: &str, seq: u64, delivery: &[u8]) -> Result<bool, Error> {
         let new = self
             .tree
             .compare_and_swap(&entry_key(name, seq), None, Some(delivery))
@@ -79,7 +79,7 @@ impl Queue {
         if new {
             *self.lock().entry(name.to_owned()).or_default() += 1;
         }
-        Ok(())
+        Ok(new)
     }
 
     /// The oldest delivery of `name`, if any.

@@ -11,18 +11,36 @@ pub enum Outcome {
     Retry(Duration),
     /// Stop: attempts or age exhausted.
     GiveUp,
+    /// Stop: the receiver refused the delivery for good (see
+    /// [`PERMANENT`]).
+    Refused,
 }
 
 impl Outcome {
-    /// How the history lists it (and `/metrics` counts it).
+    /// How the history lists it.
     pub fn listed(&self) -> &'static str {
         match self {
             Self::Delivered => "delivered",
             Self::Retry(_) => "retrying",
-            Self::GiveUp => "failed",
+            Self::GiveUp | Self::Refused => "failed",
+        }
+    }
+
+    /// How `/metrics` counts it.
+    pub fn counted(&self) -> &'static str {
+        match self {
+            Self::Refused => "refused",
+            other => other.listed(),
         }
     }
 }
+
+/// Statuses that say the receiver will never take this delivery: it is
+/// malformed for it, unauthorized, or unwanted. ACR never retries a
+/// delivery and Event Grid does not retry 400, 401, 403 or 413; receivers
+/// are written assuming so (Keel answers 400 to a push without a tag).
+/// 408, 425, 429 and every 5xx are retried.
+pub const PERMANENT: [u16; 9] = [400, 401, 403, 404, 405, 410, 413, 415, 422];
 
 /// Retry settings.
 #[derive(Clone, Debug)]
@@ -35,6 +53,8 @@ pub struct Policy {
     pub base: Duration,
     /// Largest backoff (also caps `Retry-After`).
     pub cap: Duration,
+    /// Retry [`PERMANENT`] refusals too, like every other non-2xx.
+    pub retry_client_errors: bool,
 }
 
 impl Policy {
@@ -50,6 +70,9 @@ impl Policy {
     ) -> Outcome {
         if status.is_some_and(|s| (200..300).contains(&s)) {
             return Outcome::Delivered;
+        }
+        if status.is_some_and(|s| PERMANENT.contains(&s)) && !self.retry_client_errors {
+            return Outcome::Refused;
         }
         if attempts >= self.max_attempts || age >= self.max_age {
             return Outcome::GiveUp;
@@ -102,6 +125,7 @@ mod tests {
             max_age: Duration::from_secs(3600),
             base: Duration::from_secs(1),
             cap: Duration::from_secs(60),
+            retry_client_errors: false,
         }
     }
 
@@ -115,10 +139,12 @@ mod tests {
         for s in [
             Some(301),
             Some(302),
-            Some(400),
-            Some(404),
+            Some(408),
+            Some(409),
+            Some(425),
             Some(429),
             Some(500),
+            Some(501),
             Some(503),
             None,
         ] {
@@ -126,6 +152,20 @@ mod tests {
                 matches!(p.classify(s, None, 1, age), Outcome::Retry(_)),
                 "{s:?}"
             );
+        }
+        for s in PERMANENT {
+            assert_eq!(p.classify(Some(s), None, 1, age), Outcome::Refused, "{s}");
+            assert_eq!(Outcome::Refused.listed(), "failed");
+        }
+        let retrying = Policy {
+            retry_client_errors: true,
+            ..policy()
+        };
+        for s in PERMANENT {
+            assert!(matches!(
+                retrying.classify(Some(s), None, 1, age),
+                Outcome::Retry(_)
+            ));
         }
         assert_eq!(p.classify(Some(500), None, 5, age), Outcome::GiveUp);
         assert_eq!(

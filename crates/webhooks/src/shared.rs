@@ -27,6 +27,18 @@ pub struct Shared {
     pub dispatch: tokio::sync::Mutex<()>,
     /// Where the dispatcher and the workers run (see [`delivery_runtime`]).
     pub runtime: tokio::runtime::Handle,
+    /// The registry's own URL (`http://127.0.0.1:5000`): the CloudEvents
+    /// `source` of a ping, and the scheme of every other.
+    pub registry_url: String,
+}
+
+impl Shared {
+    /// `http` or `https`, as the registry serves.
+    pub fn scheme(&self) -> &str {
+        self.registry_url
+            .split_once("://")
+            .map_or("http", |(s, _)| s)
+    }
 }
 
 /// Threads of the delivery runtime.

@@ -2,8 +2,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use registry::ext::Action;
-use registry::ext::{RepoName, Tag};
+use registry::ext::{percent_decode, Action, RepoName, Tag};
 use serde::{Deserialize, Serialize};
 
 use crate::Error;
@@ -17,6 +16,29 @@ pub enum Status {
     Enabled,
     /// It receives nothing.
     Disabled,
+}
+
+/// The wire format of a webhook's deliveries.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Format {
+    /// ACR's payload as it is (the default).
+    #[default]
+    Acr,
+    /// Extension: a CloudEvents 1.0 envelope (structured mode) whose `data`
+    /// is ACR's payload (see [`crate::format`]).
+    Cloudevents,
+}
+
+/// Where a webhook's deliveries go: the service URI without its user info,
+/// and the credentials that user info carries (App Service's
+/// `https://$app:password@app.scm.example/docker/hook`), sent as HTTP Basic.
+#[derive(Debug)]
+pub struct Endpoint {
+    /// The request target.
+    pub uri: hyper::Uri,
+    /// User and password, percent-decoded.
+    pub credentials: Option<(String, String)>,
 }
 
 /// A webhook as stored.
@@ -48,6 +70,9 @@ pub struct Webhook {
     /// See `previous_secret`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub previous_secret_until: Option<u64>,
+    /// The deliveries' wire format (extension).
+    #[serde(default)]
+    pub format: Format,
 }
 
 impl Webhook {
@@ -57,7 +82,7 @@ impl Webhook {
         if !(5..=50).contains(&n) || !self.name.bytes().all(|b| b.is_ascii_alphanumeric()) {
             return Err(Error::Invalid("name", "5 to 50 letters and digits".into()));
         }
-        validate_uri(&self.service_uri)?;
+        self.endpoint()?;
         if self.actions.is_empty() {
             return Err(Error::Invalid(
                 "actions",
@@ -91,7 +116,50 @@ impl Webhook {
             "scope": self.scope,
             "customHeaders": self.custom_headers.keys().collect::<Vec<_>>(),
             "signed": self.secret.is_some(),
+            "format": self.format,
         })
+    }
+
+    /// The service URI split into the request target and the credentials of
+    /// its user info.
+    pub fn endpoint(&self) -> Result<Endpoint, Error> {
+        let uri = &self.service_uri;
+        let invalid =
+            |why: &str| Error::Invalid("serviceUri", format!("{:?}: {why}", mask_uri(uri)));
+        let parsed: hyper::Uri = uri
+            .parse()
+            .map_err(|e: hyper::http::uri::InvalidUri| invalid(&e.to_string()))?;
+        let (Some(scheme @ ("http" | "https")), Some(authority)) =
+            (parsed.scheme_str(), parsed.authority())
+        else {
+            return Err(invalid("an absolute http:// or https:// URI is required"));
+        };
+        if parsed.host().is_none_or(str::is_empty) {
+            return Err(invalid("an absolute http:// or https:// URI is required"));
+        }
+        let (credentials, host) = match authority.as_str().rsplit_once('@') {
+            Some((info, host)) => {
+                let (user, password) = info.split_once(':').unwrap_or((info, ""));
+                (Some((percent_decode(user), percent_decode(password))), host)
+            }
+            None => (None, authority.as_str()),
+        };
+        let target = hyper::Uri::builder()
+            .scheme(scheme)
+            .authority(host)
+            .path_and_query(parsed.path_and_query().map_or("/", |p| p.as_str()))
+            .build()
+            .map_err(|e| invalid(&e.to_string()))?;
+        Ok(Endpoint {
+            uri: target,
+            credentials,
+        })
+    }
+
+    /// The service URI with the password of its user info, if any, shown as
+    /// `******` (what the delivery history records).
+    pub fn masked_uri(&self) -> String {
+        mask_uri(&self.service_uri)
     }
 
     /// The get-config view: the service URI and header values.
@@ -100,16 +168,20 @@ impl Webhook {
     }
 }
 
-fn validate_uri(uri: &str) -> Result<(), Error> {
-    let invalid = |why: &str| Error::Invalid("serviceUri", format!("{uri:?}: {why}"));
-    let parsed: hyper::Uri = uri
-        .parse()
-        .map_err(|e: hyper::http::uri::InvalidUri| invalid(&e.to_string()))?;
-    let scheme_ok = matches!(parsed.scheme_str(), Some("http" | "https"));
-    if !scheme_ok || parsed.host().is_none_or(str::is_empty) {
-        return Err(invalid("an absolute http:// or https:// URI is required"));
+/// `uri` with the password of its user info as `******`.
+fn mask_uri(uri: &str) -> String {
+    let Some((scheme, rest)) = uri.split_once("://") else {
+        return uri.to_owned();
+    };
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(end);
+    match authority.rsplit_once('@') {
+        Some((info, host)) => {
+            let user = info.split_once(':').map_or(info, |(u, _)| u);
+            format!("{scheme}://{user}:******@{host}{tail}")
+        }
+        None => uri.to_owned(),
     }
-    Ok(())
 }
 
 fn validate_scope(scope: &str) -> Result<(), Error> {
@@ -143,6 +215,7 @@ pub(crate) mod tests {
             secret: None,
             previous_secret: None,
             previous_secret_until: None,
+            format: Format::Acr,
         }
     }
 
@@ -177,6 +250,28 @@ pub(crate) mod tests {
         let mut h = hook("");
         h.custom_headers.insert("Bad Header".into(), "v".into());
         assert!(h.validate().is_err());
+    }
+
+    #[test]
+    fn user_info_becomes_credentials_and_is_masked() {
+        let mut h = hook("");
+        h.service_uri = "https://$app:p%40ss:w0rd@app.scm.example:8443/docker/hook?x=1".into();
+        let e = h.endpoint().unwrap();
+        assert_eq!(
+            e.uri.to_string(),
+            "https://app.scm.example:8443/docker/hook?x=1"
+        );
+        assert_eq!(e.credentials, Some(("$app".into(), "p@ss:w0rd".into())));
+        assert_eq!(
+            h.masked_uri(),
+            "https://$app:******@app.scm.example:8443/docker/hook?x=1"
+        );
+        h.service_uri = "http://h:1".into();
+        assert_eq!(h.endpoint().unwrap().credentials, None);
+        assert_eq!(h.masked_uri(), "http://h:1");
+        h.service_uri = "http://user:secret@".into();
+        let err = h.validate().unwrap_err().to_string();
+        assert!(!err.contains("secret"), "{err}");
     }
 
     #[test]

@@ -2,10 +2,10 @@
 //! attempt at a time, so a slow, failing or hanging receiver delays only its
 //! own queue.
 //!
-//! A step is four single-purpose stages, each testable alone:
-//! [`next_due`] (the queue's head, if due) → [`attempt`] (one POST) →
-//! [`decide`] (delivered, retry, give up) → [`settle`] (history, queue,
-//! tally).
+//! A step is single-purpose stages, each testable alone: [`next_due`] (the
+//! queue's head, if due) → [`format::event`] (the body) →
+//! [`crate::client::Client::post`] (one POST) → [`decide`] (delivered, retry, give up,
+//! refused) → the history → [`settle`] (the queue) → the tally.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -15,11 +15,11 @@ use std::time::Duration;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
-use crate::client::{Attempt, Client};
+use crate::client::Attempt;
+use crate::format;
 use crate::queue::{Delivery, Head, Queue};
 use crate::retry::{parse_retry_after, Outcome, Policy};
 use crate::store::now_ms;
-use crate::webhook::Webhook;
 use crate::{history, Error, Shared};
 
 /// The running workers, by webhook name.
@@ -45,6 +45,8 @@ pub struct Tally {
     pub retrying: AtomicU64,
     /// Failed attempts after which the delivery was given up.
     pub failed: AtomicU64,
+    /// Attempts the receiver refused for good (a 4xx that is not retried).
+    pub refused: AtomicU64,
     /// Events refused because the queue was full.
     pub dropped: AtomicU64,
 }
@@ -56,6 +58,7 @@ impl Tally {
             Outcome::Delivered => &self.delivered,
             Outcome::Retry(_) => &self.retrying,
             Outcome::GiveUp => &self.failed,
+            Outcome::Refused => &self.refused,
         }
     }
 }
@@ -181,12 +184,17 @@ async fn step(shared: &Shared, name: &str, tally: &Tally) -> Result<Option<Durat
         Due::Empty => return Ok(None),
     };
     let hook = shared.store.get(name).await?;
-    let attempt = attempt(&shared.client, &hook, &delivery).await?;
+    let body = format::event(hook.format, &delivery.event, shared.scheme())?;
+    let attempt = shared
+        .client
+        .post(&hook, &delivery.event.id, body.clone())
+        .await;
     delivery.attempts += 1;
     let outcome = decide(&shared.config.policy(), &attempt, &delivery, now_ms());
     let entry = history::attempt_entry(
         &hook,
-        (&delivery.event.id, &delivery.event),
+        &delivery.event.id,
+        &body,
         &attempt,
         delivery.attempts,
         &outcome,
@@ -219,14 +227,6 @@ async fn next_due(queue: &Queue, name: &str, now: u64) -> Result<Due, Error> {
         }
         Some(head) => Due::Ready(Box::new(head)),
     })
-}
-
-/// One POST of `delivery` to `hook`.
-async fn attempt(client: &Client, hook: &Webhook, delivery: &Delivery) -> Result<Attempt, Error> {
-    let event = &delivery.event;
-    Ok(client
-        .post(hook, &event.id, serde_json::to_vec(event)?)
-        .await)
 }
 
 /// What an attempt means for a delivery that has now had
@@ -263,9 +263,9 @@ async fn settle(
             queue.reschedule(key, &delivery).await?;
             Ok(*delay)
         }
-        Outcome::Delivered | Outcome::GiveUp => {
-            if *outcome == Outcome::GiveUp {
-                tracing::warn!(webhook = %name, event = %id, attempts = delivery.attempts, "delivery failed for good");
+        Outcome::Delivered | Outcome::GiveUp | Outcome::Refused => {
+            if *outcome != Outcome::Delivered {
+                tracing::warn!(webhook = %name, event = %id, attempts = delivery.attempts, outcome = outcome.counted(), "delivery failed for good");
             }
             queue.finish(name, key).await?;
             Ok(Duration::ZERO)
