@@ -30,6 +30,13 @@
 #                               use their own --root/--runroot under /tmp)
 #        BERTH_PODMAN_FLAGS     global podman flags (vfs, cgroupfs, file events,
 #                               --root/--runroot under BERTH_PODMAN_ROOT)
+#        BERTH_TEST_POSTGRES    postgres://postgres@127.0.0.1:PORT/postgres, a
+#                               throwaway PostgreSQL cluster (Debian's server; the
+#                               scale-out tests create a database each)
+#        BERTH_TEST_S3          http://127.0.0.1:PORT, an S3-compatible server
+#                               (moto_server from PyPI's moto[server]); the
+#                               AWS_* variables that reach it (AWS_ENDPOINT_URL,
+#                               AWS_ALLOW_HTTP, keys, region), as Berth reads them
 #        BERTH_TEST_ENV_READY   1
 
 if [[ "${BASH_SOURCE[0]}" != "${0}" ]]; then
@@ -61,19 +68,21 @@ die() { printf '[setup-test-env] ERROR: %s\n' "$*" >&2; exit 1; }
 # ---------------------------------------------------------------- 1. apt
 # dockerd is checked (not docker): a docker CLI alone may be preinstalled.
 need_apt=0
-for cmd in dockerd containerd runc podman conmon skopeo curl openssl jq newuidmap tar gzip sha256sum; do
+for cmd in dockerd containerd runc podman conmon skopeo curl openssl jq newuidmap tar gzip sha256sum runuser; do
     if ! command -v "$cmd" >/dev/null 2>&1; then
         log "missing command: $cmd"
         need_apt=1
     fi
 done
 [[ -x /usr/bin/docker ]] || need_apt=1
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need_apt=1
 if [[ "$need_apt" == 1 ]]; then
     log "apt-get update && apt-get install (takes ~30 s)"
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -q >/dev/null
     apt-get install -y -q --no-install-recommends \
         docker.io podman skopeo curl openssl jq uidmap ca-certificates tar gzip coreutils \
+        postgresql util-linux \
         >/tmp/berth-test-apt.log 2>&1 || { tail -n 30 /tmp/berth-test-apt.log >&2; die "apt-get install failed (log: /tmp/berth-test-apt.log)"; }
 else
     log "apt packages already installed"
@@ -196,6 +205,55 @@ else
     log "dockerd is up"
 fi
 
+# ---------------------------------------------------------------- 3b. PostgreSQL
+# A throwaway cluster (trust auth, loopback only) for the scale-out tests,
+# kept across reruns; the server runs as `postgres`, as initdb demands.
+PG_DIR=/tmp/berth-test-pg
+PG_BIN="$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1)"
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+pg_port=""
+[[ -f "$PG_DIR/port" ]] && pg_port="$(cat "$PG_DIR/port")"
+if [[ -n "$pg_port" ]] && "$PG_BIN/pg_isready" -q -h 127.0.0.1 -p "$pg_port"; then
+    log "PostgreSQL already answering on port $pg_port"
+else
+    rm -rf "$PG_DIR"
+    mkdir -p "$PG_DIR"
+    chown postgres:postgres "$PG_DIR"
+    pg_port="$(free_port)"
+    log "starting PostgreSQL on 127.0.0.1:$pg_port (data: $PG_DIR/data)"
+    runuser -u postgres -- "$PG_BIN/initdb" -D "$PG_DIR/data" -U postgres --auth=trust -E UTF8 --no-locale --no-sync \
+        >"$PG_DIR/initdb.log" 2>&1 || { cat "$PG_DIR/initdb.log" >&2; die "initdb failed"; }
+    runuser -u postgres -- "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -l "$PG_DIR/server.log" -w \
+        -o "-c listen_addresses=127.0.0.1 -p $pg_port -k $PG_DIR -c max_connections=400 -c fsync=off -c synchronous_commit=off -c full_page_writes=off" \
+        start >/dev/null || { tail -n 30 "$PG_DIR/server.log" >&2; die "PostgreSQL did not start"; }
+    echo "$pg_port" >"$PG_DIR/port"
+fi
+
+# ---------------------------------------------------------------- 3c. S3 (moto)
+if ! command -v moto_server >/dev/null 2>&1; then
+    log "pip install moto[server]"
+    PIP_ROOT_USER_ACTION=ignore python3 -m pip install -q --disable-pip-version-check 'moto[server]' \
+        || PIP_ROOT_USER_ACTION=ignore python3 -m pip install -q --disable-pip-version-check 'moto[server]' --break-system-packages \
+        || die "pip install moto[server] failed"
+fi
+S3_DIR=/tmp/berth-test-s3
+mkdir -p "$S3_DIR"
+s3_port=""
+[[ -f "$S3_DIR/port" ]] && s3_port="$(cat "$S3_DIR/port")"
+if [[ -n "$s3_port" ]] && curl -fsS -o /dev/null "http://127.0.0.1:$s3_port/"; then
+    log "moto_server already answering on port $s3_port"
+else
+    s3_port="$(free_port)"
+    log "starting moto_server on 127.0.0.1:$s3_port"
+    setsid nohup moto_server -H 127.0.0.1 -p "$s3_port" >"$S3_DIR/server.log" 2>&1 </dev/null &
+    for _ in $(seq 100); do
+        curl -fsS -o /dev/null "http://127.0.0.1:$s3_port/" 2>/dev/null && break
+        sleep 0.1
+    done
+    curl -fsS -o /dev/null "http://127.0.0.1:$s3_port/" || { tail -n 30 "$S3_DIR/server.log" >&2; die "moto_server did not start"; }
+    echo "$s3_port" >"$S3_DIR/port"
+fi
+
 # ---------------------------------------------------------------- 4. env file
 PODMAN_FLAGS="--root ${PODMAN_ROOT}/root --runroot ${PODMAN_ROOT}/runroot --storage-driver vfs --cgroup-manager cgroupfs --events-backend file"
 mkdir -p "$PODMAN_ROOT"
@@ -207,6 +265,13 @@ export DOCKER_BUILDKIT=0
 export BERTH_DOCKER=/usr/bin/docker
 export BERTH_PODMAN_ROOT=${PODMAN_ROOT}
 export BERTH_PODMAN_FLAGS="${PODMAN_FLAGS}"
+export BERTH_TEST_POSTGRES=postgres://postgres@127.0.0.1:${pg_port}/postgres
+export BERTH_TEST_S3=http://127.0.0.1:${s3_port}
+export AWS_ENDPOINT_URL=http://127.0.0.1:${s3_port}
+export AWS_ALLOW_HTTP=true
+export AWS_ACCESS_KEY_ID=berth-test
+export AWS_SECRET_ACCESS_KEY=berth-test
+export AWS_REGION=us-east-1
 export BERTH_TEST_ENV_READY=1
 EOF
 mv -f "$tmp_env" "$ENV_FILE"

@@ -371,7 +371,7 @@ pub fn events(dir: &Path) -> Vec<registry::ext::Record> {
         .expect("runtime");
     runtime.block_on(async {
         let db = registry::ext::Db::open(&dir.join("meta")).expect("open the store");
-        let log = registry::ext::EventLog::new(db);
+        let log = registry::ext::EventLog::new(db).expect("the event log");
         log.read(0, usize::MAX)
             .await
             .expect("read events")

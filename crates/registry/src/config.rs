@@ -60,6 +60,18 @@ pub struct Config {
     pub tls_key: PathBuf,
     /// Access control (`[auth]`); off unless `htpasswd` is set.
     pub auth: crate::auth::AuthConfig,
+    /// Where metadata, the event log and the webhook queues live: empty for
+    /// the embedded store under `data_dir` (the default), or
+    /// `postgres://user:password@host:port/database` for PostgreSQL, shared
+    /// by replicas.
+    pub metadata_url: String,
+    /// Where blobs live: empty for files under `data_dir` (the default), or
+    /// `s3://bucket/prefix` for S3-compatible object storage, shared by
+    /// replicas (endpoint, region and keys from the `AWS_*` variables).
+    pub blob_url: String,
+    /// The name of this replica's location (`westeurope`): its events carry
+    /// it, and webhooks bound to a location receive only its events.
+    pub location: String,
 }
 
 impl Default for Config {
@@ -79,6 +91,9 @@ impl Default for Config {
             tls_cert: PathBuf::new(),
             tls_key: PathBuf::new(),
             auth: crate::auth::AuthConfig::default(),
+            metadata_url: String::new(),
+            blob_url: String::new(),
+            location: String::new(),
         }
     }
 }

@@ -12,8 +12,7 @@
 //! every event a reader still [holds](EventLog::hold): a webhook dispatcher
 //! that lags never loses one.
 
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -157,6 +156,10 @@ pub struct Record {
     /// `repo:tag` scope matches (the payload itself carries no tag).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tags: Vec<String>,
+    /// The location of the replica that raised it (`location`), for the
+    /// webhooks bound to a location; stamped when it is appended.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub location: Option<String>,
 }
 
 impl From<Event> for Record {
@@ -166,74 +169,81 @@ impl From<Event> for Record {
         Self {
             event,
             tags: Vec::new(),
+            location: None,
         }
     }
 }
 
 /// The event log as its readers (the webhooks dispatcher, `/api/events`)
-/// see it: only events known to be on disk. The registry makes every change
-/// durable before its 2xx, and each flush publishes the sequence number it
-/// covered, so readers never flush themselves and never see an event a
-/// crash could take back.
+/// see it: only events known to be durable. The registry makes every change
+/// durable before its 2xx, and publishes the sequence number that covered,
+/// so readers never flush themselves and never see an event a crash could
+/// take back.
+///
+/// The log keeps the newest `event_retention` events and every event after
+/// a reader's [`Hold`]. Holds are stored, so that on a shared engine the
+/// replica that trims respects the readers of every replica.
 #[derive(Debug)]
 pub struct EventLog {
     db: crate::kv::Db,
-    holds: Mutex<Vec<Weak<AtomicU64>>>,
+    holds: crate::kv::Tree,
 }
 
 /// A reader's place in the log: the log keeps every event after it until
-/// the reader moves it on ([`Hold::advance`]) or drops it.
+/// the reader moves it on.
 #[derive(Debug)]
-pub struct Hold(Arc<AtomicU64>);
+pub struct Hold {
+    name: String,
+    holds: crate::kv::Tree,
+}
 
 impl Hold {
     /// Lets the log remove events up to `seq`: the reader is done with them.
-    pub fn advance(&self, seq: u64) {
-        self.0.fetch_max(seq, Ordering::Relaxed);
+    pub async fn advance(&self, seq: u64) -> Result<(), crate::Error> {
+        self.holds
+            .insert(self.name.as_bytes(), &seq.to_be_bytes())
+            .await
     }
 }
 
 impl EventLog {
     /// The log of `db`.
-    pub fn new(db: crate::kv::Db) -> Self {
-        Self {
+    pub fn new(db: crate::kv::Db) -> Result<Self, crate::Error> {
+        Ok(Self {
+            holds: db.tree("event_holds")?,
             db,
-            holds: Mutex::default(),
-        }
+        })
     }
 
-    /// Keeps every event after `after` until the hold moves on.
-    pub fn hold(&self, after: u64) -> Hold {
-        let place = Arc::new(AtomicU64::new(after));
-        self.lock_holds().push(Arc::downgrade(&place));
-        Hold(place)
+    /// Keeps every event after `after` until the reader `name` moves on.
+    pub async fn hold(&self, name: &str, after: u64) -> Result<Hold, crate::Error> {
+        let hold = Hold {
+            name: name.to_owned(),
+            holds: self.holds.clone(),
+        };
+        hold.advance(after).await?;
+        Ok(hold)
     }
 
     /// Removes the events older than the newest `keep` durable ones that no
     /// hold needs, returning how many went. The removal is not flushed: if
     /// a crash takes it back, the next trim repeats it.
     pub(crate) async fn trim(&self, keep: u64) -> Result<usize, crate::Error> {
-        let held = {
-            let mut holds = self.lock_holds();
-            holds.retain(|h| h.strong_count() > 0);
-            holds
-                .iter()
-                .filter_map(Weak::upgrade)
-                .map(|h| h.load(Ordering::Relaxed))
-                .min()
-        };
-        let last = self.durable().saturating_sub(keep);
+        use futures_util::TryStreamExt;
+        let holds: Vec<_> = self.holds.iter(b"").try_collect().await?;
+        let held = holds
+            .iter()
+            .map(|(_, v)| crate::kv::decode_u64(Some(v)))
+            .min();
+        let last = self.db.log_durable().await?.saturating_sub(keep);
         let cut = held.map_or(last, |h| h.min(last));
         self.db.log_trim(cut).await
     }
 
-    fn lock_holds(&self) -> std::sync::MutexGuard<'_, Vec<Weak<AtomicU64>>> {
-        self.holds.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    /// The highest sequence number known to be durable.
+    /// The highest sequence number known to be durable (on a shared engine:
+    /// known to this replica; see [`EventLog::subscribe`]).
     pub fn durable(&self) -> u64 {
-        self.db.durable()
+        *self.db.watch_durable().borrow()
     }
 
     /// Notified whenever [`EventLog::durable`] moves.
@@ -248,10 +258,7 @@ impl EventLog {
 
     /// Up to `limit` durable records after `after`, oldest first.
     pub async fn read(&self, after: u64, limit: usize) -> Result<Vec<(u64, Record)>, crate::Error> {
-        let durable = self.durable();
-        let mut records = self.db.log_after(after, limit).await?;
-        records.retain(|(seq, _)| *seq <= durable);
-        Ok(records)
+        self.db.log_after(after, limit, false).await
     }
 
     /// Every committed record after `after`, durable or not (for garbage
@@ -260,7 +267,7 @@ impl EventLog {
         &self,
         after: u64,
     ) -> Result<Vec<(u64, Record)>, crate::Error> {
-        self.db.log_after(after, usize::MAX).await
+        self.db.log_after(after, usize::MAX, true).await
     }
 }
 
@@ -300,7 +307,7 @@ mod tests {
             .await
             .unwrap();
         }
-        EventLog::new(db)
+        EventLog::new(db).unwrap()
     }
 
     async fn seqs(log: &EventLog) -> Vec<u64> {
@@ -312,13 +319,12 @@ mod tests {
     async fn trim_keeps_the_newest_events_and_what_a_hold_needs() {
         let dir = tempfile::tempdir().unwrap();
         let log = log_of(dir.path(), 10).await;
-        let hold = log.hold(3);
+        let hold = log.hold("reader", 3).await.unwrap();
         assert_eq!(log.trim(2).await.unwrap(), 3);
         assert_eq!(seqs(&log).await, (4..=10).collect::<Vec<_>>());
-        hold.advance(10);
+        hold.advance(10).await.unwrap();
         assert_eq!(log.trim(2).await.unwrap(), 5);
         assert_eq!(seqs(&log).await, [9, 10]);
-        drop(hold);
         assert_eq!(log.trim(0).await.unwrap(), 2);
         assert_eq!(seqs(&log).await, Vec::<u64>::new());
         assert_eq!(log.last_committed().await.unwrap(), 10, "numbering goes on");

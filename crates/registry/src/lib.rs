@@ -91,6 +91,9 @@ impl Registry {
             allow_missing_references: config.allow_missing_references,
             quarantine: config.quarantine,
             max_open_uploads: config.max_open_uploads,
+            metadata_url: config.metadata_url.clone(),
+            blob_url: config.blob_url.clone(),
+            location: config.location.clone(),
         };
         let auth = auth::Auth::load(&config.auth)?;
         let store = Store::open(&config.data_dir, store_config).await?;

@@ -155,6 +155,8 @@ struct Fields {
     status: Option<Status>,
     secret: Option<String>,
     format: Option<Format>,
+    /// `""` on update removes it.
+    location: Option<String>,
 }
 
 type Reply = Result<(StatusCode, Value), Error>;
@@ -236,6 +238,7 @@ impl Webhooks {
             previous_secret: None,
             previous_secret_until: None,
             format: f.format.unwrap_or_default(),
+            location: f.location.filter(|l| !l.is_empty()),
         };
         hook.validate()?;
         s.store.create(&hook).await?;
@@ -265,6 +268,9 @@ impl Webhooks {
         }
         if let Some(v) = f.format {
             hook.format = v;
+        }
+        if let Some(v) = f.location {
+            hook.location = Some(v).filter(|l| !l.is_empty());
         }
         if let Some(new) = f.secret {
             if hook.secret.as_ref() != Some(&new) {

@@ -238,7 +238,7 @@ mod tests {
 
     async fn shared(dir: &std::path::Path, queue_limit: u64) -> (Arc<Shared>, Db) {
         let registry = Db::open(&dir.join("registry")).unwrap();
-        let log = Arc::new(EventLog::new(registry.clone()));
+        let log = Arc::new(EventLog::new(registry.clone()).unwrap());
         let db = Db::open(&dir.join("hooks")).unwrap();
         let queue = Queue::open(&db).unwrap();
         let store = Store::open(db, log).await.unwrap();

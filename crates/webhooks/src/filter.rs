@@ -4,13 +4,16 @@ use registry::ext::{Action, Record};
 
 use crate::webhook::{Status, Webhook};
 
-/// Whether `record` is delivered to `hook`: enabled, action subscribed, and
-/// scope empty or naming the repository with `*` or with the event's tag. A
-/// `delete` has no tag: it matches `repo:tag` when the deleted manifest had
-/// that tag.
+/// Whether `record` is delivered to `hook`: enabled, action subscribed,
+/// raised in the hook's location if it has one, and scope empty or naming
+/// the repository with `*` or with the event's tag. A `delete` has no tag:
+/// it matches `repo:tag` when the deleted manifest had that tag.
 pub fn matches(hook: &Webhook, record: &Record) -> bool {
     let event = &record.event;
     if hook.status != Status::Enabled || !hook.actions.contains(&event.action) {
+        return false;
+    }
+    if hook.location.is_some() && hook.location != record.location {
         return false;
     }
     if hook.scope.is_empty() {
@@ -43,8 +46,8 @@ mod tests {
             ..Target::default()
         };
         Record {
-            event: Event::new(action, target, Request::default()),
             tags: tags.iter().map(|t| t.to_string()).collect(),
+            ..Record::from(Event::new(action, target, Request::default()))
         }
     }
 
@@ -78,17 +81,30 @@ mod tests {
     }
 
     #[test]
+    fn a_located_webhook_gets_only_its_locations_events() {
+        let mut h = hook("");
+        let at = |location: Option<&str>| Record {
+            location: location.map(str::to_owned),
+            ..record(Action::Push, "repo", Some("v1"), &[])
+        };
+        assert!(matches(&h, &at(Some("westeurope"))) && matches(&h, &at(None)));
+        h.location = Some("westeurope".into());
+        assert!(matches(&h, &at(Some("westeurope"))));
+        assert!(!matches(&h, &at(Some("eastus"))));
+        assert!(!matches(&h, &at(None)));
+    }
+
+    #[test]
     fn chart_events_match_by_action_and_chart_tag() {
         use registry::ext::Target;
         let mut h = hook("charts:wordpress-5.4.0.tgz");
         h.actions = [Action::ChartPush, Action::ChartDelete].into();
-        let chart = |action, version| Record {
-            event: Event::new(
+        let chart = |action, version| {
+            Record::from(Event::new(
                 action,
                 Target::chart("charts", "wordpress", version, "sha256:x", 1),
                 Request::default(),
-            ),
-            tags: vec![],
+            ))
         };
         assert!(matches(&h, &chart(Action::ChartPush, "5.4.0")));
         assert!(matches(&h, &chart(Action::ChartDelete, "5.4.0")));

@@ -262,7 +262,7 @@ mod tests {
 
     async fn open(dir: &std::path::Path) -> Store {
         let registry = registry::ext::Db::open(&dir.join("registry")).unwrap();
-        let log = Arc::new(registry::ext::EventLog::new(registry));
+        let log = Arc::new(registry::ext::EventLog::new(registry).unwrap());
         Store::open(registry::ext::Db::open(&dir.join("hooks")).unwrap(), log)
             .await
             .unwrap()

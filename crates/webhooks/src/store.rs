@@ -64,7 +64,7 @@ impl Store {
         Ok(Self {
             webhooks: db.tree("webhooks")?,
             history: db.tree("webhook_history")?,
-            hold: events.hold(cursor),
+            hold: events.hold("webhooks", cursor).await?,
             counters,
             events,
             cached: Mutex::default(),
@@ -164,7 +164,7 @@ impl Store {
     pub async fn release(&self) -> Result<(), Error> {
         let cursor = self.cursor().await?;
         self.db.flush().await?;
-        self.hold.advance(cursor);
+        self.hold.advance(cursor).await?;
         Ok(())
     }
 
@@ -196,7 +196,7 @@ mod tests {
     async fn concurrent_creates_of_one_name_make_one_webhook() {
         let dir = tempfile::tempdir().unwrap();
         let registry = Db::open(&dir.path().join("registry")).unwrap();
-        let log = Arc::new(registry::ext::EventLog::new(registry));
+        let log = Arc::new(registry::ext::EventLog::new(registry).unwrap());
         let store = Arc::new(
             Store::open(Db::open(&dir.path().join("hooks")).unwrap(), log)
                 .await
@@ -233,7 +233,7 @@ mod tests {
     async fn the_cursor_survives_a_restart_once_released() {
         let dir = tempfile::tempdir().unwrap();
         let registry = Db::open(&dir.path().join("registry")).unwrap();
-        let log = Arc::new(registry::ext::EventLog::new(registry));
+        let log = Arc::new(registry::ext::EventLog::new(registry).unwrap());
         let path = dir.path().join("hooks");
         {
             let store = Store::open(Db::open(&path).unwrap(), log.clone())

@@ -73,6 +73,10 @@ pub struct Webhook {
     /// The deliveries' wire format (extension).
     #[serde(default)]
     pub format: Format,
+    /// The location whose replicas' events it receives; `None`: every
+    /// event, wherever it was raised.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub location: Option<String>,
 }
 
 impl Webhook {
@@ -103,6 +107,12 @@ impl Webhook {
         if self.secret.as_deref().is_some_and(str::is_empty) {
             return Err(Error::Invalid("secret", "must not be empty".into()));
         }
+        if self.location.as_deref().is_some_and(str::is_empty) {
+            return Err(Error::Invalid(
+                "location",
+                "must not be empty (omit it for every location)".into(),
+            ));
+        }
         Ok(())
     }
 
@@ -117,6 +127,7 @@ impl Webhook {
             "customHeaders": self.custom_headers.keys().collect::<Vec<_>>(),
             "signed": self.secret.is_some(),
             "format": self.format,
+            "location": self.location,
         })
     }
 
@@ -216,6 +227,7 @@ pub(crate) mod tests {
             previous_secret: None,
             previous_secret_until: None,
             format: Format::Acr,
+            location: None,
         }
     }
 

@@ -27,7 +27,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use sled::Transactional;
 use tokio::sync::{Mutex, RwLock};
 
-use super::{Entry, TreeBackend, Tx, TxBackend, Write};
+use super::lease::LocalLeases;
+use super::{Entry, Notice, TreeBackend, Tx, TxBackend, Write};
 use crate::Error;
 
 /// Serializes transactions against each other and against flushes.
@@ -50,6 +51,10 @@ pub(super) struct SledDb {
     counters: sled::Tree,
     /// The highest event sequence number known to be on disk.
     pub(super) durable: tokio::sync::watch::Sender<u64>,
+    /// Notices, within this process.
+    pub(super) notices: tokio::sync::broadcast::Sender<Notice>,
+    /// Leases taken, within this process.
+    pub(super) leases: LocalLeases,
 }
 
 impl SledDb {
@@ -65,6 +70,8 @@ impl SledDb {
         let last = super::decode_u64(counters.get(SEQ_KEY)?.as_deref());
         Ok(Self {
             durable: tokio::sync::watch::channel(last).0,
+            notices: tokio::sync::broadcast::channel(1024).0,
+            leases: LocalLeases::default(),
             flusher: Flusher::default(),
             events,
             counters,
@@ -91,15 +98,19 @@ impl SledDb {
 
     /// Runs `f` alone (see [`GATE`]) and applies what it buffered in one
     /// sled transaction.
-    pub(super) async fn transaction<'a, T, E, F>(&self, f: F) -> Result<T, E>
+    pub(super) async fn transaction<'a, T, E, F>(
+        &self,
+        f: &F,
+        location: Option<std::sync::Arc<str>>,
+    ) -> Result<T, E>
     where
         F: for<'t> Fn(&'t Tx<'a>) -> super::BoxFuture<'t, Result<T, E>>,
         E: From<Error>,
     {
         let _alone = GATE.write().await;
-        let tx = Tx::new(TxBackend::Sled);
+        let tx = Tx::new(TxBackend::Sled, location);
         let value = f(&tx).await?;
-        let (writes, events) = tx.into_parts();
+        let (_, writes, events) = tx.into_parts();
         self.commit(&writes, &events)?;
         Ok(value)
     }
@@ -111,7 +122,11 @@ impl SledDb {
         let mut trees: Vec<&sled::Tree> = Vec::new();
         let mut index = Vec::with_capacity(writes.len());
         for write in writes {
-            let TreeBackend::Sled(t) = &write.tree.backend;
+            let TreeBackend::Sled(t) = &write.tree.backend else {
+                return Err(Error::internal(
+                    "a sled transaction wrote a tree of another engine",
+                ));
+            };
             let at = match trees.iter().position(|known| known.name() == t.name()) {
                 Some(at) => at,
                 None => {

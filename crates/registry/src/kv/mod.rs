@@ -1,6 +1,7 @@
 //! Ordered key-value storage: named trees of byte keys and values, atomic
-//! transactions across trees, and the append-only event log, over one
-//! embedded engine (sled, the zero-configuration default).
+//! transactions across trees, and the append-only event log, over one of
+//! two engines: sled (embedded, the zero-configuration default) or
+//! PostgreSQL (shared by replicas).
 //!
 //! Everything the registry and its extensions keep about content lives in
 //! [`Tree`]s of a [`Db`]. A change that must be atomic runs as
@@ -11,33 +12,50 @@
 //! # How a transaction runs
 //! The closure reads through the [`Tx`]; its writes and events are buffered
 //! in the `Tx` (reads see them) and applied in one atomic batch at the end.
-//! With sled, transactions run one at a time (see [`embedded`]), so the reads
-//! cannot be invalidated before the batch lands.
+//! With sled, transactions run one at a time (see [`embedded`]); with
+//! PostgreSQL they run at `SERIALIZABLE` and run again when a concurrent
+//! one wins (see [`postgres`]). Either way a transaction's reads cannot be
+//! invalidated before its batch lands.
 //!
 //! Single-key writes outside a transaction ([`Tree::insert`],
 //! [`Tree::remove`], [`Tree::compare_and_swap`]) are for keys no transaction
 //! decides on (upload sessions, blob links that only ever get added, delivery
 //! queues), or re-check their own condition (compare-and-swap).
+//!
+//! # Between replicas
+//! [`Db::try_lease`] elects one holder of a piece of work (the webhook
+//! dispatcher, one webhook's deliveries, garbage collection), [`Db::notify`]
+//! and [`Db::subscribe`] wake the others. With sled there is one process,
+//! so leases are always granted and notices stay in it.
 
 mod embedded;
+mod lease;
+mod postgres;
+mod tx;
 
-use std::future::Future;
 use std::ops::Bound;
-use std::pin::Pin;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use futures_util::Stream;
 use serde::de::DeserializeOwned;
-use serde::Serialize;
+
+pub use lease::{Exclusive, Lease};
+#[cfg(test)]
+pub(crate) use postgres::testing;
+pub use tx::Tx;
+use tx::{TxBackend, Write};
 
 use crate::events::Record;
 use crate::Error;
 
 /// A boxed future, what a transaction's closure returns.
-pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+pub type BoxFuture<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;
 
 /// A key and its value.
 pub type Entry = (Vec<u8>, Vec<u8>);
+
+/// A notification: its channel and payload.
+pub type Notice = (String, String);
 
 /// Entries read per round when walking a tree ([`Tree::iter`]).
 const PAGE: usize = 512;
@@ -46,11 +64,17 @@ const PAGE: usize = 512;
 #[derive(Clone, Debug)]
 pub struct Db {
     backend: Backend,
+    /// Prefix of this view's tree names (an extension's own database on a
+    /// shared engine).
+    prefix: Arc<str>,
+    /// The location of this replica, stamped on every event it appends.
+    location: Option<Arc<str>>,
 }
 
 #[derive(Clone, Debug)]
 enum Backend {
     Sled(Arc<embedded::SledDb>),
+    Pg(Arc<postgres::PgDb>),
 }
 
 /// One named tree of a [`Db`]; cloning shares it.
@@ -63,32 +87,71 @@ pub struct Tree {
 #[derive(Clone, Debug)]
 enum TreeBackend {
     Sled(sled::Tree),
+    Pg(Arc<postgres::PgDb>),
 }
 
 impl Db {
     /// Opens (or creates) an embedded database in the directory `path`.
     pub fn open(path: &std::path::Path) -> Result<Self, Error> {
-        Ok(Self {
-            backend: Backend::Sled(Arc::new(embedded::SledDb::open(path)?)),
-        })
+        Ok(Self::new(Backend::Sled(Arc::new(embedded::SledDb::open(
+            path,
+        )?))))
+    }
+
+    /// Connects to a PostgreSQL database (`postgres://user:pw@host/db`),
+    /// creating or migrating its schema.
+    pub async fn connect(url: &str) -> Result<Self, Error> {
+        Ok(Self::new(Backend::Pg(postgres::PgDb::connect(url).await?)))
+    }
+
+    fn new(backend: Backend) -> Self {
+        Self {
+            backend,
+            prefix: "".into(),
+            location: None,
+        }
+    }
+
+    /// This database, stamping `location` on the events it appends.
+    pub(crate) fn located(mut self, location: Option<&str>) -> Self {
+        self.location = location.filter(|l| !l.is_empty()).map(Into::into);
+        self
+    }
+
+    /// Whether other processes share this database (PostgreSQL).
+    pub fn is_shared(&self) -> bool {
+        matches!(self.backend, Backend::Pg(_))
+    }
+
+    /// A view whose trees are named `{prefix}.{name}`: an extension's own
+    /// database on a shared engine.
+    pub fn scoped(&self, prefix: &str) -> Self {
+        Self {
+            prefix: format!("{}{prefix}.", self.prefix).into(),
+            ..self.clone()
+        }
     }
 
     /// The tree `name`, created when absent.
     pub fn tree(&self, name: &str) -> Result<Tree, Error> {
+        let full: Arc<str> = format!("{}{name}", self.prefix).into();
         let backend = match &self.backend {
-            Backend::Sled(db) => TreeBackend::Sled(db.tree(name)?),
+            Backend::Sled(db) => TreeBackend::Sled(db.tree(&full)?),
+            Backend::Pg(db) => TreeBackend::Pg(db.clone()),
         };
         Ok(Tree {
-            name: name.into(),
+            name: full,
             backend,
         })
     }
 
     /// Makes every change so far durable (sled syncs in the background
-    /// otherwise); [`Db::transaction`] does this itself.
+    /// otherwise; PostgreSQL commits durably); [`Db::transaction`] does this
+    /// itself.
     pub async fn flush(&self) -> Result<(), Error> {
         match &self.backend {
             Backend::Sled(db) => db.flush().await,
+            Backend::Pg(_) => Ok(()),
         }
     }
 
@@ -102,23 +165,36 @@ impl Db {
         F: for<'t> Fn(&'t Tx<'a>) -> BoxFuture<'t, Result<T, E>>,
         E: From<Error>,
     {
-        let value = match &self.backend {
-            Backend::Sled(db) => db.transaction(f).await?,
-        };
-        self.flush().await?;
-        Ok(value)
+        let location = self.location.clone();
+        match &self.backend {
+            Backend::Sled(db) => {
+                let value = db.transaction(&f, location).await?;
+                db.flush().await?;
+                Ok(value)
+            }
+            Backend::Pg(db) => db.transaction(&f, location).await,
+        }
     }
 
-    /// Up to `limit` entries of the event log after sequence number
-    /// `after`, oldest first, committed but not necessarily durable yet (see
-    /// [`Db::durable`]).
+    /// Up to `limit` entries of the event log after sequence number `after`,
+    /// oldest first: only durable ones, or (`committed`) every committed
+    /// one, which the embedded engine may not have flushed yet.
     pub(crate) async fn log_after(
         &self,
         after: u64,
         limit: usize,
+        committed: bool,
     ) -> Result<Vec<(u64, Record)>, Error> {
         let raw = match &self.backend {
-            Backend::Sled(db) => db.log_after(after, limit)?,
+            Backend::Sled(db) => {
+                let mut raw = db.log_after(after, limit)?;
+                if !committed {
+                    let durable = *db.durable.borrow();
+                    raw.retain(|(seq, _)| *seq <= durable);
+                }
+                raw
+            }
+            Backend::Pg(db) => db.log_after(after, limit).await?,
         };
         raw.into_iter()
             .map(|(seq, bytes)| Ok((seq, serde_json::from_slice(&bytes)?)))
@@ -130,6 +206,7 @@ impl Db {
     pub(crate) async fn log_trim(&self, upto: u64) -> Result<usize, Error> {
         match &self.backend {
             Backend::Sled(db) => db.log_trim(upto),
+            Backend::Pg(db) => db.log_trim(upto).await,
         }
     }
 
@@ -137,20 +214,71 @@ impl Db {
     pub(crate) async fn log_last(&self) -> Result<u64, Error> {
         match &self.backend {
             Backend::Sled(db) => db.log_last(),
+            Backend::Pg(db) => db.log_last().await,
         }
     }
 
-    /// The highest sequence number known to be durable.
-    pub(crate) fn durable(&self) -> u64 {
+    /// The sequence number of the last durable event.
+    pub(crate) async fn log_durable(&self) -> Result<u64, Error> {
         match &self.backend {
-            Backend::Sled(db) => *db.durable.borrow(),
+            Backend::Sled(db) => Ok(*db.durable.borrow()),
+            Backend::Pg(db) => db.log_last().await,
         }
     }
 
-    /// Notified whenever [`Db::durable`] moves.
+    /// Notified whenever events become durable (here or, on a shared
+    /// engine, on another replica).
     pub(crate) fn watch_durable(&self) -> tokio::sync::watch::Receiver<u64> {
         match &self.backend {
             Backend::Sled(db) => db.durable.subscribe(),
+            Backend::Pg(db) => db.durable.subscribe(),
+        }
+    }
+
+    /// Sends `payload` on `channel` to every subscriber, on every replica.
+    pub async fn notify(&self, channel: &str, payload: &str) -> Result<(), Error> {
+        match &self.backend {
+            Backend::Sled(db) => {
+                let _ = db.notices.send((channel.to_owned(), payload.to_owned()));
+                Ok(())
+            }
+            Backend::Pg(db) => db.notify(channel, payload).await,
+        }
+    }
+
+    /// Every notice from now on. (A notice with an empty channel means some
+    /// may have been missed: re-read what you watch.)
+    pub fn subscribe(&self) -> tokio::sync::broadcast::Receiver<Notice> {
+        match &self.backend {
+            Backend::Sled(db) => db.notices.subscribe(),
+            Backend::Pg(db) => db.notices.subscribe(),
+        }
+    }
+
+    /// Takes the lease `name` unless someone holds it (another replica, or
+    /// another task here); see [`Lease`].
+    pub async fn try_lease(&self, name: &str) -> Result<Option<Lease>, Error> {
+        match &self.backend {
+            Backend::Sled(db) => Ok(Lease::local(&db.leases, name)),
+            Backend::Pg(db) => Lease::shared(db, name).await,
+        }
+    }
+
+    /// Waits until nobody holds the lock `name`, even shared
+    /// ([`Tx::shared_lock`]), across replicas, and holds it until dropped.
+    /// The embedded engine has one process: its callers lock in memory.
+    pub async fn exclusive(&self, name: &str) -> Result<Exclusive, Error> {
+        match &self.backend {
+            Backend::Sled(_) => Ok(Exclusive::local()),
+            Backend::Pg(db) => Exclusive::shared(db, name).await,
+        }
+    }
+
+    /// Statements sent to a shared engine so far (0 for the embedded one).
+    pub fn round_trips(&self) -> u64 {
+        match &self.backend {
+            Backend::Sled(_) => 0,
+            Backend::Pg(db) => db.round_trips(),
         }
     }
 
@@ -159,8 +287,8 @@ impl Db {
     /// `docs/performance.md`). Cheap; call it after a burst of writes on a
     /// thread that is not serving requests.
     pub fn release_memory(&self) {
-        match &self.backend {
-            Backend::Sled(_) => embedded::release_memory(),
+        if let Backend::Sled(_) = self.backend {
+            embedded::release_memory();
         }
     }
 }
@@ -175,6 +303,7 @@ impl Tree {
     pub async fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, Error> {
         match &self.backend {
             TreeBackend::Sled(t) => Ok(t.get(key)?.map(|v| v.to_vec())),
+            TreeBackend::Pg(db) => db.get(&self.name, key).await,
         }
     }
 
@@ -187,6 +316,7 @@ impl Tree {
     pub async fn contains(&self, key: &[u8]) -> Result<bool, Error> {
         match &self.backend {
             TreeBackend::Sled(t) => Ok(t.contains_key(key)?),
+            TreeBackend::Pg(db) => Ok(db.get(&self.name, key).await?.is_some()),
         }
     }
 
@@ -195,15 +325,17 @@ impl Tree {
         match &self.backend {
             TreeBackend::Sled(t) => {
                 t.insert(key, value)?;
+                Ok(())
             }
+            TreeBackend::Pg(db) => db.insert(&self.name, key, value).await,
         }
-        Ok(())
     }
 
     /// Removes `key`; whether it was present.
     pub async fn remove(&self, key: &[u8]) -> Result<bool, Error> {
         match &self.backend {
             TreeBackend::Sled(t) => Ok(t.remove(key)?.is_some()),
+            TreeBackend::Pg(db) => db.remove(&self.name, key).await,
         }
     }
 
@@ -217,6 +349,7 @@ impl Tree {
     ) -> Result<bool, Error> {
         match &self.backend {
             TreeBackend::Sled(t) => Ok(t.compare_and_swap(key, old, new)?.is_ok()),
+            TreeBackend::Pg(db) => db.compare_and_swap(&self.name, key, old, new).await,
         }
     }
 
@@ -229,6 +362,7 @@ impl Tree {
     ) -> Result<Vec<Entry>, Error> {
         match &self.backend {
             TreeBackend::Sled(t) => embedded::range(t, start, end, limit),
+            TreeBackend::Pg(db) => db.range(&self.name, start, end, limit).await,
         }
     }
 
@@ -248,6 +382,10 @@ impl Tree {
     pub async fn count(&self, prefix: &[u8]) -> Result<usize, Error> {
         match &self.backend {
             TreeBackend::Sled(t) => embedded::count(t, prefix),
+            TreeBackend::Pg(db) => {
+                db.count_range(&self.name, prefix, prefix_end(prefix).as_deref())
+                    .await
+            }
         }
     }
 
@@ -263,11 +401,7 @@ impl Tree {
         };
         futures_util::stream::try_unfold(walk, |mut walk| async move {
             if walk.page.is_empty() && !walk.done {
-                let start = match &walk.start {
-                    Bound::Included(k) => Bound::Included(k.as_slice()),
-                    Bound::Excluded(k) => Bound::Excluded(k.as_slice()),
-                    Bound::Unbounded => Bound::Unbounded,
-                };
+                let start = bound_ref(&walk.start);
                 let end = walk
                     .end
                     .as_deref()
@@ -307,111 +441,13 @@ fn prefix_end(prefix: &[u8]) -> Option<Vec<u8>> {
     None
 }
 
-/// One buffered write of a transaction: `value` `None` removes the key.
-struct Write {
-    tree: Tree,
-    key: Vec<u8>,
-    value: Option<Vec<u8>>,
-}
-
-/// A transaction in progress (see [`Db::transaction`]). `'a` is the scope
-/// of what the transaction's closure borrows: a `&'t Tx<'a>` implies
-/// `'a: 't`, so the future the closure returns may hold those borrows.
-pub struct Tx<'a> {
-    backend: TxBackend,
-    scope: std::marker::PhantomData<&'a ()>,
-    /// Writes in order, applied at commit.
-    writes: Mutex<Vec<Write>>,
-    /// Encoded event records, appended at commit.
-    events: Mutex<Vec<Vec<u8>>>,
-}
-
-enum TxBackend {
-    Sled,
-}
-
-impl Tx<'_> {
-    fn new(backend: TxBackend) -> Self {
-        Self {
-            backend,
-            scope: std::marker::PhantomData,
-            writes: Mutex::default(),
-            events: Mutex::default(),
-        }
+/// A borrowed bound.
+pub fn bound_ref(b: &Bound<Vec<u8>>) -> Bound<&[u8]> {
+    match b {
+        Bound::Included(k) => Bound::Included(k.as_slice()),
+        Bound::Excluded(k) => Bound::Excluded(k.as_slice()),
+        Bound::Unbounded => Bound::Unbounded,
     }
-
-    /// The value of `key`, as this transaction has left it.
-    pub async fn get(&self, tree: &Tree, key: &[u8]) -> Result<Option<Vec<u8>>, Error> {
-        let written = lock(&self.writes)
-            .iter()
-            .rev()
-            .find(|w| w.tree.name == tree.name && w.key == key)
-            .map(|w| w.value.clone());
-        if let Some(value) = written {
-            return Ok(value);
-        }
-        match self.backend {
-            TxBackend::Sled => tree.get(key).await,
-        }
-    }
-
-    /// The value of `key`, decoded from JSON.
-    pub async fn get_json<T: DeserializeOwned>(
-        &self,
-        tree: &Tree,
-        key: &[u8],
-    ) -> Result<Option<T>, Error> {
-        self.get(tree, key).await?.map(|v| decode(&v)).transpose()
-    }
-
-    /// Sets `key` to `value` when the transaction commits.
-    pub fn insert(&self, tree: &Tree, key: &[u8], value: impl Into<Vec<u8>>) {
-        lock(&self.writes).push(Write {
-            tree: tree.clone(),
-            key: key.to_vec(),
-            value: Some(value.into()),
-        });
-    }
-
-    /// Sets `key` to `value` encoded as JSON when the transaction commits.
-    pub fn insert_json<T: Serialize>(
-        &self,
-        tree: &Tree,
-        key: &[u8],
-        value: &T,
-    ) -> Result<(), Error> {
-        self.insert(tree, key, serde_json::to_vec(value)?);
-        Ok(())
-    }
-
-    /// Removes `key` when the transaction commits.
-    pub fn remove(&self, tree: &Tree, key: &[u8]) {
-        lock(&self.writes).push(Write {
-            tree: tree.clone(),
-            key: key.to_vec(),
-            value: None,
-        });
-    }
-
-    /// Appends `record` to the event log when the transaction commits: the
-    /// only way an event enters the log, so every event is committed with
-    /// the change it describes.
-    pub fn append_event(&self, record: impl Into<Record>) -> Result<(), Error> {
-        let bytes = serde_json::to_vec(&record.into())?;
-        lock(&self.events).push(bytes);
-        Ok(())
-    }
-
-    /// The buffered writes and events, for the backend's commit.
-    fn into_parts(self) -> (Vec<Write>, Vec<Vec<u8>>) {
-        let writes = self.writes.into_inner().unwrap_or_else(|p| p.into_inner());
-        let events = self.events.into_inner().unwrap_or_else(|p| p.into_inner());
-        (writes, events)
-    }
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 /// Decodes a JSON record; corruption is an internal error.

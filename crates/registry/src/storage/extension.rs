@@ -18,7 +18,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
-use super::blobs::{BlobStore, FsBlobStore};
+use super::blobs::Blobs;
 use super::file_io::BlobStream;
 use super::meta::Meta;
 use super::paths::Paths;
@@ -33,12 +33,12 @@ pub struct ExtensionStore {
     /// Prefix of the extension's tree names.
     namespace: String,
     meta: Meta,
-    blobs: FsBlobStore,
+    blobs: Blobs,
     paths: Paths,
 }
 
 impl ExtensionStore {
-    pub(crate) fn new(namespace: &str, meta: Meta, blobs: FsBlobStore, paths: Paths) -> Self {
+    pub(crate) fn new(namespace: &str, meta: Meta, blobs: Blobs, paths: Paths) -> Self {
         Self {
             namespace: namespace.to_owned(),
             meta,
@@ -65,9 +65,14 @@ impl ExtensionStore {
     }
 
     /// A database of the extension's own, apart from the registry's, so that
-    /// its writes never contend with the registry's transactions: a
-    /// directory `{namespace}` in the data directory.
+    /// its writes never contend with the registry's transactions: with the
+    /// embedded engine a directory `{namespace}` in the data directory; on a
+    /// shared engine, the same database with trees named
+    /// `{namespace}.{tree}`.
     pub fn own_db(&self) -> Result<Db, Error> {
+        if self.meta.db.is_shared() {
+            return Ok(self.meta.db.scoped(&self.namespace));
+        }
         Db::open(&self.paths.extension(&self.namespace))
     }
 
@@ -84,9 +89,9 @@ impl ExtensionStore {
         let id = UploadId::new();
         self.blobs.stage(&id).await?;
         let stored = async {
-            let chunk = futures_util::stream::once(async { Ok::<_, Error>(bytes) });
-            self.blobs.append(&id, chunk).await?;
-            self.blobs.commit(&id, &digest).await?;
+            let chunk = futures_util::stream::iter([Ok::<_, Error>(bytes)]);
+            let part = self.blobs.append(&id, 0, chunk).await?;
+            self.blobs.commit(&id, &[part], &digest).await?;
             Ok::<_, Error>(())
         }
         .await;
@@ -124,6 +129,9 @@ mod tests {
             allow_missing_references: false,
             quarantine: false,
             max_open_uploads: 10,
+            metadata_url: String::new(),
+            blob_url: String::new(),
+            location: String::new(),
         };
         Store::open(dir, config).await.unwrap()
     }

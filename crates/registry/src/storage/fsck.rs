@@ -19,17 +19,15 @@
 //! before changing anything, so a concurrent push is never undone.
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
-use std::io::Read;
-use std::path::Path;
 use std::time::{Duration, SystemTime};
 
-use futures_util::TryStreamExt;
+use futures_util::{StreamExt, TryStreamExt};
 use serde::Serialize;
 
 use super::meta::{split_key, ManifestMeta, UploadRecord};
 use super::Store;
 use crate::manifest::Manifest;
-use crate::types::{Algorithm, Digest, Digester, UploadId};
+use crate::types::{ByteRange, Digest, Digester, UploadId};
 use crate::Error;
 
 /// What a check found.
@@ -91,7 +89,7 @@ enum Repair {
     /// Remove an upload session and its bytes.
     Upload(UploadId),
     /// Remove upload bytes with no session.
-    UploadFile(std::path::PathBuf),
+    UploadFile(UploadId),
 }
 
 impl Store {
@@ -122,14 +120,8 @@ impl Store {
 
     /// Reads everything and lists what is wrong.
     async fn scan(&self, upload_expiry: Duration) -> Result<(Report, Vec<Finding>), Error> {
-        let store = self.clone();
-        let (mut report, mut found, present, corrupt) = tokio::task::spawn_blocking(move || {
-            let (mut report, mut found) = (Report::default(), Vec::new());
-            let (present, corrupt) = store.scan_blob_files(&mut report, &mut found)?;
-            Ok::<_, Error>((report, found, present, corrupt))
-        })
-        .await
-        .map_err(Error::internal)??;
+        let (mut report, mut found) = (Report::default(), Vec::new());
+        let (present, corrupt) = self.scan_blobs(&mut report, &mut found).await?;
 
         let mut links = HashSet::new();
         let mut all_links = std::pin::pin!(self.meta.links.iter(b""));
@@ -241,26 +233,42 @@ impl Store {
         Ok((report, found))
     }
 
-    /// Hashes every blob file; returns the digests whose content is intact
-    /// and those whose content is not.
-    fn scan_blob_files(
+    /// Hashes every stored blob; returns the digests whose content is
+    /// intact and those whose content is not.
+    async fn scan_blobs(
         &self,
         report: &mut Report,
         found: &mut Vec<Finding>,
     ) -> Result<(HashSet<Digest>, HashSet<Digest>), Error> {
         let (mut present, mut corrupt) = (HashSet::new(), HashSet::new());
-        for (digest, file) in self.blobs.list()? {
+        for blob in self.blobs.list().await? {
             report.blobs += 1;
-            if hash_file(&file, digest.algorithm())? == digest {
-                present.insert(digest);
+            let range = ByteRange {
+                start: 0,
+                end: blob.size,
+            };
+            let mut bytes = self.blobs.read(&blob.digest, range).await?;
+            let mut digester = Digester::new(blob.digest.algorithm());
+            let mut intact = true;
+            while let Some(chunk) = bytes.next().await {
+                match chunk {
+                    Ok(chunk) => digester.update(&chunk),
+                    Err(_) => {
+                        intact = false;
+                        break;
+                    }
+                }
+            }
+            if intact && digester.finish() == blob.digest {
+                present.insert(blob.digest);
             } else {
                 found.push(Finding {
                     kind: "corrupt_blob",
-                    subject: digest.to_string(),
-                    detail: "the file's content does not hash to its name".into(),
-                    repair: Some(Repair::CorruptBlob(digest.clone())),
+                    subject: blob.digest.to_string(),
+                    detail: "the stored content does not hash to its name".into(),
+                    repair: Some(Repair::CorruptBlob(blob.digest.clone())),
                 });
-                corrupt.insert(digest);
+                corrupt.insert(blob.digest);
             }
         }
         Ok((present, corrupt))
@@ -275,6 +283,8 @@ impl Store {
         let now = SystemTime::now()
             .duration_since(SystemTime::UNIX_EPOCH)
             .map_or(0, |d| d.as_secs());
+        let staged: std::collections::HashMap<String, Option<Duration>> =
+            self.blobs.staged().await?.into_iter().collect();
         let mut sessions = HashSet::new();
         let records: Vec<_> = self.meta.uploads.iter(b"").try_collect().await?;
         for (key, value) in records {
@@ -291,7 +301,7 @@ impl Store {
                     "expired_upload",
                     format!("started {age} s ago in {}", record.repo),
                 )
-            } else if !self.paths.upload(&id).exists() {
+            } else if !staged.contains_key(&id_text) {
                 (
                     "upload_without_file",
                     format!("in {}: its bytes are gone", record.repo),
@@ -306,21 +316,17 @@ impl Store {
                 repair: Some(Repair::Upload(id)),
             });
         }
-        for entry in std::fs::read_dir(self.paths.uploads())? {
-            let file = entry?.path();
-            let name = file
-                .file_name()
-                .and_then(|n| n.to_str())
-                .unwrap_or_default();
-            let old = std::fs::metadata(&file)
-                .and_then(|m| m.modified())
-                .is_ok_and(|t| t.elapsed().is_ok_and(|age| age > ORPHAN_GRACE));
-            if !sessions.contains(name) && old {
+        for (name, age) in staged {
+            let old = age.is_some_and(|age| age > ORPHAN_GRACE);
+            let Some(id) = UploadId::parse(&name) else {
+                continue;
+            };
+            if !sessions.contains(&name) && old {
                 found.push(Finding {
                     kind: "orphan_upload_file",
-                    subject: name.to_owned(),
+                    subject: name,
                     detail: "upload bytes with no session".into(),
-                    repair: Some(Repair::UploadFile(file)),
+                    repair: Some(Repair::UploadFile(id)),
                 });
             }
         }
@@ -332,7 +338,7 @@ impl Store {
         let m = &self.meta;
         match repair {
             Repair::CorruptBlob(digest) => {
-                remove_file(&self.paths.blob(digest))?;
+                self.blobs.remove(digest).await?;
                 let links: Vec<_> = m.links.iter(b"").try_collect().await?;
                 for (key, _) in links {
                     if split_key(&key).1 == digest.as_str() {
@@ -363,33 +369,13 @@ impl Store {
             }
             Repair::Upload(id) => {
                 m.uploads.remove(id.as_str().as_bytes()).await?;
-                remove_file(&self.paths.upload(id))?;
+                self.blobs.discard(id).await?;
                 Ok(true)
             }
-            Repair::UploadFile(path) => {
-                remove_file(path)?;
+            Repair::UploadFile(id) => {
+                self.blobs.discard(id).await?;
                 Ok(true)
             }
         }
-    }
-}
-
-fn hash_file(path: &Path, algorithm: Algorithm) -> Result<Digest, Error> {
-    let mut file = std::fs::File::open(path)?;
-    let mut digester = Digester::new(algorithm);
-    let mut buf = vec![0u8; 1 << 20];
-    loop {
-        let n = file.read(&mut buf)?;
-        if n == 0 {
-            return Ok(digester.finish());
-        }
-        digester.update(&buf[..n]);
-    }
-}
-
-fn remove_file(path: &Path) -> Result<(), Error> {
-    match std::fs::remove_file(path) {
-        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e.into()),
-        _ => Ok(()),
     }
 }

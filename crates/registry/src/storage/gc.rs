@@ -45,8 +45,8 @@ pub struct GcReport {
     pub expired_uploads: Vec<String>,
 }
 
-/// How long ago each blob file was last stored or mounted, by digest.
-type Candidates = Vec<(Digest, u64, Option<Duration>)>;
+/// The lock manifest pushes hold shared and the sweep holds alone.
+pub(crate) const SWEEP: &str = "sweep";
 
 impl Store {
     /// Collects garbage; `roots` are blobs extensions reference.
@@ -57,12 +57,16 @@ impl Store {
         upload_expiry: Duration,
         roots: HashSet<Digest>,
     ) -> Result<GcReport, Error> {
+        // One collection at a time, across replicas too.
+        let _alone = self
+            .meta
+            .db
+            .try_lease("gc")
+            .await?
+            .ok_or(Error::TooManyRequests("a garbage collection is running"))?;
         let since = self.meta.log.last_committed().await?;
         let mut live = self.mark().await?;
-        let store = self.clone();
-        let files = tokio::task::spawn_blocking(move || store.blob_files())
-            .await
-            .map_err(Error::internal)??;
+        let files = self.blobs.list().await?;
         let links = self.links_by_digest().await?;
         live.extend(roots);
 
@@ -71,28 +75,28 @@ impl Store {
             ..GcReport::default()
         };
         {
+            // Pushes wait while the sweep runs: in this process, and (on a
+            // shared engine) on every replica.
             let _sweeping = self.sweep.write().await;
+            let _everywhere = self.meta.db.exclusive(SWEEP).await?;
             self.mark_pushed_since(since, &mut live).await?;
             report.live_blobs = live.len();
-            for (digest, size, age) in files {
-                if live.contains(&digest) {
+            for blob in files {
+                if live.contains(&blob.digest) {
                     continue;
                 }
-                if age.is_none_or(|a| a < grace) {
+                if blob.age.is_none_or(|a| a < grace) {
                     report.young_blobs += 1;
                     continue;
                 }
                 if !dry_run {
-                    for key in links.get(&digest).into_iter().flatten() {
+                    for key in links.get(&blob.digest).into_iter().flatten() {
                         self.meta.links.remove(key).await?;
                     }
-                    match std::fs::remove_file(self.paths.blob(&digest)) {
-                        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e.into()),
-                        _ => {}
-                    }
+                    self.blobs.remove(&blob.digest).await?;
                 }
-                report.freed_bytes += size;
-                report.deleted_blobs.push(digest.to_string());
+                report.freed_bytes += blob.size;
+                report.deleted_blobs.push(blob.digest.to_string());
             }
             if !dry_run {
                 self.meta.db.flush().await?;
@@ -134,19 +138,6 @@ impl Store {
             }
         }
         Ok(())
-    }
-
-    /// Every blob file: digest, size, and how long ago it was last stored
-    /// or mounted (`None` when the clock says the future).
-    fn blob_files(&self) -> Result<Candidates, Error> {
-        let now = SystemTime::now();
-        let mut files = Vec::new();
-        for (digest, path) in self.blobs.list()? {
-            let m = std::fs::metadata(&path)?;
-            let age = m.modified().ok().and_then(|t| now.duration_since(t).ok());
-            files.push((digest, m.len(), age));
-        }
-        Ok(files)
     }
 
     /// The `links` keys of each digest.

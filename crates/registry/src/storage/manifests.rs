@@ -79,6 +79,9 @@ impl Store {
             let (meta_key, chart, target, tag_names, referrer) =
                 (&meta_key, &chart, &target, &tag_names, &referrer);
             Box::pin(async move {
+                // Across replicas, the sweep waits for this push (or it for
+                // the sweep); in this process `_not_sweeping` did.
+                tx.shared_lock(super::gc::SWEEP).await?;
                 if !self.config.allow_missing_references {
                     let missing = self.missing_references(tx, repo, manifest).await?;
                     if !missing.is_empty() {
@@ -218,8 +221,8 @@ impl Store {
                     ..Target::default()
                 };
                 tx.append_event(Record {
-                    event: Event::new(Action::Delete, target, request.clone()),
                     tags: record.tags.iter().cloned().collect(),
+                    ..Record::from(Event::new(Action::Delete, target, request.clone()))
                 })?;
                 if let Some(chart) = &record.chart {
                     tx.append_event(chart_event(Action::ChartDelete, repo, chart, request))?;

@@ -58,7 +58,7 @@ impl Meta {
             tags: db.tree("tags")?,
             referrers: db.tree("referrers")?,
             uploads: db.tree("uploads")?,
-            log: std::sync::Arc::new(crate::events::EventLog::new(db.clone())),
+            log: std::sync::Arc::new(crate::events::EventLog::new(db.clone())?),
             db,
         })
     }
@@ -130,4 +130,16 @@ pub(crate) struct UploadRecord {
     pub repo: String,
     /// When it started, in unix seconds, for expiry.
     pub started: u64,
+    /// Bytes acknowledged so far. `None` in a record written before Berth
+    /// counted them (its staging file's length is the count).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub len: Option<u64>,
+    /// The parts of a session in object storage, in order (files keep one
+    /// staging file per session and no parts).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub parts: Vec<super::blobs::Part>,
+    /// The SHA-256 of the acknowledged bytes as a resumable state (see
+    /// [`crate::types::Digester::save`]), base64; `None` when unknown.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<String>,
 }

@@ -21,7 +21,7 @@ pub(crate) mod uploads;
 
 use std::path::Path;
 
-use blobs::{BlobStore, FsBlobStore};
+use blobs::Blobs;
 use file_io::BlobStream;
 use meta::Meta;
 use paths::Paths;
@@ -39,15 +39,22 @@ pub(crate) struct StoreConfig {
     pub quarantine: bool,
     /// Upload sessions open at once (see [`crate::Config::max_open_uploads`]).
     pub max_open_uploads: usize,
+    /// Metadata in PostgreSQL instead of sled (see [`crate::Config::metadata_url`]).
+    pub metadata_url: String,
+    /// Blobs in object storage instead of files (see [`crate::Config::blob_url`]).
+    pub blob_url: String,
+    /// This replica's location, stamped on its events (see [`crate::Config::location`]).
+    pub location: String,
 }
 
 /// The registry's storage: one data directory. Cloning shares it.
 #[derive(Clone, Debug)]
 pub(crate) struct Store {
     paths: Paths,
-    blobs: FsBlobStore,
+    blobs: Blobs,
     meta: Meta,
-    sessions: std::sync::Arc<uploads::Sessions>,
+    /// Upload sessions a request of this process is writing to.
+    writing: uploads::Writing,
     /// Held shared while a manifest push commits, exclusively while garbage
     /// collection sweeps (see [`gc`]).
     sweep: std::sync::Arc<tokio::sync::RwLock<()>>,
@@ -62,14 +69,18 @@ impl Store {
     /// half-done (see [`uploads::recover`]).
     pub(crate) async fn open(dir: &Path, config: StoreConfig) -> Result<Self, Error> {
         let paths = Paths::new(dir);
-        let blobs = FsBlobStore::open(paths.clone())?;
-        let meta = Meta::open(crate::kv::Db::open(&paths.meta())?)?;
-        uploads::recover(&meta, &paths).await?;
+        let db = match config.metadata_url.as_str() {
+            "" => crate::kv::Db::open(&paths.meta())?,
+            url => crate::kv::Db::connect(url).await?,
+        };
+        let meta = Meta::open(db.located(Some(&config.location)))?;
+        let blobs = Blobs::open(&config.blob_url, &paths)?;
+        uploads::recover(&meta, &blobs).await?;
         Ok(Self {
             paths,
             blobs,
             meta,
-            sessions: std::sync::Arc::default(),
+            writing: uploads::Writing::default(),
             sweep: std::sync::Arc::default(),
             admission: std::sync::Arc::default(),
             config,

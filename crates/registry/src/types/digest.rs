@@ -128,6 +128,33 @@ impl Digester {
         }
     }
 
+    /// The state of a SHA-256 hasher, to go on with it elsewhere (another
+    /// request, another replica) with [`Digester::resume`]: a version byte,
+    /// then sha2's 104-byte state. `None` for SHA-512, which uploads do not
+    /// resume (they hash their bytes once at completion instead).
+    pub fn save(&self) -> Option<Vec<u8>> {
+        use sha2::digest::common::hazmat::SerializableState;
+        match self {
+            Self::Sha256(h) => {
+                let mut saved = vec![STATE_VERSION];
+                saved.extend_from_slice(&h.serialize());
+                Some(saved)
+            }
+            Self::Sha512(_) => None,
+        }
+    }
+
+    /// A SHA-256 hasher saved by [`Digester::save`]; `None` when `saved`
+    /// is not such a state (another version, corruption).
+    pub fn resume(saved: &[u8]) -> Option<Self> {
+        use sha2::digest::common::hazmat::{SerializableState, SerializedState};
+        let (&STATE_VERSION, state) = saved.split_first()? else {
+            return None;
+        };
+        let state = SerializedState::<Sha256>::try_from(state).ok()?;
+        Sha256::deserialize(&state).ok().map(Self::Sha256)
+    }
+
     /// The digest of everything fed so far.
     pub fn finish(self) -> Digest {
         let (algo, bytes) = match self {
@@ -153,6 +180,10 @@ impl std::fmt::Debug for Digester {
 
 const HEX: &[u8; 16] = b"0123456789abcdef";
 
+/// The format of a saved hasher state: sha2 0.11's serialization (which may
+/// change with sha2's major version).
+const STATE_VERSION: u8 = 1;
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -167,6 +198,21 @@ mod tests {
         assert_eq!(Digest::parse(d.as_str()), Some(d.clone()));
         assert_eq!(d.algorithm(), Algorithm::Sha256);
         assert_eq!(d.hex().len(), 64);
+    }
+
+    #[test]
+    fn a_saved_sha256_state_resumes_where_it_stopped() {
+        let data: Vec<u8> = (0..1_000_003u32).map(|i| (i % 251) as u8).collect();
+        let mut first = Digester::new(Algorithm::Sha256);
+        first.update(&data[..333_337]);
+        let saved = first.save().unwrap();
+        assert_eq!(saved.len(), 105);
+        let mut resumed = Digester::resume(&saved).unwrap();
+        resumed.update(&data[333_337..]);
+        assert_eq!(resumed.finish(), Digest::of(Algorithm::Sha256, &data));
+        assert!(Digester::resume(&saved[1..]).is_none());
+        assert!(Digester::resume(b"").is_none());
+        assert!(Digester::new(Algorithm::Sha512).save().is_none());
     }
 
     #[test]

@@ -8,10 +8,8 @@ fn kinds(report: &crate::storage::fsck::Report) -> Vec<&'static str> {
     kinds
 }
 
-#[tokio::test]
-async fn fsck_is_clean_on_a_healthy_store_and_names_each_kind_of_damage() {
-    let dir = tempfile::tempdir().unwrap();
-    let s = store(dir.path()).await;
+async fn fsck_is_clean_on_a_healthy_store_and_names_each_kind_of_damage(setup: Setup) {
+    let s = setup.store().await;
     let (bytes, _) = image(&s, "app", "a", None).await;
     put(&s, "app", &bytes, &["v1"]).await.unwrap();
     let (other, other_digest) = image(&s, "app", "b", None).await;
@@ -23,12 +21,7 @@ async fn fsck_is_clean_on_a_healthy_store_and_names_each_kind_of_damage() {
 
     // A corrupt blob file, a dangling tag, a tag list that forgot a tag.
     let config = Manifest::parse(&other, None).unwrap().blobs[0].clone();
-    let hex = config.hex();
-    std::fs::write(
-        dir.path().join("blobs/sha256").join(&hex[..2]).join(hex),
-        b"rot",
-    )
-    .unwrap();
+    s.blobs.overwrite(&config, b"rot").await;
     let m = s.meta();
     let ghost = format!("sha256:{}", "e".repeat(64));
     m.tags
@@ -62,3 +55,5 @@ async fn fsck_is_clean_on_a_healthy_store_and_names_each_kind_of_damage() {
     blob(&s, "app", b"config b").await;
     assert!(s.fsck(false, day).await.unwrap().problems.is_empty());
 }
+
+on_both_backends!(fsck_is_clean_on_a_healthy_store_and_names_each_kind_of_damage);

@@ -2,10 +2,8 @@ use super::*;
 use crate::types::Reference;
 use crate::Error;
 
-#[tokio::test]
-async fn a_push_stores_tags_events_and_referrers_and_a_delete_undoes_it() {
-    let dir = tempfile::tempdir().unwrap();
-    let s = store(dir.path()).await;
+async fn a_push_stores_tags_events_and_referrers_and_a_delete_undoes_it(setup: Setup) {
+    let s = setup.store().await;
     let (bytes, digest) = image(&s, "app", "a", None).await;
     assert_eq!(
         put(&s, "app", &bytes, &["v1", "latest"]).await.unwrap(),
@@ -78,10 +76,8 @@ async fn a_push_stores_tags_events_and_referrers_and_a_delete_undoes_it() {
     assert_eq!(log[4].1.tags, ["latest", "v1"]);
 }
 
-#[tokio::test]
-async fn moving_a_tag_untags_the_old_manifest_and_a_tag_delete_keeps_it() {
-    let dir = tempfile::tempdir().unwrap();
-    let s = store(dir.path()).await;
+async fn moving_a_tag_untags_the_old_manifest_and_a_tag_delete_keeps_it(setup: Setup) {
+    let s = setup.store().await;
     let (a, a_digest) = image(&s, "app", "a", None).await;
     let (b, _) = image(&s, "app", "b", None).await;
     put(&s, "app", &a, &["v1", "stable"]).await.unwrap();
@@ -114,10 +110,8 @@ async fn moving_a_tag_untags_the_old_manifest_and_a_tag_delete_keeps_it() {
     );
 }
 
-#[tokio::test]
-async fn references_must_be_in_the_repository() {
-    let dir = tempfile::tempdir().unwrap();
-    let s = store(dir.path()).await;
+async fn references_must_be_in_the_repository(setup: Setup) {
+    let s = setup.store().await;
     let (bytes, _) = image(&s, "app", "a", None).await;
     // The blobs are in `app`, not in `other`.
     let err = put(&s, "other", &bytes, &["v1"]).await.unwrap_err();
@@ -137,10 +131,8 @@ async fn references_must_be_in_the_repository() {
         .unwrap();
 }
 
-#[tokio::test]
-async fn deleting_a_repository_deletes_every_manifest_with_an_event_each() {
-    let dir = tempfile::tempdir().unwrap();
-    let s = store(dir.path()).await;
+async fn deleting_a_repository_deletes_every_manifest_with_an_event_each(setup: Setup) {
+    let s = setup.store().await;
     for seed in ["a", "b", "c"] {
         let (bytes, _) = image(&s, "team/app", seed, None).await;
         put(&s, "team/app", &bytes, &[seed]).await.unwrap();
@@ -163,3 +155,10 @@ async fn deleting_a_repository_deletes_every_manifest_with_an_event_each() {
         Err(Error::NameUnknown)
     ));
 }
+
+on_both_backends!(
+    a_push_stores_tags_events_and_referrers_and_a_delete_undoes_it,
+    moving_a_tag_untags_the_old_manifest_and_a_tag_delete_keeps_it,
+    references_must_be_in_the_repository,
+    deleting_a_repository_deletes_every_manifest_with_an_event_each
+);

@@ -1,5 +1,8 @@
-//! Unit tests of the storage modules over a temporary directory: each
-//! drives a [`Store`] the way handlers do, without HTTP.
+//! Unit tests of the storage modules: each drives a [`Store`] the way
+//! handlers do, without HTTP, once over the embedded engine and files (a
+//! temporary directory) and once over PostgreSQL and S3 (a database and a
+//! bucket of their own on the test servers `scripts/setup-test-env.sh`
+//! starts): one suite for both backends.
 
 mod fsck;
 mod gc;
@@ -15,19 +18,79 @@ use crate::events::{Action, Request};
 use crate::manifest::{Manifest, OCI_INDEX, OCI_MANIFEST};
 use crate::types::{Algorithm, Digest, RepoName, Tag};
 
-/// A store in `dir` with these settings.
-async fn store_with(dir: &std::path::Path, quarantine: bool, max_open_uploads: usize) -> Store {
-    let config = StoreConfig {
-        allow_missing_references: false,
-        quarantine,
-        max_open_uploads,
-    };
-    Store::open(dir, config).await.unwrap()
+/// Where a test's store lives.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Backend {
+    /// sled and files under the test's directory.
+    Local,
+    /// PostgreSQL and S3.
+    Shared,
 }
 
-async fn store(dir: &std::path::Path) -> Store {
-    store_with(dir, false, 100).await
+/// A test's backend and directory, and the shared store's places once made.
+struct Setup {
+    backend: Backend,
+    dir: tempfile::TempDir,
+    shared: tokio::sync::OnceCell<(String, String)>,
 }
+
+impl Setup {
+    fn new(backend: Backend) -> Self {
+        Self {
+            backend,
+            dir: tempfile::tempdir().unwrap(),
+            shared: tokio::sync::OnceCell::new(),
+        }
+    }
+
+    /// A store with these settings (again and again: the same data).
+    async fn store_with(&self, quarantine: bool, max_open_uploads: usize) -> Store {
+        let (metadata_url, blob_url) = match self.backend {
+            Backend::Local => (String::new(), String::new()),
+            Backend::Shared => self
+                .shared
+                .get_or_init(|| async {
+                    let db = crate::kv::testing::database().await;
+                    (db, super::blobs::s3::testing::bucket().await)
+                })
+                .await
+                .clone(),
+        };
+        let config = StoreConfig {
+            allow_missing_references: false,
+            quarantine,
+            max_open_uploads,
+            metadata_url,
+            blob_url,
+            location: String::new(),
+        };
+        Store::open(self.dir.path(), config).await.unwrap()
+    }
+
+    async fn store(&self) -> Store {
+        self.store_with(false, 100).await
+    }
+}
+
+/// Each test function `name(setup)` as two tests, `name_local` and
+/// `name_shared`.
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        $(
+            mod $name {
+                #[tokio::test]
+                async fn local() {
+                    super::$name(super::Setup::new(super::Backend::Local)).await;
+                }
+                #[tokio::test]
+                async fn shared() {
+                    super::$name(super::Setup::new(super::Backend::Shared)).await;
+                }
+            }
+        )*
+    };
+}
+use on_both_backends;
 
 fn repo(name: &str) -> RepoName {
     RepoName::parse(name).unwrap()

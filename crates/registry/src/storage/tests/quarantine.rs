@@ -3,10 +3,8 @@ use crate::storage::quarantine::Verdict;
 use crate::types::Reference;
 use crate::Error;
 
-#[tokio::test]
-async fn held_manifests_are_hidden_until_passed_and_failed_ones_stay_hidden() {
-    let dir = tempfile::tempdir().unwrap();
-    let s = store_with(dir.path(), true, 100).await;
+async fn held_manifests_are_hidden_until_passed_and_failed_ones_stay_hidden(setup: Setup) {
+    let s = setup.store_with(true, 100).await;
     let (a, a_digest) = image(&s, "app", "a", None).await;
     let (b, b_digest) = image(&s, "app", "b", None).await;
     put(&s, "app", &a, &["v1"]).await.unwrap();
@@ -74,3 +72,5 @@ async fn held_manifests_are_hidden_until_passed_and_failed_ones_stay_hidden() {
         ]
     );
 }
+
+on_both_backends!(held_manifests_are_hidden_until_passed_and_failed_ones_stay_hidden);

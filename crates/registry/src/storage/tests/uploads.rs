@@ -2,10 +2,8 @@ use super::*;
 use crate::types::ContentRange;
 use crate::Error;
 
-#[tokio::test]
-async fn chunks_append_in_order_and_the_digest_is_verified() {
-    let dir = tempfile::tempdir().unwrap();
-    let s = store(dir.path()).await;
+async fn chunks_append_in_order_and_the_digest_is_verified(setup: Setup) {
+    let s = setup.store().await;
     let r = repo("app");
     let id = s.start_upload(&r).await.unwrap();
     assert_eq!(
@@ -55,10 +53,8 @@ async fn chunks_append_in_order_and_the_digest_is_verified() {
     ));
 }
 
-#[tokio::test]
-async fn a_wrong_digest_stores_nothing_and_ends_the_session() {
-    let dir = tempfile::tempdir().unwrap();
-    let s = store(dir.path()).await;
+async fn a_wrong_digest_stores_nothing_and_ends_the_session(setup: Setup) {
+    let s = setup.store().await;
     let r = repo("app");
     let id = s.start_upload(&r).await.unwrap();
     let claimed = Digest::of(Algorithm::Sha256, b"something else");
@@ -72,18 +68,14 @@ async fn a_wrong_digest_stores_nothing_and_ends_the_session() {
         s.upload_len(&r, &id).await,
         Err(Error::UploadUnknown)
     ));
-    assert_eq!(
-        std::fs::read_dir(dir.path().join("uploads"))
-            .unwrap()
-            .count(),
-        0
+    assert!(
+        s.blobs.staged().await.unwrap().is_empty(),
+        "no staged bytes left"
     );
 }
 
-#[tokio::test]
-async fn open_sessions_are_bounded_and_cancelling_frees_a_slot() {
-    let dir = tempfile::tempdir().unwrap();
-    let s = store_with(dir.path(), false, 2).await;
+async fn open_sessions_are_bounded_and_cancelling_frees_a_slot(setup: Setup) {
+    let s = setup.store_with(false, 2).await;
     let r = repo("app");
     let first = s.start_upload(&r).await.unwrap();
     s.start_upload(&r).await.unwrap();
@@ -95,19 +87,17 @@ async fn open_sessions_are_bounded_and_cancelling_frees_a_slot() {
     s.start_upload(&r).await.unwrap();
 }
 
-#[tokio::test]
-async fn a_session_survives_a_restart_and_resumes_where_it_stopped() {
-    let dir = tempfile::tempdir().unwrap();
+async fn a_session_survives_a_restart_and_resumes_where_it_stopped(setup: Setup) {
     let r = repo("app");
     let id = {
-        let s = store(dir.path()).await;
+        let s = setup.store().await;
         let id = s.start_upload(&r).await.unwrap();
         s.append_upload(&r, &id, None, body(b"part one, "))
             .await
             .unwrap();
         id
     };
-    let s = store(dir.path()).await;
+    let s = setup.store().await;
     assert_eq!(s.upload_len(&r, &id).await.unwrap(), 10);
     let digest = Digest::of(Algorithm::Sha256, b"part one, part two");
     s.finish_upload(&r, &id, &digest, None, body(b"part two"))
@@ -132,3 +122,10 @@ async fn a_session_survives_a_restart_and_resumes_where_it_stopped() {
         Err(Error::BlobUnknown)
     ));
 }
+
+on_both_backends!(
+    chunks_append_in_order_and_the_digest_is_verified,
+    a_wrong_digest_stores_nothing_and_ends_the_session,
+    open_sessions_are_bounded_and_cancelling_frees_a_slot,
+    a_session_survives_a_restart_and_resumes_where_it_stopped
+);

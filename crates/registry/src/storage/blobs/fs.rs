@@ -1,90 +1,57 @@
-//! Blob bytes: the [`BlobStore`] seam and its filesystem implementation.
-//!
-//! The store knows nothing of repositories: it keeps content by digest plus
-//! *staging objects* (the bytes of upload sessions), and promotes a staging
-//! object to a blob only once its digest has been verified. An object store
-//! (S3) can implement the same trait without touching the handlers.
+//! Blobs as files under the data directory (see [`Paths`]): a session's
+//! parts are appended to one staging file, which is renamed into place
+//! once its digest is verified.
 
-use std::future::Future;
 use std::io;
+use std::time::{Duration, SystemTime};
 
-use bytes::Bytes;
-use futures_util::{Stream, StreamExt};
+use futures_util::StreamExt;
 use tokio::fs::{self, File, OpenOptions};
 
-use super::file_io::{self, BlobStream};
-use super::paths::Paths;
+use super::{Listed, Part};
 use crate::error::Error;
+use crate::storage::file_io::{self, BlobStream};
+use crate::storage::paths::Paths;
+use crate::storage::uploads::UploadBody;
 use crate::types::{Algorithm, ByteRange, Digest, Digester, UploadId};
-
-/// Where blob bytes live.
-pub(crate) trait BlobStore: Send + Sync {
-    /// The size of a stored blob, `None` when absent.
-    fn size(&self, digest: &Digest) -> impl Future<Output = io::Result<Option<u64>>> + Send;
-
-    /// Reads `range` of a stored blob.
-    fn read(
-        &self,
-        digest: &Digest,
-        range: ByteRange,
-    ) -> impl Future<Output = io::Result<BlobStream>> + Send;
-
-    /// Creates an empty staging object for an upload.
-    fn stage(&self, id: &UploadId) -> impl Future<Output = io::Result<()>> + Send;
-
-    /// The number of bytes staged so far, `None` when there is no such object.
-    fn staged_len(&self, id: &UploadId) -> impl Future<Output = io::Result<Option<u64>>> + Send;
-
-    /// Appends every chunk of `chunks` to a staging object and makes it
-    /// durable before returning the number of bytes appended. On error the
-    /// object may hold a partial append: callers [`truncate`](Self::truncate).
-    fn append<S>(
-        &self,
-        id: &UploadId,
-        chunks: S,
-    ) -> impl Future<Output = Result<u64, Error>> + Send
-    where
-        S: Stream<Item = Result<Bytes, Error>> + Send;
-
-    /// Cuts a staging object back to `len` bytes.
-    fn truncate(&self, id: &UploadId, len: u64) -> impl Future<Output = io::Result<()>> + Send;
-
-    /// Hashes a staging object from its first byte.
-    fn hash_staged(
-        &self,
-        id: &UploadId,
-        digester: Digester,
-    ) -> impl Future<Output = io::Result<Digest>> + Send;
-
-    /// Promotes a verified staging object to the blob `digest`, durably.
-    /// Content already stored under that digest is kept as it is.
-    fn commit(&self, id: &UploadId, digest: &Digest)
-        -> impl Future<Output = io::Result<()>> + Send;
-
-    /// Removes a staging object (no error when it is already gone).
-    fn discard(&self, id: &UploadId) -> impl Future<Output = io::Result<()>> + Send;
-
-    /// Marks a stored blob as just stored, for garbage collection's grace
-    /// period (no error when it is gone).
-    fn touch(&self, digest: &Digest) -> impl Future<Output = io::Result<()>> + Send;
-}
 
 /// Blobs as files under the data directory (see [`Paths`]).
 #[derive(Clone, Debug)]
-pub(crate) struct FsBlobStore {
+pub(crate) struct FsBlobs {
     paths: Paths,
 }
 
-impl FsBlobStore {
+impl FsBlobs {
     /// A store over `paths`, creating its directories.
     pub fn open(paths: Paths) -> io::Result<Self> {
         std::fs::create_dir_all(paths.uploads())?;
         Ok(Self { paths })
     }
 
-    /// Every stored blob file and its digest, read from its name (blocking;
-    /// for fsck and garbage collection). Files with other names are skipped.
-    pub fn list(&self) -> io::Result<Vec<(Digest, std::path::PathBuf)>> {
+    /// Every stored blob: digest (from its file name; other files are
+    /// skipped), size, and age.
+    pub async fn list(&self) -> io::Result<Vec<Listed>> {
+        let this = self.clone();
+        tokio::task::spawn_blocking(move || {
+            let now = SystemTime::now();
+            let mut listed = Vec::new();
+            for (digest, path) in this.files()? {
+                let m = std::fs::metadata(&path)?;
+                let age = m.modified().ok().and_then(|t| now.duration_since(t).ok());
+                listed.push(Listed {
+                    digest,
+                    size: m.len(),
+                    age,
+                });
+            }
+            Ok(listed)
+        })
+        .await
+        .map_err(io::Error::other)?
+    }
+
+    /// Every blob file and its digest (blocking).
+    fn files(&self) -> io::Result<Vec<(Digest, std::path::PathBuf)>> {
         let mut blobs = Vec::new();
         for algorithm in [Algorithm::Sha256, Algorithm::Sha512] {
             let shards = match std::fs::read_dir(self.paths.blobs(algorithm)) {
@@ -108,8 +75,8 @@ impl FsBlobStore {
     }
 }
 
-impl BlobStore for FsBlobStore {
-    async fn size(&self, digest: &Digest) -> io::Result<Option<u64>> {
+impl FsBlobs {
+    pub async fn size(&self, digest: &Digest) -> io::Result<Option<u64>> {
         match fs::metadata(self.paths.blob(digest)).await {
             Ok(m) => Ok(Some(m.len())),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
@@ -117,7 +84,7 @@ impl BlobStore for FsBlobStore {
         }
     }
 
-    async fn read(&self, digest: &Digest, range: ByteRange) -> io::Result<BlobStream> {
+    pub async fn read(&self, digest: &Digest, range: ByteRange) -> io::Result<BlobStream> {
         let path = self.paths.blob(digest);
         let file = tokio::task::spawn_blocking(move || -> io::Result<_> {
             let mut file = std::fs::File::open(path)?;
@@ -129,7 +96,7 @@ impl BlobStore for FsBlobStore {
         Ok(file_io::read_ahead(file, range.len()))
     }
 
-    async fn stage(&self, id: &UploadId) -> io::Result<()> {
+    pub async fn stage(&self, id: &UploadId) -> io::Result<()> {
         File::create(self.paths.upload(id))
             .await?
             .sync_all()
@@ -137,24 +104,19 @@ impl BlobStore for FsBlobStore {
         File::open(self.paths.uploads()).await?.sync_all().await
     }
 
-    async fn staged_len(&self, id: &UploadId) -> io::Result<Option<u64>> {
-        match fs::metadata(self.paths.upload(id)).await {
-            Ok(m) => Ok(Some(m.len())),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(e),
-        }
-    }
-
-    async fn append<S>(&self, id: &UploadId, chunks: S) -> Result<u64, Error>
+    /// Appends `chunks` at `offset`, durably. The file is cut to `offset`
+    /// first (bytes a crash left past the session's count), and back to it
+    /// on error.
+    pub async fn append<S>(&self, id: &UploadId, offset: u64, chunks: S) -> Result<Part, Error>
     where
-        S: Stream<Item = Result<Bytes, Error>> + Send,
+        S: UploadBody,
     {
         let file = OpenOptions::new()
-            .append(true)
+            .write(true)
             .open(self.paths.upload(id))
-            .await?
-            .into_std()
-            .await;
+            .await?;
+        file.set_len(offset).await?;
+        let file = file.into_std().await;
         let writer = file_io::write_through(file);
         let mut chunks = std::pin::pin!(chunks);
         let received: Result<(), Error> = async {
@@ -176,13 +138,57 @@ impl BlobStore for FsBlobStore {
         }
         .await;
         // Always wait for the writes still in flight, also on error: a write
-        // landing after the caller's truncate would corrupt the upload.
+        // landing after the truncate would corrupt the upload.
         let written = writer.finish().await;
-        received?;
-        Ok(written?)
+        let appended = received.and_then(|()| Ok(written?));
+        match appended {
+            Ok(len) => Ok(Part {
+                name: String::new(),
+                len,
+            }),
+            Err(e) => {
+                if let Err(cut) = self.truncate(id, offset).await {
+                    tracing::error!(error = %cut, "cannot cut a failed chunk off an upload");
+                }
+                Err(e)
+            }
+        }
     }
 
-    async fn truncate(&self, id: &UploadId, len: u64) -> io::Result<()> {
+    /// The length of a session's staging file, `None` when there is none.
+    pub async fn staged_len(&self, id: &UploadId) -> io::Result<Option<u64>> {
+        match fs::metadata(self.paths.upload(id)).await {
+            Ok(m) => Ok(Some(m.len())),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The sessions with a staging file, and how long ago each was written.
+    pub fn staged(&self) -> io::Result<Vec<(String, Option<Duration>)>> {
+        let now = SystemTime::now();
+        let mut staged = Vec::new();
+        for entry in std::fs::read_dir(self.paths.uploads())? {
+            let entry = entry?;
+            let age = entry
+                .metadata()
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|t| now.duration_since(t).ok());
+            staged.push((entry.file_name().to_string_lossy().into_owned(), age));
+        }
+        Ok(staged)
+    }
+
+    /// Removes a stored blob (no error when it is gone).
+    pub async fn remove(&self, digest: &Digest) -> io::Result<()> {
+        match fs::remove_file(self.paths.blob(digest)).await {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
+            _ => Ok(()),
+        }
+    }
+
+    pub async fn truncate(&self, id: &UploadId, len: u64) -> io::Result<()> {
         let file = OpenOptions::new()
             .write(true)
             .open(self.paths.upload(id))
@@ -191,7 +197,7 @@ impl BlobStore for FsBlobStore {
         file.sync_data().await
     }
 
-    async fn hash_staged(&self, id: &UploadId, mut digester: Digester) -> io::Result<Digest> {
+    pub async fn hash_staged(&self, id: &UploadId, mut digester: Digester) -> io::Result<Digest> {
         let file = File::open(self.paths.upload(id)).await?;
         let len = file.metadata().await?.len();
         let mut pieces = file_io::read_ahead(file.into_std().await, len);
@@ -201,7 +207,7 @@ impl BlobStore for FsBlobStore {
         Ok(digester.finish())
     }
 
-    async fn commit(&self, id: &UploadId, digest: &Digest) -> io::Result<()> {
+    pub async fn commit(&self, id: &UploadId, digest: &Digest) -> io::Result<()> {
         let staged = self.paths.upload(id);
         let target = self.paths.blob(digest);
         let dir = target
@@ -227,7 +233,7 @@ impl BlobStore for FsBlobStore {
         File::open(dir).await?.sync_all().await
     }
 
-    async fn touch(&self, digest: &Digest) -> io::Result<()> {
+    pub async fn touch(&self, digest: &Digest) -> io::Result<()> {
         let path = self.paths.blob(digest);
         let touched = tokio::task::spawn_blocking(move || {
             std::fs::File::options()
@@ -243,10 +249,16 @@ impl BlobStore for FsBlobStore {
         }
     }
 
-    async fn discard(&self, id: &UploadId) -> io::Result<()> {
+    pub async fn discard(&self, id: &UploadId) -> io::Result<()> {
         match fs::remove_file(self.paths.upload(id)).await {
             Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
             _ => Ok(()),
         }
+    }
+
+    /// Replaces a stored blob's bytes (tests damaging a store).
+    #[cfg(test)]
+    pub fn overwrite(&self, digest: &Digest, bytes: &[u8]) {
+        std::fs::write(self.paths.blob(digest), bytes).unwrap();
     }
 }
