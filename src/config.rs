@@ -82,11 +82,13 @@ impl File {
         })
     }
 
-    /// The configuration as a TOML file, with webhook secrets, header values
-    /// and the path and query of service URIs (which often carry a token)
-    /// masked.
+    /// The configuration as a TOML file, with webhook secrets, header values,
+    /// the path and query of service URIs (which often carry a token) and
+    /// the metadata URL's password masked.
     pub fn to_masked_toml(&self) -> Result<String, String> {
         let mut table = table_of(&self.registry)?;
+        let metadata_url = mask_password(&self.registry.metadata_url);
+        table.insert("metadata_url".into(), toml::Value::String(metadata_url));
         table.insert(
             "delivery".into(),
             toml::Value::Table(table_of(&self.delivery)?),
@@ -192,6 +194,30 @@ fn mask_uri(uri: &str) -> String {
     format!("{scheme}://{host}/{masked}")
 }
 
+/// A connection URL with its password (in the user info, or a `password`
+/// parameter) masked; the rest, which names where it connects, kept.
+fn mask_password(url: &str) -> String {
+    let mut out = url.to_owned();
+    if let Some((scheme, rest)) = url.split_once("://") {
+        let end = rest.find(['/', '?']).unwrap_or(rest.len());
+        if let Some((user, host)) = rest[..end].rsplit_once('@') {
+            let user = user.split_once(':').map_or(user, |(name, _)| name);
+            out = format!("{scheme}://{user}:{MASK}@{host}{}", &rest[end..]);
+        }
+    }
+    if let Some((path, query)) = out.split_once('?') {
+        let query: Vec<String> = query
+            .split('&')
+            .map(|pair| match pair.split_once('=') {
+                Some((key, _)) if key.eq_ignore_ascii_case("password") => format!("{key}={MASK}"),
+                _ => pair.to_owned(),
+            })
+            .collect();
+        out = format!("{path}?{}", query.join("&"));
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -261,6 +287,7 @@ mod tests {
     fn printed_configuration_masks_secrets_and_reads_back() {
         let f = File::parse(
             r#"
+            metadata_url = "postgres://berth:pgpass@db/berth"
             [[webhooks]]
             name = "hook01"
             serviceUri = "https://hooks.example.com:8443/T000/B000/XXXX?token=abc"
@@ -272,11 +299,20 @@ mod tests {
         )
         .unwrap();
         let text = f.to_masked_toml().unwrap();
-        for secret in ["s3cret", "whsec_abc", "XXXX", "token=abc"] {
+        for secret in ["s3cret", "whsec_abc", "XXXX", "token=abc", "pgpass"] {
             assert!(!text.contains(secret), "{secret} leaked:\n{text}");
         }
         assert!(text.contains("https://hooks.example.com:8443/******"));
         assert_eq!(mask_uri("http://user:pw@h:1"), "http://h:1/");
+        assert_eq!(
+            mask_password("postgres://berth:p%40ss@db:5432/berth?sslmode=require"),
+            format!("postgres://berth:{MASK}@db:5432/berth?sslmode=require")
+        );
+        assert_eq!(
+            mask_password("postgres://db/berth?user=berth&password=pw"),
+            format!("postgres://db/berth?user=berth&password={MASK}")
+        );
+        assert_eq!(mask_password(""), "");
         assert!(text.contains("Authorization"));
         let back = File::parse(&text, []).unwrap();
         assert_eq!(back.delivery.timeout, f.delivery.timeout);

@@ -137,6 +137,10 @@ struct OptionalArgs {
     /// (a CloudEvents 1.0 envelope around it).
     #[arg(long, value_parser = ["acr", "cloudevents"])]
     format: Option<String>,
+    /// Receive only the events of the replicas in this location; on
+    /// update, `--location ""` makes it receive every location's events.
+    #[arg(long)]
+    location: Option<String>,
 }
 
 /// Flags of `berth webhook list-events`.
@@ -173,7 +177,7 @@ pub fn run(args: WebhookArgs) -> Result<(), String> {
             }
             if body.is_empty() {
                 return Err("nothing to update: give at least one of --uri, --actions, \
-                            --scope, --headers, --status, --secret, --format"
+                            --scope, --headers, --status, --secret, --format, --location"
                     .into());
             }
             let v = client.send("PATCH", &path(&a.name), &[], Some(&Value::Object(body)))?;
@@ -282,6 +286,9 @@ impl OptionalArgs {
         if let Some(format) = &self.format {
             body.insert("format".into(), json!(format));
         }
+        if let Some(location) = &self.location {
+            body.insert("location".into(), json!(location));
+        }
         Ok(body)
     }
 }
@@ -344,11 +351,21 @@ fn print_hook(out: Output, v: &Value) -> Result<(), String> {
         ("Custom headers", headers),
         ("Signed", cell(&v["signed"])),
         ("Format", cell(&v["format"])),
+        ("Location", or_all(&v["location"])),
     ];
     if v.get("pending").is_some() {
         lines.push(("Pending", cell(&v["pending"])));
     }
     emit(&pairs(&lines))
+}
+
+/// A webhook's location, or `(all)` for one that receives every location's
+/// events.
+fn or_all(location: &Value) -> String {
+    match cell(location) {
+        l if l.is_empty() => "(all)".to_owned(),
+        l => l,
+    }
 }
 
 /// Prints the list of webhooks.
@@ -373,11 +390,12 @@ fn print_list(out: Output, v: &Value) -> Result<(), String> {
             ]
             .iter()
             .map(|k| cell(&h[*k]))
+            .chain([or_all(&h["location"])])
             .collect()
         })
         .collect();
     let headers = [
-        "NAME", "STATUS", "SCOPE", "ACTIONS", "HEADERS", "SIGNED", "PENDING",
+        "NAME", "STATUS", "SCOPE", "ACTIONS", "HEADERS", "SIGNED", "PENDING", "LOCATION",
     ];
     emit(&table(&headers, &rows))
 }

@@ -13,7 +13,10 @@
 //! [`Indexes::refresh`] re-reads that one version from the store *under the
 //! repository's lock*, and a cold load scans the store under the same lock;
 //! whatever the interleaving, the last refresh or load reflects the last
-//! commit.
+//! commit. Each change of a repository also moves its *generation*, in the
+//! same transaction; serving compares the index's generation with the
+//! store's and loads the index afresh when another replica changed the
+//! repository.
 
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, HashMap};
@@ -76,6 +79,8 @@ fn version_key(version: &str) -> VersionKey {
 /// A repository's index in memory.
 #[derive(Debug, Default)]
 struct RepoIndex {
+    /// The repository's generation this index reflects.
+    generation: u64,
     /// Chart name to its versions' fragments, newest first.
     charts: BTreeMap<String, BTreeMap<VersionKey, Bytes>>,
     /// The whole `index.yaml`, until the next change.
@@ -159,15 +164,18 @@ struct Slot {
 #[derive(Debug)]
 pub struct Indexes {
     charts: Tree,
+    generations: Tree,
     slots: Mutex<HashMap<String, Arc<Slot>>>,
     clock: AtomicU64,
 }
 
 impl Indexes {
-    /// Indexes over the chart records in `charts`.
-    pub fn new(charts: Tree) -> Self {
+    /// Indexes over the chart records in `charts`, whose repositories'
+    /// generations are in `generations`.
+    pub fn new(charts: Tree, generations: Tree) -> Self {
         Self {
             charts,
+            generations,
             slots: Mutex::default(),
             clock: AtomicU64::new(0),
         }
@@ -177,6 +185,11 @@ impl Indexes {
     pub async fn get(&self, repo: &RepoName) -> Result<IndexFile, Error> {
         let slot = self.slot(repo);
         let mut state = slot.state.lock().await;
+        let current = generation(&self.generations, repo).await?;
+        if state.as_ref().is_some_and(|i| i.generation != current) {
+            // Changed elsewhere (another replica): load it afresh.
+            *state = None;
+        }
         let index = match &mut *state {
             Some(index) => index,
             empty => empty.insert(self.load(repo).await?),
@@ -190,13 +203,27 @@ impl Indexes {
     }
 
     /// Brings the loaded index of `repo` (if any) in line with what the store
-    /// now holds for `name` `version`; called after each committed change.
-    /// On failure the index is dropped, to be loaded afresh when next asked.
-    pub async fn refresh(&self, repo: &RepoName, name: &str, version: &str) -> Result<(), Error> {
+    /// now holds for `name` `version`; called after each committed change,
+    /// which moved the repository to `generation`. An index that missed a
+    /// change in between, or a refresh that fails, is dropped, to be loaded
+    /// afresh when next asked.
+    pub async fn refresh(
+        &self,
+        repo: &RepoName,
+        name: &str,
+        version: &str,
+        generation: u64,
+    ) -> Result<(), Error> {
         let Some(slot) = lock(&self.slots).get(repo.as_str()).cloned() else {
             return Ok(());
         };
         let mut state = slot.state.lock().await;
+        if state
+            .as_ref()
+            .is_some_and(|i| i.generation + 1 != generation)
+        {
+            *state = None;
+        }
         let Some(index) = &mut *state else {
             return Ok(());
         };
@@ -224,6 +251,7 @@ impl Indexes {
         if versions.is_empty() {
             index.charts.remove(name);
         }
+        index.generation = generation;
         index.rendered = None;
         Ok(())
     }
@@ -248,7 +276,10 @@ impl Indexes {
 
     /// Reads every version of `repo` from the store and renders its fragment.
     async fn load(&self, repo: &RepoName) -> Result<RepoIndex, Error> {
-        let mut index = RepoIndex::default();
+        let mut index = RepoIndex {
+            generation: generation(&self.generations, repo).await?,
+            ..RepoIndex::default()
+        };
         let mut all = std::pin::pin!(self.charts.iter(&store::repo_prefix(repo)));
         while let Some((_, v)) = all.try_next().await? {
             let record: ChartRecord = serde_json::from_slice(&v)?;
@@ -262,6 +293,12 @@ impl Indexes {
         }
         Ok(index)
     }
+}
+
+/// The generation of `repo`: how many changes its charts have had.
+pub async fn generation(generations: &Tree, repo: &RepoName) -> Result<u64, Error> {
+    let stored = generations.get(repo.as_str().as_bytes()).await?;
+    Ok(registry::ext::decode_u64(stored.as_deref()))
 }
 
 /// The list item of one version under its chart's name in `entries`.
@@ -345,7 +382,13 @@ mod tests {
         }
         put(&tree, &repo, &record("on", "1.0.0")).await;
         put(&tree, &sub, &record("other", "9.0.0")).await;
-        let indexes = Indexes::new(tree.clone());
+        let generations = db.tree("generations").unwrap();
+        let indexes = Indexes::new(tree.clone(), generations.clone());
+        let bump = |n: u64| {
+            let generations = generations.clone();
+            let key = repo.as_str().as_bytes().to_vec();
+            async move { generations.insert(&key, &n.to_be_bytes()).await.unwrap() }
+        };
 
         let text = indexes.get(&repo).await.unwrap().to_bytes();
         let text = std::str::from_utf8(&text).unwrap();
@@ -372,11 +415,13 @@ mod tests {
         assert_eq!(a.len(), text.len());
 
         put(&tree, &repo, &record("web", "2.0.0")).await;
-        indexes.refresh(&repo, "web", "2.0.0").await.unwrap();
+        bump(1).await;
+        indexes.refresh(&repo, "web", "2.0.0", 1).await.unwrap();
         tree.remove(&store::key(&repo, "on", "1.0.0"))
             .await
             .unwrap();
-        indexes.refresh(&repo, "on", "1.0.0").await.unwrap();
+        bump(2).await;
+        indexes.refresh(&repo, "on", "1.0.0", 2).await.unwrap();
         let text = indexes.get(&repo).await.unwrap().to_bytes();
         let text = std::str::from_utf8(&text).unwrap();
         assert_eq!(
@@ -392,7 +437,17 @@ mod tests {
                 .collect::<Vec<_>>()
                 .join("\n")
         };
-        let fresh = Indexes::new(tree).get(&repo).await.unwrap().to_bytes();
+        let fresh = Indexes::new(tree.clone(), generations.clone())
+            .get(&repo)
+            .await
+            .unwrap()
+            .to_bytes();
         assert_eq!(body(&fresh), body(text.as_bytes()));
+        // A change made elsewhere (another replica) moves the generation: the
+        // index is loaded afresh, not served stale.
+        put(&tree, &repo, &record("web", "3.0.0")).await;
+        bump(3).await;
+        let text = indexes.get(&repo).await.unwrap().to_bytes();
+        assert_eq!(versions(std::str::from_utf8(&text).unwrap())[0], "3.0.0");
     }
 }

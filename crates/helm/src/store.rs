@@ -87,6 +87,8 @@ pub struct File {
 pub struct Store {
     ext: ExtensionStore,
     charts: Tree,
+    /// Each repository's generation (see [`crate::index`]).
+    generations: Tree,
     indexes: Arc<Indexes>,
 }
 
@@ -113,9 +115,11 @@ impl Store {
     /// Opens the `helm.charts` tree of the registry's store.
     pub fn open(ext: ExtensionStore) -> Result<Self, Error> {
         let charts = ext.tree("charts")?;
+        let generations = ext.tree("generations")?;
         Ok(Self {
-            indexes: Arc::new(Indexes::new(charts.clone())),
+            indexes: Arc::new(Indexes::new(charts.clone(), generations.clone())),
             charts,
+            generations,
             ext,
         })
     }
@@ -182,8 +186,9 @@ impl Store {
         let value = serde_json::to_vec(&record)?;
         let key = key(repo, &md.name, &md.version);
         let target = Target::chart(repo.as_str(), &md.name, &md.version, &digest, size);
-        let charts = &self.charts;
-        self.ext
+        let (charts, generations) = (&self.charts, &self.generations);
+        let generation = self
+            .ext
             .transaction(|tx| {
                 let (key, value, target, md, conflict) = (&key, &value, &target, &md, &conflict);
                 Box::pin(async move {
@@ -202,11 +207,11 @@ impl Store {
                         target.clone(),
                         request.clone(),
                     ))?;
-                    Ok(())
+                    next_generation(tx, generations, repo).await
                 })
             })
             .await?;
-        self.refresh(repo, &md.name, &md.version).await
+        self.refresh(repo, &md.name, &md.version, generation).await
     }
 
     /// Stores the provenance file of a version already stored (no event:
@@ -254,8 +259,8 @@ impl Store {
         request: &Request,
     ) -> Result<ChartRecord, Error> {
         let key = key(repo, name, version);
-        let charts = &self.charts;
-        let record = self
+        let (charts, generations) = (&self.charts, &self.generations);
+        let (record, generation) = self
             .ext
             .transaction(|tx| {
                 let key = &key;
@@ -267,11 +272,12 @@ impl Store {
                     let target =
                         Target::chart(repo.as_str(), name, version, &record.digest, record.size);
                     tx.append_event(Event::new(Action::ChartDelete, target, request.clone()))?;
-                    Ok::<_, Error>(record)
+                    let generation = next_generation(tx, generations, repo).await?;
+                    Ok::<_, Error>((record, generation))
                 })
             })
             .await?;
-        self.refresh(repo, name, version).await?;
+        self.refresh(repo, name, version, generation).await?;
         Ok(record)
     }
 
@@ -342,8 +348,14 @@ impl Store {
         self.indexes.get(repo).await
     }
 
-    async fn refresh(&self, repo: &RepoName, name: &str, version: &str) -> Result<(), Error> {
-        self.indexes.refresh(repo, name, version).await
+    async fn refresh(
+        &self,
+        repo: &RepoName,
+        name: &str,
+        version: &str,
+        generation: u64,
+    ) -> Result<(), Error> {
+        self.indexes.refresh(repo, name, version, generation).await
     }
 
     /// Every record whose key starts with `prefix`.
@@ -383,6 +395,15 @@ async fn file_taken(
         }
     }
     Ok(None)
+}
+
+/// Moves `repo`'s generation on, inside the transaction that changes it;
+/// the new generation.
+async fn next_generation(tx: &Tx<'_>, generations: &Tree, repo: &RepoName) -> Result<u64, Error> {
+    let key = repo.as_str().as_bytes();
+    let next = registry::ext::decode_u64(tx.get(generations, key).await?.as_deref()) + 1;
+    tx.insert(generations, key, next.to_be_bytes().to_vec());
+    Ok(next)
 }
 
 /// Every way to read `stem` as `{name}-{version}` with a valid name and version.

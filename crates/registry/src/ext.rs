@@ -7,7 +7,9 @@ pub use crate::auth::{Need, Role};
 pub use crate::error::Error;
 pub use crate::events::{Action, Event, EventLog, Hold, Record, Request, Target};
 pub use crate::extension::{Endpoint, Extension};
-pub use crate::kv::{decode, decode_u64, key, split, BoxFuture, Db, Entry, Tree, Tx};
+pub use crate::kv::{
+    decode, decode_u64, key, split, BoxFuture, Db, Entry, Exclusive, Lease, Notice, Tree, Tx,
+};
 pub use crate::query::{percent_decode, Query};
 pub use crate::request::Ctx;
 pub use crate::storage::extension::ExtensionStore;

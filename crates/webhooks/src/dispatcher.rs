@@ -36,16 +36,22 @@ const SETTLE: Duration = Duration::from_millis(2);
 /// dispatched (see [`crate::store::Store::release`]).
 const RELEASE_EVERY: Duration = Duration::from_secs(1);
 
+/// The lease of the replica that dispatches.
+pub const LEASE: &str = "webhooks-dispatcher";
+
 /// Runs until shutdown.
 pub async fn run(shared: Arc<Shared>) {
     let mut durable = shared.store.events.subscribe();
     let mut released = tokio::time::Instant::now();
     loop {
+        if let Err(e) = claim(&shared).await {
+            tracing::warn!(error = %e, "cannot take the dispatcher's lease");
+        }
         if let Err(e) = dispatch_pending(&shared).await {
             tracing::error!(error = %e, "webhook dispatch failed; retrying");
         }
         shared.store.db().release_memory();
-        if released.elapsed() >= RELEASE_EVERY {
+        if released.elapsed() >= RELEASE_EVERY && shared.dispatches() {
             released = tokio::time::Instant::now();
             if let Err(e) = shared.store.release().await {
                 tracing::error!(error = %e, "cannot flush the webhook queues");
@@ -60,12 +66,30 @@ pub async fn run(shared: Arc<Shared>) {
     }
 }
 
-/// Hands every durable, not yet dispatched event to its webhooks. The
-/// admin API calls it before changing a webhook, so that events are matched
-/// against the webhooks as they were when the events happened.
+/// Takes the dispatcher's lease unless this replica holds it.
+async fn claim(shared: &Shared) -> Result<(), Error> {
+    if shared.dispatches() {
+        return Ok(());
+    }
+    let lease = shared.store.db().try_lease(LEASE).await?;
+    if lease.is_some() {
+        tracing::info!("this replica dispatches webhook events");
+    }
+    *shared.dispatcher.lock().unwrap_or_else(|p| p.into_inner()) = lease;
+    Ok(())
+}
+
+/// Hands every durable, not yet dispatched event to its webhooks, if this
+/// replica dispatches. The admin API calls it before changing a webhook,
+/// so that events are matched against the webhooks as they were when the
+/// events happened (exactly so on one replica; across replicas, as of the
+/// dispatcher's last round).
 pub async fn dispatch_pending(shared: &Shared) -> Result<(), crate::Error> {
     let s = &shared.store;
     let _one_at_a_time = shared.dispatch.lock().await;
+    if !shared.dispatches() {
+        return Ok(());
+    }
     loop {
         // Only durable events are read (see `EventLog`): a crash must never
         // deliver an event whose change was rolled back.
@@ -88,6 +112,9 @@ pub async fn dispatch_pending(shared: &Shared) -> Result<(), crate::Error> {
             })?;
             for hook in hooks.iter().filter(|h| matches(h, record)) {
                 shared.queue.load(&hook.name).await?;
+                if !queued.contains_key(hook.name.as_str()) {
+                    shared.queue.refresh(&hook.name).await?;
+                }
                 if shared.queue.pending(&hook.name) >= limit {
                     if let Some(tally) = shared.workers.tally(&hook.name) {
                         tally.dropped.fetch_add(1, Ordering::Relaxed);
@@ -104,7 +131,7 @@ pub async fn dispatch_pending(shared: &Shared) -> Result<(), crate::Error> {
         // between re-dispatches the batch onto the same keys (at least once).
         s.set_cursor(last).await?;
         for name in queued.keys() {
-            shared.workers.wake(name);
+            shared.wake(name).await;
         }
     }
 }
@@ -208,7 +235,7 @@ pub async fn replay(
             }
         }
     }
-    shared.workers.wake(name);
+    shared.wake(name).await;
     let first = s.events.read(0, 1).await?;
     report.oldest = first
         .first()
@@ -254,9 +281,11 @@ mod tests {
             workers: Workers::default(),
             shutdown: CancellationToken::new(),
             dispatch: tokio::sync::Mutex::new(()),
+            dispatcher: std::sync::Mutex::new(None),
             runtime: tokio::runtime::Handle::current(),
             registry_url: "http://127.0.0.1:5000".into(),
         };
+        claim(&shared).await.unwrap();
         (Arc::new(shared), registry)
     }
 

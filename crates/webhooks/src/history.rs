@@ -18,7 +18,7 @@ use serde_json::Value;
 use crate::client::Attempt;
 use crate::format::Body;
 use crate::retry::Outcome;
-use crate::store::{History, Store};
+use crate::store::Store;
 use crate::webhook::Webhook;
 use crate::Error;
 
@@ -175,44 +175,45 @@ pub fn dropped_entry(event: &Event, queue_limit: u64) -> Result<Vec<u8>, Error> 
     })?)
 }
 
-/// Appends an entry and removes the oldest ones past `limit`. The entry to
-/// drop is found by its number, with no walk of the history; only entries
-/// numbered otherwise (written by an older version) or kept under a larger
-/// `limit` are trimmed by a walk.
+/// Appends an entry and removes the oldest past `limit`: the entry `limit`
+/// numbers back, found by its key. The history is walked and trimmed only
+/// on its first append since start-up (the limit may have been lowered)
+/// and when that entry is not there (entries numbered by an older
+/// version). The next number is read from the tree and taken with a
+/// compare-and-swap, so replicas sharing a database never number two
+/// entries alike.
 pub async fn append(store: &Store, name: &str, entry: Vec<u8>, limit: usize) -> Result<(), Error> {
     let prefix = prefix(name);
     let tree = &store.history;
-    let mut histories = store.histories.lock().await;
-    let history = match histories.get_mut(name) {
-        Some(history) => history,
-        None => {
-            // One count, once per webhook: the first key is the newest.
-            let newest = match tree.first(&prefix).await? {
-                Some((k, _)) => !decode_u64(k.get(prefix.len()..)),
-                None => 0,
-            };
-            let len = tree.count(&prefix).await?;
-            histories
-                .entry(name.to_owned())
-                .or_insert(History { newest, len })
-        }
-    };
-    history.newest += 1;
-    tree.insert(&entry_key(name, history.newest), &entry)
-        .await?;
-    history.len += 1;
-    if history.len > limit {
-        let oldest = history.newest.saturating_sub(limit as u64);
-        if oldest > 0 && tree.remove(&entry_key(name, oldest)).await? {
-            history.len -= 1;
-        }
+    let mut trimmed = store.trimmed.lock().await;
+    if trimmed.insert(name.to_owned()) {
+        trim(tree, &prefix, limit.saturating_sub(1)).await?;
     }
-    if history.len > limit {
-        let all: Vec<_> = tree.iter(&prefix).try_collect().await?;
-        for (key, _) in all.into_iter().skip(limit) {
-            tree.remove(&key).await?;
+    loop {
+        let newest = match tree.first(&prefix).await? {
+            Some((k, _)) => !decode_u64(k.get(prefix.len()..)),
+            None => 0,
+        };
+        let number = newest + 1;
+        let taken = tree
+            .compare_and_swap(&entry_key(name, number), None, Some(&entry))
+            .await?;
+        if !taken {
+            continue;
         }
-        history.len = limit;
+        let back = limit as u64;
+        if number > back && !tree.remove(&entry_key(name, number - back)).await? {
+            trim(tree, &prefix, limit).await?;
+        }
+        return Ok(());
+    }
+}
+
+/// Removes every entry of a history but the newest `keep`.
+async fn trim(tree: &registry::ext::Tree, prefix: &[u8], keep: usize) -> Result<(), Error> {
+    let all: Vec<_> = tree.iter(prefix).try_collect().await?;
+    for (key, _) in all.into_iter().skip(keep) {
+        tree.remove(&key).await?;
     }
     Ok(())
 }
@@ -236,12 +237,11 @@ pub async fn list(
 
 /// Removes a webhook's whole history.
 pub async fn clear(store: &Store, name: &str) -> Result<(), Error> {
-    let mut histories = store.histories.lock().await;
+    let _one_at_a_time = store.trimmed.lock().await;
     let all: Vec<_> = store.history.iter(&prefix(name)).try_collect().await?;
     for (key, _) in all {
         store.history.remove(&key).await?;
     }
-    histories.remove(name);
     Ok(())
 }
 

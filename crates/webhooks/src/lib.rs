@@ -48,6 +48,49 @@ pub use shared::Shared;
 use tokio_util::sync::CancellationToken;
 pub use webhook::Webhook;
 
+/// Starts a worker for every webhook without one, and stops the workers of
+/// webhooks that are gone (deleted on another replica).
+async fn reconcile(shared: &Arc<Shared>) -> Result<(), Error> {
+    let hooks = shared.store.all().await?;
+    for hook in hooks.iter() {
+        shared.queue.load(&hook.name).await?;
+        shared.workers.start(shared, &hook.name);
+    }
+    for (name, _) in shared.workers.tallies() {
+        if !hooks.iter().any(|h| h.name == name) {
+            shared.workers.stop(&name);
+        }
+    }
+    Ok(())
+}
+
+/// Follows the notices of the other replicas until shutdown: webhooks
+/// changed (reconcile the workers), deliveries queued (wake a worker).
+async fn follow(shared: Arc<Shared>) {
+    let mut notices = shared.store.db().subscribe();
+    loop {
+        let notice = tokio::select! {
+            notice = notices.recv() => notice,
+            () = shared.shutdown.cancelled() => return,
+        };
+        let changed = match notice {
+            Ok((channel, name)) if channel == store::DELIVERIES_CHANNEL => {
+                shared.workers.wake(&name);
+                false
+            }
+            Ok((channel, _)) => channel == store::WEBHOOKS_CHANNEL || channel.is_empty(),
+            // Some were missed: look again.
+            Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => true,
+            Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+        };
+        if changed {
+            if let Err(e) = reconcile(&shared).await {
+                tracing::warn!(error = %e, "cannot follow the webhooks' changes");
+            }
+        }
+    }
+}
+
 /// The running webhooks subsystem.
 #[derive(Debug, Clone)]
 pub struct Webhooks {
@@ -88,13 +131,12 @@ impl Webhooks {
             workers: worker::Workers::default(),
             shutdown,
             dispatch: tokio::sync::Mutex::new(()),
+            dispatcher: std::sync::Mutex::new(None),
             runtime,
             registry_url,
         });
-        for hook in shared.store.all().await?.iter() {
-            shared.queue.load(&hook.name).await?;
-            shared.workers.start(&shared, &hook.name);
-        }
+        reconcile(&shared).await?;
+        shared.runtime.spawn(follow(shared.clone()));
         shared.runtime.spawn(dispatcher::run(shared.clone()));
         Ok(Self { shared, stopped })
     }

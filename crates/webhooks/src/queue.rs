@@ -39,6 +39,8 @@ pub type Head = (Vec<u8>, Delivery);
 #[derive(Debug)]
 pub struct Queue {
     tree: Tree,
+    /// Other replicas use the queue too.
+    shared: bool,
     /// Deliveries queued and not yet done, per webhook, once counted.
     pending: Mutex<HashMap<String, u64>>,
 }
@@ -48,6 +50,7 @@ impl Queue {
     pub fn open(db: &Db) -> Result<Self, Error> {
         Ok(Self {
             tree: db.tree("webhook_deliveries")?,
+            shared: db.is_shared(),
             pending: Mutex::default(),
         })
     }
@@ -63,7 +66,18 @@ impl Queue {
         Ok(())
     }
 
-    /// Deliveries queued for `name` and not yet delivered or given up.
+    /// Counts `name`'s queue from the tree again, on a shared database,
+    /// where other replicas push and finish deliveries too.
+    pub async fn refresh(&self, name: &str) -> Result<(), Error> {
+        if self.shared {
+            let n = self.tree.count(&prefix(name)).await? as u64;
+            self.lock().insert(name.to_owned(), n);
+        }
+        Ok(())
+    }
+
+    /// Deliveries queued for `name` and not yet delivered or given up (on
+    /// a shared database: as of the last [`Queue::refresh`]).
     pub fn pending(&self, name: &str) -> u64 {
         self.lock().get(name).copied().unwrap_or(0)
     }

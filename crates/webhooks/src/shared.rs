@@ -25,6 +25,8 @@ pub struct Shared {
     pub shutdown: CancellationToken,
     /// Serializes dispatching (the dispatcher task and the admin API).
     pub dispatch: tokio::sync::Mutex<()>,
+    /// The dispatcher's lease, while this replica holds it.
+    pub dispatcher: std::sync::Mutex<Option<registry::ext::Lease>>,
     /// Where the dispatcher and the workers run (see [`delivery_runtime`]).
     pub runtime: tokio::runtime::Handle,
     /// The registry's own URL (`http://127.0.0.1:5000`): the CloudEvents
@@ -38,6 +40,26 @@ impl Shared {
         self.registry_url
             .split_once("://")
             .map_or("http", |(s, _)| s)
+    }
+
+    /// Whether this replica holds the dispatcher's lease.
+    pub fn dispatches(&self) -> bool {
+        self.dispatcher
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_ref()
+            .is_some_and(|l| l.held())
+    }
+
+    /// Wakes `name`'s worker: here, and on the replica holding its lease.
+    pub async fn wake(&self, name: &str) {
+        self.workers.wake(name);
+        let db = self.store.db();
+        if db.is_shared() {
+            if let Err(e) = db.notify(crate::store::DELIVERIES_CHANNEL, name).await {
+                tracing::warn!(error = %e, "cannot wake the other replicas' workers");
+            }
+        }
     }
 }
 

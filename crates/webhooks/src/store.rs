@@ -11,7 +11,6 @@
 //! | `webhook_history`    | see [`crate::history`]             |                       |
 //! | `counters`           | `webhooks/cursor`                  | u64 BE                |
 
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use futures_util::TryStreamExt;
@@ -26,6 +25,14 @@ pub type Hooks = Arc<[Webhook]>;
 /// Key of the dispatcher's cursor: the last event seq turned into deliveries.
 const CURSOR: &[u8] = b"webhooks/cursor";
 
+/// Notified when a webhook is created, changed or deleted: every replica
+/// then starts or stops its workers.
+pub const WEBHOOKS_CHANNEL: &str = "berth_webhooks";
+
+/// Notified with a webhook's name when deliveries are queued for it: its
+/// worker wakes, on whichever replica holds its lease.
+pub const DELIVERIES_CHANNEL: &str = "berth_deliveries";
+
 /// The webhooks, the history's bookkeeping and the dispatcher's cursor.
 #[derive(Debug)]
 pub struct Store {
@@ -37,23 +44,14 @@ pub struct Store {
     /// The `webhooks` tree, decoded: read for every event and delivery,
     /// changed only through this store.
     cached: Mutex<Option<Hooks>>,
-    /// Where each webhook's history stands, once read (see
-    /// [`crate::history::append`]); held while appending, so appends to one
-    /// history never interleave.
-    pub(crate) histories: tokio::sync::Mutex<HashMap<String, History>>,
+    /// The webhooks whose history was trimmed to the limit since start-up;
+    /// held while appending, so this process's appends never race each
+    /// other (see [`crate::history::append`]).
+    pub(crate) trimmed: tokio::sync::Mutex<std::collections::HashSet<String>>,
     /// The registry's event log (its durable view).
     pub(crate) events: Arc<EventLog>,
     /// Keeps the log from trimming events past the cursor.
     hold: Hold,
-}
-
-/// Where a webhook's history stands.
-#[derive(Debug)]
-pub struct History {
-    /// The number of its newest entry.
-    pub newest: u64,
-    /// Its entries.
-    pub len: usize,
 }
 
 impl Store {
@@ -68,7 +66,7 @@ impl Store {
             counters,
             events,
             cached: Mutex::default(),
-            histories: tokio::sync::Mutex::default(),
+            trimmed: tokio::sync::Mutex::default(),
             db,
         })
     }
@@ -78,7 +76,8 @@ impl Store {
         &self.db
     }
 
-    /// Every webhook, by name.
+    /// Every webhook, by name. Cached, but on a shared database (where
+    /// other replicas change webhooks) read afresh.
     pub async fn all(&self) -> Result<Hooks, Error> {
         if let Some(hooks) = &*self.lock() {
             return Ok(hooks.clone());
@@ -94,7 +93,7 @@ impl Store {
         let mut cached = self.lock();
         // A change made meanwhile cleared the cache after our read began:
         // keep its (newer) state by not caching ours.
-        if cached.is_none() {
+        if cached.is_none() && !self.db.is_shared() {
             *cached = Some(hooks.clone());
         }
         Ok(hooks)
@@ -152,9 +151,22 @@ impl Store {
         Ok(decode_u64(self.counters.get(CURSOR).await?.as_deref()))
     }
 
-    /// Moves the cursor to `seq` (not durable until [`Store::release`]).
+    /// Moves the cursor forward to `seq` (not durable until
+    /// [`Store::release`]); never back, whoever else moved it meanwhile.
     pub async fn set_cursor(&self, seq: u64) -> Result<(), Error> {
-        Ok(self.counters.insert(CURSOR, &seq.to_be_bytes()).await?)
+        loop {
+            let old = self.counters.get(CURSOR).await?;
+            if decode_u64(old.as_deref()) >= seq {
+                return Ok(());
+            }
+            let moved = self
+                .counters
+                .compare_and_swap(CURSOR, old.as_deref(), Some(&seq.to_be_bytes()))
+                .await?;
+            if moved {
+                return Ok(());
+            }
+        }
     }
 
     /// Makes the queues and the cursor durable, then lets the registry's
@@ -168,10 +180,12 @@ impl Store {
         Ok(())
     }
 
-    /// After a change of the `webhooks` tree: drops the cache and flushes.
+    /// After a change of the `webhooks` tree: drops the cache, flushes, and
+    /// tells the other replicas (see [`WEBHOOKS_CHANNEL`]).
     async fn changed(&self) -> Result<(), Error> {
         *self.lock() = None;
         self.db.flush().await?;
+        self.db.notify(WEBHOOKS_CHANNEL, "").await?;
         Ok(())
     }
 

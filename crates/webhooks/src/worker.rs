@@ -148,6 +148,10 @@ struct Worker {
     tally: Arc<Tally>,
 }
 
+/// How often a worker without its webhook's lease asks again (another
+/// replica delivers meanwhile; when that one dies, its lease ends).
+const LEASE_POLL: Duration = Duration::from_secs(2);
+
 async fn run(shared: Weak<Shared>, worker: Worker) {
     let Worker {
         name,
@@ -155,13 +159,32 @@ async fn run(shared: Weak<Shared>, worker: Worker) {
         stop,
         tally,
     } = worker;
+    // One replica at a time delivers a webhook's queue, so it stays in order.
+    let mut lease: Option<registry::ext::Lease> = None;
     loop {
         let Some(s) = shared.upgrade() else { return };
-        let wait = match step(&s, &name, &tally).await {
-            Ok(wait) => wait,
-            Err(e) => {
-                tracing::error!(webhook = %name, error = %e, "webhook worker failed; retrying");
-                Some(Duration::from_secs(1))
+        if lease.as_ref().is_none_or(|l| !l.held()) {
+            lease = match s.store.db().try_lease(&format!("webhook:{name}")).await {
+                Ok(lease) => lease,
+                Err(e) => {
+                    tracing::warn!(webhook = %name, error = %e, "cannot take the webhook's lease");
+                    None
+                }
+            };
+        }
+        let wait = match &lease {
+            Some(_) => match step(&s, &name, &tally).await {
+                Ok(wait) => wait,
+                Err(e) => {
+                    tracing::error!(webhook = %name, error = %e, "webhook worker failed; retrying");
+                    Some(Duration::from_secs(1))
+                }
+            },
+            None => {
+                if let Err(e) = s.queue.refresh(&name).await {
+                    tracing::warn!(webhook = %name, error = %e, "cannot count the queue");
+                }
+                Some(LEASE_POLL)
             }
         };
         s.store.db().release_memory();
