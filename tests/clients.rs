@@ -184,64 +184,13 @@ fn podman_pushes_oci_and_docker_formats_and_pulls_back() {
     podman(&["rmi", "-a", "-f"]);
 }
 
-/// Writes a one-layer OCI image layout at `dir` tagged `tag`; returns the
-/// manifest digest.
-fn oci_layout(dir: &Path, tag: &str) -> String {
-    let blobs = dir.join("blobs/sha256");
-    std::fs::create_dir_all(&blobs).unwrap();
-    let put = |bytes: &[u8]| {
-        let d = support::digest(bytes);
-        std::fs::write(blobs.join(&d[7..]), bytes).unwrap();
-        (d, bytes.len())
-    };
-    let rootfs = tempfile::tempdir().unwrap();
-    std::fs::write(rootfs.path().join("payload.bin"), random_bytes(2 << 20, 31)).unwrap();
-    // A gzip layer: skopeo compresses uncompressed layers on the way to a
-    // registry, which would change the manifest.
-    let tar = dir.join("layer.tar");
-    run(
-        "tar",
-        &[
-            "--sort=name",
-            "--mtime=@0",
-            "--owner=0",
-            "--group=0",
-            "-C",
-            rootfs.path().to_str().unwrap(),
-            "-cf",
-            tar.to_str().unwrap(),
-            ".",
-        ],
-    );
-    let diff_id = support::digest(&std::fs::read(&tar).unwrap());
-    run("gzip", &["-n", tar.to_str().unwrap()]);
-    let gz = dir.join("layer.tar.gz");
-    let layer = std::fs::read(&gz).unwrap();
-    std::fs::remove_file(&gz).unwrap();
-    let (ld, ls) = put(&layer);
-    let config = serde_json::json!({"architecture": "amd64", "os": "linux", "config": {"Cmd": ["/dummy"]}, "rootfs": {"type": "layers", "diff_ids": [diff_id]}});
-    let (cd, cs) = put(config.to_string().as_bytes());
-    let manifest = serde_json::json!({
-        "schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
-        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": cd, "size": cs},
-        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "digest": ld, "size": ls}],
-    });
-    let (md, ms) = put(manifest.to_string().as_bytes());
-    std::fs::write(dir.join("oci-layout"), r#"{"imageLayoutVersion":"1.0.0"}"#).unwrap();
-    let index = serde_json::json!({"schemaVersion": 2, "manifests": [{
-        "mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": md, "size": ms,
-        "annotations": {"org.opencontainers.image.ref.name": tag}}]});
-    std::fs::write(dir.join("index.json"), index.to_string()).unwrap();
-    md
-}
-
 #[test]
 fn skopeo_copies_both_ways_inspects_lists_and_deletes() {
     let reg = BerthProcess::start();
     let events = support::receiver::subscribe_all(&reg.url(), "skopeohook");
     let tmp = tempfile::tempdir().unwrap();
     let (src, back) = (tmp.path().join("src"), tmp.path().join("back"));
-    let md = oci_layout(&src, "v1");
+    let md = support::oci_layout(&src, "v1");
     let remote = format!("docker://{}/sk/img", reg.host);
 
     run(

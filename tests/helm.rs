@@ -8,9 +8,10 @@
 mod support;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 
 use serde_json::{json, Value};
+use support::helm::Helm;
 use support::receiver::{is_uuid, subscribe_all};
 use support::{digest, http, BerthProcess};
 
@@ -26,75 +27,6 @@ mod provenance;
 mod repository;
 #[path = "helm/uploads.rs"]
 mod uploads;
-
-/// helm with its own config, cache and data directories, and a working
-/// directory for charts.
-struct Helm {
-    dir: tempfile::TempDir,
-}
-
-impl Helm {
-    fn new() -> Self {
-        let helm = Self {
-            dir: tempfile::tempdir().unwrap(),
-        };
-        let version = helm.run(&["version", "--short"]);
-        assert!(
-            version.starts_with("v4."),
-            "helm v4 is required, found {version}"
-        );
-        helm
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.dir.path().join(name)
-    }
-
-    fn output(&self, args: &[&str]) -> Output {
-        let home = self.dir.path();
-        Command::new("helm")
-            .args(args)
-            .current_dir(home)
-            .env("HELM_CONFIG_HOME", home.join(".config"))
-            .env("HELM_CACHE_HOME", home.join(".cache"))
-            .env("HELM_DATA_HOME", home.join(".data"))
-            .output()
-            .unwrap_or_else(|e| {
-                panic!("cannot run helm (scripts/setup-test-env.sh installs it): {e}")
-            })
-    }
-
-    /// Runs helm; fails the test with its output if it fails.
-    fn run(&self, args: &[&str]) -> String {
-        let out = self.output(args);
-        assert!(
-            out.status.success(),
-            "helm {args:?} failed:\n{}\n{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).trim().to_owned()
-    }
-
-    /// `helm create NAME` once, then `helm package` at `version`; returns
-    /// the archive's path. `tweak` may edit the chart directory first.
-    fn package(&self, name: &str, version: &str, tweak: impl FnOnce(&Path)) -> PathBuf {
-        if !self.path(name).exists() {
-            self.run(&["create", name]);
-        }
-        tweak(&self.path(name));
-        let out = self.path("out");
-        self.run(&[
-            "package",
-            name,
-            "--version",
-            version,
-            "-d",
-            out.to_str().unwrap(),
-        ]);
-        out.join(format!("{name}-{version}.tgz"))
-    }
-}
 
 /// curl, returning the status and the body.
 fn curl(args: &[&str]) -> (u16, String) {

@@ -6,7 +6,7 @@
 //! cross-cutting rules (JSON error body shape, `Warning` header format); the
 //! violations are read back by the final audit checks.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::io::Read;
 use std::time::Duration;
 
@@ -128,35 +128,57 @@ impl Response {
     }
 }
 
-/// Blocking HTTP client bound to one registry base URL.
+/// Blocking HTTP client bound to one registry, served by one or more base
+/// URLs (replicas of one registry): requests take them in turn.
 pub struct Client {
-    base: String,
+    bases: Vec<String>,
+    turn: Cell<usize>,
     agent: ureq::Agent,
     violations: RefCell<Vec<(Rule, String)>>,
 }
 
 impl Client {
-    /// Creates a client for the registry at `base` (e.g. `http://127.0.0.1:5000`).
-    pub fn new(base: &str) -> Self {
+    /// Creates a client for the registry at `bases` (e.g.
+    /// `http://127.0.0.1:5000`); with several, each request goes to the next.
+    pub fn new(bases: &[String]) -> Self {
         let agent = ureq::AgentBuilder::new()
             .timeout(Duration::from_secs(120))
             .redirects(5)
             .build();
         Self {
-            base: base.trim_end_matches('/').to_owned(),
+            bases: bases
+                .iter()
+                .map(|b| b.trim_end_matches('/').to_owned())
+                .collect(),
+            turn: Cell::new(0),
             agent,
             violations: RefCell::new(Vec::new()),
         }
     }
 
-    /// Turns a path (`/v2/...`) or a possibly relative `Location` value into an absolute URL.
+    /// Turns a path (`/v2/...`) or a possibly relative `Location` value into
+    /// an absolute URL on the next base in turn. An absolute URL on one of
+    /// the bases moves to the next one too, as behind a load balancer; any
+    /// other absolute URL is kept.
     pub fn url(&self, path_or_url: &str) -> String {
-        if path_or_url.starts_with("http://") || path_or_url.starts_with("https://") {
-            path_or_url.to_owned()
-        } else if path_or_url.starts_with('/') {
-            format!("{}{}", self.base, path_or_url)
+        let path = match self
+            .bases
+            .iter()
+            .find_map(|b| path_or_url.strip_prefix(b.as_str()))
+        {
+            Some(path) => path,
+            None if path_or_url.starts_with("http://") || path_or_url.starts_with("https://") => {
+                return path_or_url.to_owned()
+            }
+            None => path_or_url,
+        };
+        let turn = self.turn.get();
+        self.turn.set(turn.wrapping_add(1));
+        let base = &self.bases[turn % self.bases.len()];
+        if path.starts_with('/') {
+            format!("{base}{path}")
         } else {
-            format!("{}/{}", self.base, path_or_url)
+            format!("{base}/{path}")
         }
     }
 

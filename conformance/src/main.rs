@@ -5,8 +5,11 @@
 //! spec, prints one table row per check and exits non-zero if any MUST failed.
 //!
 //! ```text
-//! conformance http://127.0.0.1:5000 [--namespace NAME] [--crossmount-namespace NAME]
+//! conformance http://127.0.0.1:5000 [URL...] [--namespace NAME] [--crossmount-namespace NAME]
 //! ```
+//!
+//! Given several URLs (replicas of one registry), requests take them in turn,
+//! so every check also checks that what one replica did, the next one sees.
 
 mod checks;
 mod client;
@@ -16,22 +19,23 @@ mod report;
 use std::process::ExitCode;
 
 const USAGE: &str =
-    "usage: conformance <registry-url> [--namespace NAME] [--crossmount-namespace NAME]
+    "usage: conformance <registry-url>... [--namespace NAME] [--crossmount-namespace NAME]
 
-  <registry-url>             base URL, e.g. http://127.0.0.1:5000
+  <registry-url>...          base URL, e.g. http://127.0.0.1:5000; with several
+                             (replicas of one registry), requests take them in turn
   --namespace NAME           repository to test in (default: conformance/test-<random>)
   --crossmount-namespace N   repository blobs are mounted into (default: <namespace>-mount)";
 
 /// Parsed command line.
 struct Args {
-    url: String,
+    urls: Vec<String>,
     namespace: Option<String>,
     crossmount: Option<String>,
 }
 
 /// Parses `std::env::args`, returning a usage message on error.
 fn parse_args() -> Result<Args, String> {
-    let mut url = None;
+    let mut urls = Vec::new();
     let mut namespace = None;
     let mut crossmount = None;
     let mut args = std::env::args().skip(1);
@@ -43,12 +47,14 @@ fn parse_args() -> Result<Args, String> {
             }
             "-h" | "--help" => return Err(USAGE.to_owned()),
             _ if arg.starts_with('-') => return Err(format!("unknown flag {arg}\n{USAGE}")),
-            _ if url.is_none() => url = Some(arg),
-            _ => return Err(format!("unexpected argument {arg}\n{USAGE}")),
+            _ => urls.push(arg),
         }
     }
+    if urls.is_empty() {
+        return Err(USAGE.to_owned());
+    }
     Ok(Args {
-        url: url.ok_or_else(|| USAGE.to_owned())?,
+        urls,
         namespace,
         crossmount,
     })
@@ -67,11 +73,11 @@ fn main() -> ExitCode {
         .namespace
         .unwrap_or_else(|| format!("conformance/test-{}", rng.token(8)));
     let mount_repo = args.crossmount.unwrap_or_else(|| format!("{repo}-mount"));
-    println!("registry: {}", args.url);
+    println!("registry: {}", args.urls.join(", "));
     println!("namespace: {repo}");
     println!("crossmount namespace: {mount_repo}");
     println!();
-    let ctx = checks::Context::new(client::Client::new(&args.url), repo, mount_repo, rng);
+    let ctx = checks::Context::new(client::Client::new(&args.urls), repo, mount_repo, rng);
     let report = checks::run_all(ctx);
     report.print();
     if report.count(report::Verdict::Fail) == 0 {

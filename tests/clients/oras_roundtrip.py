@@ -1,4 +1,5 @@
-"""oras-py round trip against a registry at argv[1] (HOST:PORT, plain HTTP).
+"""oras-py round trip against a registry at argv[1] (HOST:PORT, plain HTTP);
+with argv[2], the reads (referrers, pull) go there (another replica).
 
 Pushes artifact A (a file with its own config media type), then artifact B
 with artifactType and subject=A (what `oras attach` does), then lists A's
@@ -16,6 +17,7 @@ import oras.defaults
 import oras.oci
 
 host = sys.argv[1]
+reader = sys.argv[2] if len(sys.argv) > 2 else host
 repo = "oras/artifact"
 client = oras.client.OrasClient(hostname=host, insecure=True)
 work = tempfile.mkdtemp()
@@ -61,7 +63,7 @@ assert resp.status_code == 201, resp.text
 assert resp.headers.get("OCI-Subject") == a_digest, resp.headers
 b_digest = resp.headers["Docker-Content-Digest"]
 
-url = f"http://{host}/v2/{repo}/referrers/{a_digest}"
+url = f"http://{reader}/v2/{repo}/referrers/{a_digest}"
 r = client.do_request(url, "GET", headers={"Accept": "application/vnd.oci.image.index.v1+json"})
 assert r.status_code == 200, r.text
 referrers = r.json()["manifests"]
@@ -69,7 +71,7 @@ r = client.do_request(url + "?artifactType=application/vnd.other", "GET")
 assert r.headers.get("OCI-Filters-Applied") == "artifactType"
 assert r.json()["manifests"] == []
 
-files = client.pull(target=f"{host}/{repo}:v1", outdir=os.path.join(work, "pulled"))
+files = client.pull(target=f"{reader}/{repo}:v1", outdir=os.path.join(work, "pulled"))
 pulled = [f for f in files if f.endswith("a.bin")]
 assert len(pulled) == 1, files
 with open(pulled[0], "rb") as f:

@@ -12,7 +12,9 @@ use std::process::{Child, Command, Stdio};
 
 use sha2::{Digest as _, Sha256};
 
+pub mod helm;
 pub mod receiver;
+pub mod shared;
 
 /// A `berth serve` process on `127.0.0.1:<free port>` over its own data
 /// directory. Dropping it kills the process.
@@ -22,6 +24,7 @@ pub struct BerthProcess {
     pub host: String,
     dir: PathBuf,
     args: Vec<String>,
+    envs: Vec<(String, String)>,
     _tmp: Option<tempfile::TempDir>,
 }
 
@@ -91,21 +94,30 @@ impl BerthProcess {
             })
             .unwrap_or_else(|| panic!("unexpected first line from berth: {line:?}"))
             .to_owned();
-        let args = extra.iter().map(|a| a.to_string()).collect();
         Self {
             child,
             host,
             dir: dir.to_owned(),
-            args,
+            args: extra.iter().map(|a| a.to_string()).collect(),
+            envs: envs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
             _tmp: None,
         }
     }
 
-    /// Starts a new process on the same directory with the same flags (after
-    /// [`BerthProcess::kill9`] or [`BerthProcess::terminate`]).
+    /// Starts a new process on the same directory with the same flags and
+    /// environment (after [`BerthProcess::kill9`] or
+    /// [`BerthProcess::terminate`]).
     pub fn restart(mut self) -> Self {
         let args: Vec<&str> = self.args.iter().map(String::as_str).collect();
-        let mut next = Self::start_with(&self.dir, &args);
+        let envs: Vec<(&str, &str)> = self
+            .envs
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        let mut next = Self::start_env(&self.dir, &args, &envs);
         next._tmp = self._tmp.take();
         next
     }
@@ -298,6 +310,57 @@ pub fn push_image(url: &str, repo: &str, reference: &str, seed: u64) -> (Vec<u8>
         &bytes,
     );
     (bytes, r)
+}
+
+/// Writes a one-layer OCI image layout at `dir` tagged `tag`; returns the
+/// manifest digest.
+pub fn oci_layout(dir: &Path, tag: &str) -> String {
+    let blobs = dir.join("blobs/sha256");
+    std::fs::create_dir_all(&blobs).unwrap();
+    let put = |bytes: &[u8]| {
+        let d = digest(bytes);
+        std::fs::write(blobs.join(&d[7..]), bytes).unwrap();
+        (d, bytes.len())
+    };
+    let rootfs = tempfile::tempdir().unwrap();
+    std::fs::write(rootfs.path().join("payload.bin"), random_bytes(2 << 20, 31)).unwrap();
+    // A gzip layer: skopeo compresses uncompressed layers on the way to a
+    // registry, which would change the manifest.
+    let tar = dir.join("layer.tar");
+    run(
+        "tar",
+        &[
+            "--sort=name",
+            "--mtime=@0",
+            "--owner=0",
+            "--group=0",
+            "-C",
+            rootfs.path().to_str().unwrap(),
+            "-cf",
+            tar.to_str().unwrap(),
+            ".",
+        ],
+    );
+    let diff_id = digest(&std::fs::read(&tar).unwrap());
+    run("gzip", &["-n", tar.to_str().unwrap()]);
+    let gz = dir.join("layer.tar.gz");
+    let layer = std::fs::read(&gz).unwrap();
+    std::fs::remove_file(&gz).unwrap();
+    let (ld, ls) = put(&layer);
+    let config = serde_json::json!({"architecture": "amd64", "os": "linux", "config": {"Cmd": ["/dummy"]}, "rootfs": {"type": "layers", "diff_ids": [diff_id]}});
+    let (cd, cs) = put(config.to_string().as_bytes());
+    let manifest = serde_json::json!({
+        "schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": cd, "size": cs},
+        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "digest": ld, "size": ls}],
+    });
+    let (md, ms) = put(manifest.to_string().as_bytes());
+    std::fs::write(dir.join("oci-layout"), r#"{"imageLayoutVersion":"1.0.0"}"#).unwrap();
+    let index = serde_json::json!({"schemaVersion": 2, "manifests": [{
+        "mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": md, "size": ms,
+        "annotations": {"org.opencontainers.image.ref.name": tag}}]});
+    std::fs::write(dir.join("index.json"), index.to_string()).unwrap();
+    md
 }
 
 /// Runs `cmd` with `input` on its stdin and returns its output.

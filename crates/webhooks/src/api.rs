@@ -29,7 +29,7 @@ use registry::ext::{Action, Ctx, Endpoint, Extension, Need, Query, Role};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use crate::dispatcher::{self, dispatch_pending};
+use crate::dispatcher::{self, catch_up};
 use crate::retry::Outcome;
 use crate::webhook::{Format, Status, Webhook};
 use crate::{format, history};
@@ -219,7 +219,7 @@ impl Webhooks {
 
     async fn create(&self, name: &str, f: Fields) -> Reply {
         let s = &self.shared;
-        dispatch_pending(s).await?;
+        catch_up(s).await?;
         if s.store.count().await? >= s.config.max_webhooks {
             return Err(Error::Quota(s.config.max_webhooks));
         }
@@ -249,7 +249,7 @@ impl Webhooks {
 
     async fn update(&self, name: &str, f: Fields) -> Reply {
         let s = &self.shared;
-        dispatch_pending(s).await?;
+        catch_up(s).await?;
         let mut hook = s.store.get(name).await?;
         if let Some(v) = f.service_uri {
             hook.service_uri = v;
@@ -290,7 +290,7 @@ impl Webhooks {
 
     async fn delete(&self, name: &str) -> Reply {
         let s = &self.shared;
-        dispatch_pending(s).await?;
+        catch_up(s).await?;
         s.workers.stop(name);
         s.store.remove(name).await?;
         s.queue.clear(name).await?;

@@ -79,11 +79,33 @@ async fn claim(shared: &Shared) -> Result<(), Error> {
     Ok(())
 }
 
+/// How long a replica that does not dispatch waits for the one that does
+/// to catch up (see [`catch_up`]) before going ahead anyway.
+const CATCH_UP: Duration = Duration::from_secs(10);
+
+/// Makes sure every event committed so far has been handed to its
+/// webhooks. The admin API calls it before changing a webhook, so that
+/// events are matched against the webhooks as they were when the events
+/// happened: this replica dispatches them itself if it is the dispatcher,
+/// otherwise it waits (up to [`CATCH_UP`]) until the dispatcher has.
+pub async fn catch_up(shared: &Shared) -> Result<(), crate::Error> {
+    if shared.dispatches() {
+        return dispatch_pending(shared).await;
+    }
+    let committed = shared.store.events.last_committed().await?;
+    let deadline = tokio::time::Instant::now() + CATCH_UP;
+    while shared.store.cursor().await? < committed {
+        if tokio::time::Instant::now() >= deadline {
+            tracing::warn!("the webhook dispatcher is behind; changing the webhook anyway");
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    Ok(())
+}
+
 /// Hands every durable, not yet dispatched event to its webhooks, if this
-/// replica dispatches. The admin API calls it before changing a webhook,
-/// so that events are matched against the webhooks as they were when the
-/// events happened (exactly so on one replica; across replicas, as of the
-/// dispatcher's last round).
+/// replica dispatches.
 pub async fn dispatch_pending(shared: &Shared) -> Result<(), crate::Error> {
     let s = &shared.store;
     let _one_at_a_time = shared.dispatch.lock().await;
@@ -186,7 +208,7 @@ pub async fn replay(
     let hook = shared.store.get(name).await?;
     // Everything up to the cursor has been dispatched: the replay queues on
     // the same keys, so an event the dispatcher queued is not queued twice.
-    dispatch_pending(shared).await?;
+    catch_up(shared).await?;
     let _one_at_a_time = shared.dispatch.lock().await;
     let s = &shared.store;
     let cursor = s.cursor().await?;
