@@ -20,6 +20,8 @@ mod clients;
 mod crash;
 #[path = "scale_out/gc.rs"]
 mod gc;
+#[path = "scale_out/migrate.rs"]
+mod migrate;
 #[path = "scale_out/requests.rs"]
 mod requests;
 #[path = "scale_out/webhooks.rs"]

@@ -6,6 +6,7 @@ mod fsck;
 mod gc;
 mod health;
 mod htpasswd;
+mod migrate;
 mod serve;
 mod webhook;
 
@@ -39,6 +40,8 @@ enum Command {
     Webhook(webhook::WebhookArgs),
     /// List a running registry's events, or wait for them.
     Events(events::EventsArgs),
+    /// Copy a stopped single-node store into PostgreSQL and S3 (resumable).
+    Migrate(migrate::MigrateArgs),
 }
 
 /// Runs the chosen verb.
@@ -52,6 +55,7 @@ pub fn run(args: Args) -> Result<(), String> {
         Command::Htpasswd(a) => htpasswd::run(a),
         Command::Webhook(a) => webhook::run(a),
         Command::Events(a) => events::run(a),
+        Command::Migrate(a) => migrate::run(a),
     }
 }
 

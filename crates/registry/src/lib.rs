@@ -57,6 +57,7 @@ pub use events::EventLog;
 pub use server::serve;
 pub use storage::fsck::{Problem, Report as FsckReport};
 pub use storage::gc::GcReport;
+pub use storage::migrate::{migrate, MigrateReport};
 pub use tls::{acceptor as tls_acceptor, provider as tls_provider};
 
 use std::sync::Arc;

@@ -166,6 +166,18 @@ impl SledDb {
             })
     }
 
+    /// The names of the trees users made: not sled's default tree, not the
+    /// event log. (`counters` is shared: users keep counters there too, next
+    /// to the engine's, see [`is_engine_key`].)
+    pub(super) fn tree_names(&self) -> Vec<String> {
+        self.db
+            .tree_names()
+            .iter()
+            .filter_map(|name| std::str::from_utf8(name).ok().map(str::to_owned))
+            .filter(|name| name != "__sled__default" && name != "events")
+            .collect()
+    }
+
     pub(super) fn log_after(&self, after: u64, limit: usize) -> Result<Vec<(u64, Vec<u8>)>, Error> {
         self.events
             .range(after.saturating_add(1).to_be_bytes()..)
@@ -191,6 +203,12 @@ impl SledDb {
     pub(super) fn log_last(&self) -> Result<u64, Error> {
         Ok(super::decode_u64(self.counters.get(SEQ_KEY)?.as_deref()))
     }
+}
+
+/// Whether `key` of tree `tree` is the engine's own (the event counter),
+/// not a user's.
+pub(super) fn is_engine_key(tree: &str, key: &[u8]) -> bool {
+    tree == "counters" && key == SEQ_KEY
 }
 
 pub(super) fn range(

@@ -28,6 +28,7 @@
 //! and [`Db::subscribe`] wake the others. With sled there is one process,
 //! so leases are always granted and notices stay in it.
 
+mod copy;
 mod embedded;
 mod lease;
 mod postgres;
@@ -39,6 +40,7 @@ use std::sync::Arc;
 use futures_util::Stream;
 use serde::de::DeserializeOwned;
 
+pub use copy::Copied;
 pub use lease::{Exclusive, Lease};
 #[cfg(test)]
 pub(crate) use postgres::testing;
@@ -185,20 +187,23 @@ impl Db {
         limit: usize,
         committed: bool,
     ) -> Result<Vec<(u64, Record)>, Error> {
-        let raw = match &self.backend {
-            Backend::Sled(db) => {
-                let mut raw = db.log_after(after, limit)?;
-                if !committed {
-                    let durable = *db.durable.borrow();
-                    raw.retain(|(seq, _)| *seq <= durable);
-                }
-                raw
-            }
-            Backend::Pg(db) => db.log_after(after, limit).await?,
-        };
+        let mut raw = self.log_raw_after(after, limit).await?;
+        if let (Backend::Sled(db), false) = (&self.backend, committed) {
+            let durable = *db.durable.borrow();
+            raw.retain(|(seq, _)| *seq <= durable);
+        }
         raw.into_iter()
             .map(|(seq, bytes)| Ok((seq, serde_json::from_slice(&bytes)?)))
             .collect()
+    }
+
+    /// Up to `limit` committed entries of the event log after `after`, as
+    /// stored.
+    async fn log_raw_after(&self, after: u64, limit: usize) -> Result<Vec<(u64, Vec<u8>)>, Error> {
+        match &self.backend {
+            Backend::Sled(db) => db.log_after(after, limit),
+            Backend::Pg(db) => db.log_after(after, limit).await,
+        }
     }
 
     /// Removes the log's entries up to and including `upto`; returns how

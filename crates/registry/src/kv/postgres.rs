@@ -173,8 +173,11 @@ impl PgDb {
         let result = async {
             client
                 .batch_execute(
-                    "CREATE TABLE IF NOT EXISTS schema_migrations \
-                     (version int PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())",
+                    // Quietly: the server's notice that it exists is no news.
+                    "SET client_min_messages = warning; \
+                     CREATE TABLE IF NOT EXISTS schema_migrations \
+                     (version int PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now()); \
+                     RESET client_min_messages",
                 )
                 .await?;
             let row = client
@@ -429,6 +432,48 @@ impl PgDb {
             .into_iter()
             .map(|r| (u64::try_from(r.get::<_, i64>(0)).unwrap_or(0), r.get(1)))
             .collect())
+    }
+
+    /// Adds log entries with the sequence numbers they had elsewhere (a
+    /// store being moved here), keeping those already present; new events
+    /// are numbered after them.
+    pub(super) async fn log_import(&self, entries: &[(u64, Vec<u8>)]) -> Result<(), Error> {
+        let seqs: Vec<i64> = entries
+            .iter()
+            .map(|(seq, _)| i64::try_from(*seq).unwrap_or(i64::MAX))
+            .collect();
+        let records: Vec<&[u8]> = entries.iter().map(|(_, r)| r.as_slice()).collect();
+        self.count(2);
+        let client = self.client().await?;
+        client
+            .execute(
+                "INSERT INTO events (seq, record) SELECT * FROM unnest($1::bigint[], $2::bytea[]) \
+                 ON CONFLICT (seq) DO NOTHING",
+                &[&seqs, &records],
+            )
+            .await
+            .map_err(pg)?;
+        client
+            .execute(
+                "SELECT setval('event_seq', GREATEST((SELECT max(seq) FROM events), \
+                 (SELECT last_value FROM event_seq)))",
+                &[],
+            )
+            .await
+            .map_err(pg)?;
+        Ok(())
+    }
+
+    /// The names of the trees that hold entries.
+    pub(super) async fn tree_names(&self) -> Result<Vec<String>, Error> {
+        self.count(1);
+        let rows = self
+            .client()
+            .await?
+            .query("SELECT DISTINCT tree FROM kv ORDER BY tree", &[])
+            .await
+            .map_err(pg)?;
+        Ok(rows.into_iter().map(|r| r.get(0)).collect())
     }
 
     pub(super) async fn log_trim(&self, upto: u64) -> Result<usize, Error> {

@@ -246,3 +246,93 @@ async fn postgres_transactions_serialize_across_connections() {
         }
     }
 }
+
+/// `berth migrate`'s copy: sled's trees and log into PostgreSQL, again
+/// after changes, with what the source lost removed and the engine's own
+/// counter left behind.
+#[tokio::test]
+async fn copies_a_sled_database_into_postgres_and_again_after_changes() {
+    let dir = tempfile::tempdir().unwrap();
+    let source = Db::open(dir.path()).unwrap();
+    let target = Db::connect(&testing::database().await).await.unwrap();
+    let tags = source.tree("tags").unwrap();
+    for i in 0..1100u32 {
+        let k = format!("r\0t{i:04}");
+        source
+            .transaction(|tx| {
+                let (tags, k) = (&tags, &k);
+                Box::pin(async move {
+                    tx.insert(tags, k.as_bytes(), i.to_be_bytes().to_vec());
+                    if i % 100 == 0 {
+                        tx.append_event(event(k))?;
+                    }
+                    Ok::<_, Error>(())
+                })
+            })
+            .await
+            .unwrap();
+    }
+    source
+        .tree("counters")
+        .unwrap()
+        .insert(b"mine", b"7")
+        .await
+        .unwrap();
+    source
+        .tree("uploads")
+        .unwrap()
+        .insert(b"u", b"s")
+        .await
+        .unwrap();
+
+    let mut copied = Copied::default();
+    source
+        .copy_trees(&target, &["uploads"], &mut copied)
+        .await
+        .unwrap();
+    source.copy_log(&target, &mut copied).await.unwrap();
+    assert_eq!((copied.entries, copied.events), (1101, 11));
+    let counters = target.tree("counters").unwrap();
+    assert_eq!(
+        counters.iter(b"").try_collect::<Vec<_>>().await.unwrap(),
+        [(b"mine".to_vec(), b"7".to_vec())]
+    );
+    assert_eq!(target.tree("uploads").unwrap().count(b"").await.unwrap(), 0);
+    let moved = target.log_after(0, 100, true).await.unwrap();
+    let original = source.log_after(0, 100, true).await.unwrap();
+    assert_eq!(
+        moved
+            .iter()
+            .map(|(s, r)| (*s, r.event.id.clone()))
+            .collect::<Vec<_>>(),
+        original
+            .iter()
+            .map(|(s, r)| (*s, r.event.id.clone()))
+            .collect::<Vec<_>>()
+    );
+
+    // The source changes; a second copy catches up.
+    tags.remove(b"r\0t0001").await.unwrap();
+    source
+        .transaction(|tx| Box::pin(async move { tx.append_event(event("late")) }))
+        .await
+        .unwrap();
+    let mut again = Copied::default();
+    source
+        .copy_trees(&target, &["uploads"], &mut again)
+        .await
+        .unwrap();
+    source.copy_log(&target, &mut again).await.unwrap();
+    assert_eq!((again.removed, again.events), (1, 1));
+    let target_tags = target.tree("tags").unwrap();
+    assert_eq!(target_tags.count(b"").await.unwrap(), 1099);
+    // New events are numbered after the copied ones.
+    target
+        .transaction(|tx| Box::pin(async move { tx.append_event(event("new")) }))
+        .await
+        .unwrap();
+    assert_eq!(
+        target.log_last().await.unwrap(),
+        source.log_last().await.unwrap() + 1
+    );
+}

@@ -1,8 +1,8 @@
 //! Storage: blob bytes behind [`BlobStore`], metadata in the key-value
 //! store ([`meta`] over [`crate::kv`]), and the operations handlers call on
 //! a [`Store`], grouped by resource: blobs (this file), [`uploads`],
-//! [`manifests`], [`quarantine`], and the maintenance passes [`gc`] and
-//! [`fsck`].
+//! [`manifests`], [`quarantine`], the maintenance passes [`gc`] and
+//! [`fsck`], and the move to a shared store, [`migrate`].
 //!
 //! Storage never imports handlers: it speaks in validated types and
 //! [`crate::Error`], never in HTTP.
@@ -15,6 +15,7 @@ pub(crate) mod fsck;
 pub(crate) mod gc;
 pub(crate) mod manifests;
 pub(crate) mod meta;
+pub(crate) mod migrate;
 pub(crate) mod paths;
 pub(crate) mod quarantine;
 pub(crate) mod uploads;

@@ -39,6 +39,23 @@ impl Paths {
         self.root.join(namespace)
     }
 
+    /// The namespaces of the extensions' own databases present: the
+    /// directories other than `meta`, `blobs` and `uploads` that hold a
+    /// sled database.
+    pub fn extension_databases(&self) -> std::io::Result<Vec<String>> {
+        let mut found = Vec::new();
+        for entry in std::fs::read_dir(&self.root)? {
+            let entry = entry?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let ours = ["meta", "blobs", "uploads"].contains(&name.as_str());
+            if !ours && entry.path().join("conf").is_file() {
+                found.push(name);
+            }
+        }
+        found.sort();
+        Ok(found)
+    }
+
     /// Where a verified blob lives.
     pub fn blob(&self, digest: &Digest) -> PathBuf {
         let hex = digest.hex();
