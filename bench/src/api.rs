@@ -1,29 +1,37 @@
 //! Request rates: small blob pushes (POST, then PUT `?digest=` with the
 //! bytes), manifest PUTs by tag (each acknowledged only once durable), and
 //! manifest GETs by tag. Each runs for a fixed time on N keep-alive
-//! connections, one client thread each.
+//! connections, one client thread each; given several URLs (replicas of
+//! one registry), the threads take them in turn.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::scenarios::{sha256, Ceiling, Figure};
 
-/// Runs every rate scenario against `url`.
-pub fn run_all(url: &str, short: bool) -> Result<Vec<Figure>, String> {
+/// Runs every rate scenario against `urls`.
+pub fn run_all(urls: &[String], short: bool) -> Result<Vec<Figure>, String> {
     let time = Duration::from_secs(if short { 1 } else { 5 });
+    let url = |t: usize| urls[t % urls.len()].as_str();
     let mut figures = Vec::new();
     for conns in [1, 16] {
-        let r = rate(conns, time, |agent, t, n| push_blob(agent, url, t, n))?;
+        let r = rate(conns, time, |agent, t, n| push_blob(agent, url(t), t, n))?;
         figures.push(Figure::new(
             format!("small blob pushes (1 KiB, POST + PUT), {conns} connection(s)"),
             r,
             "/s",
         ));
     }
-    let (config, layer) = (base_blob(url, b"{}")?, base_blob(url, &[7; 1024])?);
+    let (config, layer) = (base_blob(url(0), b"{}")?, base_blob(url(0), &[7; 1024])?);
     for conns in [1, 16] {
         let r = rate(conns, time, |agent, t, n| {
-            put_manifest(agent, url, &config, &layer, &format!("c{conns}-t{t}-{n}"))
+            put_manifest(
+                agent,
+                url(t),
+                &config,
+                &layer,
+                &format!("c{conns}-t{t}-{n}"),
+            )
         })?;
         figures.push(Figure {
             // One connection waits for one flush per PUT; more share flushes.
@@ -35,9 +43,9 @@ pub fn run_all(url: &str, short: bool) -> Result<Vec<Figure>, String> {
             )
         });
     }
-    put_manifest(&ureq::agent(), url, &config, &layer, "get")?;
+    put_manifest(&ureq::agent(), url(0), &config, &layer, "get")?;
     for conns in [1, 64] {
-        let r = rate(conns, time, |agent, _, _| get_manifest(agent, url))?;
+        let r = rate(conns, time, |agent, t, _| get_manifest(agent, url(t)))?;
         figures.push(Figure::new(
             format!("manifest GETs by tag, {conns} connection(s)"),
             r,
@@ -94,7 +102,7 @@ fn push_blob(agent: &ureq::Agent, url: &str, t: usize, n: u64) -> Result<(), Str
     expect(r.status(), 201)
 }
 
-fn base_blob(url: &str, bytes: &[u8]) -> Result<(String, usize), String> {
+pub fn base_blob(url: &str, bytes: &[u8]) -> Result<(String, usize), String> {
     let d = sha256(bytes);
     ureq::post(&format!(
         "{url}/v2/bench/manifests/blobs/uploads/?digest={d}"
@@ -104,7 +112,7 @@ fn base_blob(url: &str, bytes: &[u8]) -> Result<(String, usize), String> {
     Ok((d, bytes.len()))
 }
 
-fn put_manifest(
+pub fn put_manifest(
     agent: &ureq::Agent,
     url: &str,
     config: &(String, usize),

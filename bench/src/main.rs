@@ -8,13 +8,15 @@
 //! `docs/benchmarks.md`. `--short` shrinks every size so CI can prove the
 //! harness works in seconds (its figures mean nothing). Start-up times and
 //! the soak test (which fails the run on any 5xx, corrupt pull or lost
-//! event) run with `--all` only: they start Berth themselves.
+//! event) run with `--all` only: they start Berth themselves, as does the
+//! scale-out comparison (which also starts PostgreSQL and an S3 server).
 
 mod api;
 mod ceilings;
 mod helm;
 mod receiver;
 mod report;
+mod scaleout;
 mod scenarios;
 mod server;
 mod soak;
@@ -34,7 +36,15 @@ struct Args {
 }
 
 /// The scenario groups, in the order they run.
-const GROUPS: [&str; 6] = ["api", "transfer", "webhooks", "helm", "startup", "soak"];
+const GROUPS: [&str; 7] = [
+    "api",
+    "transfer",
+    "webhooks",
+    "helm",
+    "scale-out",
+    "startup",
+    "soak",
+];
 
 const USAGE: &str = "usage: bench (--url URL | --all) [--short] [--only GROUP]";
 
@@ -93,10 +103,14 @@ fn run() -> Result<(), String> {
         .ok_or("no registry")?;
     let mut results = Vec::new();
     if wants("api") {
-        results.extend(api::run_all(&url, args.short)?);
+        results.extend(api::run_all(std::slice::from_ref(&url), args.short)?);
     }
     if wants("transfer") {
-        results.extend(scenarios::run_all(&url, size, server.as_ref())?);
+        results.extend(scenarios::run_all(
+            std::slice::from_ref(&url),
+            size,
+            server.as_ref(),
+        )?);
         // Let the kernel write back the gigabytes just uploaded, so their
         // writeback does not slow the fsyncs of the scenarios after this.
         settle()?;
@@ -119,13 +133,24 @@ fn run() -> Result<(), String> {
         }
     }
     drop(server);
+    let scale_out = if args.all && wants("scale-out") {
+        Some(scaleout::run(args.short)?)
+    } else {
+        None
+    };
     if args.all && wants("startup") {
         results.extend(startup::run_all(args.short)?);
     }
     if args.all && wants("soak") {
         results.extend(soak::run(args.short)?);
     }
-    let table = report::markdown(&results, ceilings.as_ref(), size, args.short);
+    let table = report::markdown(
+        &results,
+        ceilings.as_ref(),
+        scale_out.as_ref(),
+        size,
+        args.short,
+    );
     println!("{table}");
     if args.all && !args.short && args.only.is_none() {
         std::fs::write("docs/benchmarks.md", table)

@@ -3,12 +3,15 @@
 use std::fmt::Write;
 
 use crate::ceilings::Ceilings;
+use crate::scaleout::{ScaleOut, CONFIGURATIONS};
 use crate::scenarios::{Ceiling, Figure};
 
-/// The whole report: ceilings, then each figure beside its ceiling.
+/// The whole report: ceilings, then each figure beside its ceiling, then
+/// the scale-out comparison.
 pub fn markdown(
     figures: &[Figure],
     ceilings: Option<&Ceilings>,
+    scale_out: Option<&ScaleOut>,
     size: usize,
     short: bool,
 ) -> String {
@@ -71,5 +74,37 @@ pub fn markdown(
         };
         let _ = writeln!(s, "| {} | {:.1} | {} | {ratio} |", f.name, f.value, f.unit);
     }
+    if let Some(o) = scale_out {
+        scale_out_section(&mut s, o);
+    }
     s
+}
+
+/// The same scenarios under each configuration, side by side.
+fn scale_out_section(s: &mut String, o: &ScaleOut) {
+    s.push_str(
+        "\n## Scale-out: the embedded default against PostgreSQL + S3\n\n\
+         Its own PostgreSQL cluster (default settings, fsync on) and an in-process S3 server \
+         (`s3s-fs`, objects as local files); everything shares this machine's cores, so two \
+         replicas cannot serve more than one here (see `docs/scaling.md`). With two \
+         replicas the request threads alternate between them, the chunked upload's PATCHes \
+         too, and the download reads from the replica that did not take the upload. \
+         Transfers: 256 MiB.\n\n",
+    );
+    let _ = writeln!(s, "| scenario | {} | unit |", CONFIGURATIONS.join(" | "));
+    let _ = writeln!(s, "|---|{}---|", "---:|".repeat(CONFIGURATIONS.len()));
+    for row in &o.rows {
+        let values: Vec<String> = row.values.iter().map(|v| format!("{v:.1}")).collect();
+        let _ = writeln!(
+            s,
+            "| {} | {} | {} |",
+            row.name,
+            values.join(" | "),
+            row.unit
+        );
+    }
+    s.push_str("\n| measure | value | unit |\n|---|---:|---|\n");
+    for f in &o.figures {
+        let _ = writeln!(s, "| {} | {:.2} | {} |", f.name, f.value, f.unit);
+    }
 }

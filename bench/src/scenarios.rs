@@ -60,9 +60,15 @@ const CHUNK: usize = 10 << 20;
 /// The repeated block payloads are made of.
 const BLOCK: usize = 16 << 20;
 
-/// Runs every scenario against `url`; `server` (when Berth was started by
-/// the harness) adds its memory figures.
-pub fn run_all(url: &str, size: usize, server: Option<&Berth>) -> Result<Vec<Figure>, String> {
+/// Runs every scenario against `urls` (with several, replicas of one
+/// registry: the chunked upload's PATCHes take them in turn and the
+/// download reads from the last); `server` (when Berth was started by the
+/// harness) adds its memory figures.
+pub fn run_all(
+    urls: &[String],
+    size: usize,
+    server: Option<&Berth>,
+) -> Result<Vec<Figure>, String> {
     let mut figures = Vec::new();
     let rss = |field: &str| {
         server
@@ -74,7 +80,7 @@ pub fn run_all(url: &str, size: usize, server: Option<&Berth>) -> Result<Vec<Fig
     }
 
     let mono = Payload::new(1, size);
-    let secs = upload_monolithic(url, &mono)?;
+    let secs = upload_monolithic(&urls[0], &mono)?;
     figures.push(throughput(
         format!("upload {} MiB, monolithic POST ?digest=", size >> 20),
         size,
@@ -83,7 +89,7 @@ pub fn run_all(url: &str, size: usize, server: Option<&Berth>) -> Result<Vec<Fig
     ));
 
     let chunked = Payload::new(2, size);
-    let secs = upload_chunked(url, &chunked)?;
+    let secs = upload_chunked(urls, &chunked)?;
     figures.push(throughput(
         format!("upload {} MiB, chunked (10 MiB PATCHes)", size >> 20),
         size,
@@ -98,7 +104,7 @@ pub fn run_all(url: &str, size: usize, server: Option<&Berth>) -> Result<Vec<Fig
         ));
     }
 
-    let secs = download(url, &mono)?;
+    let secs = download(&urls[urls.len() - 1], &mono)?;
     figures.push(throughput(
         format!("download {} MiB", size >> 20),
         size,
@@ -174,10 +180,12 @@ fn upload_monolithic(url: &str, p: &Payload) -> Result<f64, String> {
     Ok(start.elapsed().as_secs_f64())
 }
 
-fn upload_chunked(url: &str, p: &Payload) -> Result<f64, String> {
+fn upload_chunked(urls: &[String], p: &Payload) -> Result<f64, String> {
     let start = Instant::now();
+    let mut turn = urls.iter().cycle();
+    let mut url = || turn.next().map_or("", String::as_str);
     let r = wire::request(
-        url,
+        url(),
         "POST",
         "/v2/bench/chunked/blobs/uploads/",
         &[],
@@ -191,7 +199,7 @@ fn upload_chunked(url: &str, p: &Payload) -> Result<f64, String> {
         let end = (offset + CHUNK).min(p.size);
         let range = [("Content-Range", format!("{offset}-{}", end - 1))];
         let r = wire::request(
-            url,
+            url(),
             "PATCH",
             &location,
             &range,
@@ -204,7 +212,7 @@ fn upload_chunked(url: &str, p: &Payload) -> Result<f64, String> {
     }
     let sep = if location.contains('?') { '&' } else { '?' };
     let path = format!("{location}{sep}digest={}", p.digest);
-    let r = wire::request(url, "PUT", &path, &[], 0, [].into_iter())?;
+    let r = wire::request(url(), "PUT", &path, &[], 0, [].into_iter())?;
     expect(r.status, 201, "chunked upload")?;
     Ok(start.elapsed().as_secs_f64())
 }

@@ -49,6 +49,39 @@ pub fn request<'a>(
     read_reply(&mut conn).map_err(io)
 }
 
+/// The time from sending `GET path` on a new connection to `url` until the
+/// first byte of a 200 response's body arrives (the rest is not read).
+pub fn first_byte(url: &str, path: &str) -> Result<std::time::Duration, String> {
+    let host = url.strip_prefix("http://").ok_or("only http:// URLs")?;
+    let io = |e: std::io::Error| format!("GET {path}: {e}");
+    let start = Instant::now();
+    let mut conn = TcpStream::connect(host).map_err(io)?;
+    conn.set_nodelay(true).map_err(io)?;
+    let head = format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n");
+    conn.write_all(head.as_bytes()).map_err(io)?;
+    let mut buf = vec![0u8; 64 << 10];
+    let mut filled = 0;
+    loop {
+        let n = conn.read(&mut buf[filled..]).map_err(io)?;
+        if n == 0 {
+            return Err(format!("GET {path}: closed before the body"));
+        }
+        filled += n;
+        if let Some(i) = buf[..filled].windows(4).position(|w| w == b"\r\n\r\n") {
+            if !buf.starts_with(b"HTTP/1.1 200") {
+                let line = String::from_utf8_lossy(&buf[..i]);
+                return Err(format!("GET {path}: {line}"));
+            }
+            if filled > i + 4 {
+                return Ok(start.elapsed());
+            }
+        }
+        if filled == buf.len() {
+            return Err(format!("GET {path}: the head is too long"));
+        }
+    }
+}
+
 /// Reads a response (a head, then a body framed by `Content-Length` or by
 /// the end of the connection), dropping the body as it arrives.
 fn read_reply(conn: &mut TcpStream) -> std::io::Result<Reply> {

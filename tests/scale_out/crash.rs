@@ -86,6 +86,12 @@ fn a_replica_killed_mid_push_loses_nothing_it_acknowledged() {
         );
         assert_blobs_pull(&survivor, "crash/app", bytes);
     }
+    // The shared store is consistent: fsck through the survivor finds
+    // nothing wrong.
+    let report = get(&survivor, "/api/fsck").json();
+    assert_eq!(report["problems"], json!([]), "{report}");
+    assert!(report["blobs"].as_u64().unwrap() >= acked.len() as u64);
+
     // Every acknowledged push's event arrives (a push committed but not
     // acknowledged may too; at least once allows a repeat).
     let mut missing: BTreeSet<&String> = acked.keys().collect();

@@ -95,6 +95,16 @@ fn one_upload_crosses_three_replicas_and_every_replica_sees_every_change() {
     assert_eq!(r.status, 202);
     assert_eq!(get(b, "/v2/x/app/manifests/v1").status, 404);
 
+    // Each replica counts the statements it sent to PostgreSQL.
+    let metrics = String::from_utf8(get(a, "/metrics").body).unwrap();
+    let sent: u64 = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("berth_metadata_statements_total "))
+        .unwrap_or_else(|| panic!("{metrics}"))
+        .parse()
+        .unwrap();
+    assert!(sent > 0);
+
     // Stateless: nothing landed in any replica's own data directory.
     for reg in &regs {
         let left: Vec<_> = std::fs::read_dir(reg.dir())

@@ -275,15 +275,29 @@ impl EventLog {
 const TRIM_EVERY: Duration = Duration::from_secs(1);
 
 /// Keeps the log at the newest `keep` events (and what readers hold),
-/// trimming every second until dropped; `keep` = 0 keeps every event.
+/// trimming every second until dropped; `keep` = 0 keeps every event. Of
+/// replicas sharing a log, the one holding the `event-retention` lease trims.
 pub(crate) async fn retain(log: Arc<EventLog>, keep: u64) {
     if keep == 0 {
         return;
     }
     let mut tick = tokio::time::interval(TRIM_EVERY);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut lease = None;
     loop {
         tick.tick().await;
+        if !lease.as_ref().is_some_and(crate::kv::Lease::held) {
+            lease = match log.db.try_lease("event-retention").await {
+                Ok(lease) => lease,
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot take the event log's retention lease");
+                    None
+                }
+            };
+        }
+        if lease.is_none() {
+            continue;
+        }
         if let Err(e) = log.trim(keep).await {
             tracing::error!(error = %e, "trimming the event log failed");
         }

@@ -53,8 +53,9 @@ impl Metrics {
     }
 
     /// Appends the registry's own samples; `uploads` is the number of open
-    /// upload sessions.
-    pub fn render(&self, uploads: usize, out: &mut String) {
+    /// upload sessions, `statements` the statements this replica sent to
+    /// a shared metadata engine (`None` on the embedded one).
+    pub fn render(&self, uploads: usize, statements: Option<u64>, out: &mut String) {
         out.push_str(
             "# HELP berth_http_requests_total Requests answered, by route, method and status.\n\
              # TYPE berth_http_requests_total counter\n",
@@ -82,6 +83,14 @@ impl Metrics {
             t.received.load(Ordering::Relaxed),
             t.sent.load(Ordering::Relaxed),
         );
+        if let Some(n) = statements {
+            let _ = write!(
+                out,
+                "# HELP berth_metadata_statements_total Statements sent to PostgreSQL (a round trip each).\n\
+                 # TYPE berth_metadata_statements_total counter\n\
+                 berth_metadata_statements_total {n}\n"
+            );
+        }
     }
 }
 

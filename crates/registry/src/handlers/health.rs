@@ -28,7 +28,9 @@ pub(super) async fn ready(reg: &Registry) -> Response<Body> {
 pub(super) async fn metrics(reg: &Registry) -> Response<Body> {
     let mut out = String::new();
     let uploads = reg.store.meta().uploads.count(b"").await.unwrap_or(0);
-    reg.metrics.render(uploads, &mut out);
+    let db = &reg.store.meta().db;
+    let statements = db.is_shared().then(|| db.round_trips());
+    reg.metrics.render(uploads, statements, &mut out);
     for ext in &reg.extensions {
         ext.metrics(&mut out);
     }

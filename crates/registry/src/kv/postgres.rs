@@ -38,7 +38,7 @@ use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod};
 use futures_util::StreamExt;
 use tokio_postgres::error::SqlState;
 use tokio_postgres::types::ToSql;
-use tokio_postgres::{AsyncMessage, NoTls};
+use tokio_postgres::{AsyncMessage, NoTls, Row};
 
 use super::tx::TxBackend;
 use super::{Entry, Write};
@@ -89,7 +89,16 @@ struct LeaseConn {
 }
 
 fn pg(e: tokio_postgres::Error) -> Error {
-    Error::internal(format_args!("postgres: {e}"))
+    // The error's Display says only "db error" for what the server refused.
+    match e.as_db_error() {
+        Some(db) => Error::internal(format_args!(
+            "postgres: {} ({}): {}",
+            db.message(),
+            db.code().code(),
+            db.detail().unwrap_or_default()
+        )),
+        None => Error::internal(format_args!("postgres: {e}")),
+    }
 }
 
 fn pool_error(e: deadpool_postgres::PoolError) -> Error {
@@ -99,6 +108,12 @@ fn pool_error(e: deadpool_postgres::PoolError) -> Error {
 /// Whether running the transaction again may succeed.
 fn retryable(e: &tokio_postgres::Error) -> bool {
     matches!(e.code(), Some(c) if *c == SqlState::T_R_SERIALIZATION_FAILURE || *c == SqlState::T_R_DEADLOCK_DETECTED)
+}
+
+/// The wait before attempt `attempt + 1` of what lost a conflict: random,
+/// longer with each attempt, so the contenders spread out.
+fn pause(attempt: u32) -> Duration {
+    Duration::from_millis(fastrand::u64(1..=u64::from(attempt) * 4))
 }
 
 /// The advisory lock key of `name`.
@@ -212,36 +227,23 @@ impl PgDb {
     }
 
     pub(super) async fn get(&self, tree: &str, key: &[u8]) -> Result<Option<Vec<u8>>, Error> {
-        let client = self.client().await?;
-        get(&client, self, tree, key).await.map_err(pg)
+        let rows = self.query(GET, &[&tree, &key]).await?;
+        Ok(rows.into_iter().next().map(|r| r.get(0)))
     }
 
     pub(super) async fn insert(&self, tree: &str, key: &[u8], value: &[u8]) -> Result<(), Error> {
-        self.count(1);
-        self.client()
-            .await?
-            .execute(
-                "INSERT INTO kv (tree, key, value) VALUES ($1, $2, $3) \
-                 ON CONFLICT (tree, key) DO UPDATE SET value = EXCLUDED.value",
-                &[&tree, &key, &value],
-            )
-            .await
-            .map_err(pg)?;
+        self.execute(
+            "INSERT INTO kv (tree, key, value) VALUES ($1, $2, $3) \
+             ON CONFLICT (tree, key) DO UPDATE SET value = EXCLUDED.value",
+            &[&tree, &key, &value],
+        )
+        .await?;
         Ok(())
     }
 
     pub(super) async fn remove(&self, tree: &str, key: &[u8]) -> Result<bool, Error> {
-        self.count(1);
-        let n = self
-            .client()
-            .await?
-            .execute(
-                "DELETE FROM kv WHERE tree = $1 AND key = $2",
-                &[&tree, &key],
-            )
-            .await
-            .map_err(pg)?;
-        Ok(n == 1)
+        let sql = "DELETE FROM kv WHERE tree = $1 AND key = $2";
+        Ok(self.execute(sql, &[&tree, &key]).await? == 1)
     }
 
     pub(super) async fn compare_and_swap(
@@ -251,37 +253,30 @@ impl PgDb {
         old: Option<&[u8]>,
         new: Option<&[u8]>,
     ) -> Result<bool, Error> {
-        self.count(1);
-        let client = self.client().await?;
         let n = match (old, new) {
-            (None, Some(new)) => client
-                .execute(
+            (None, Some(new)) => {
+                self.execute(
                     "INSERT INTO kv (tree, key, value) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
                     &[&tree, &key, &new],
                 )
-                .await,
+                .await?
+            }
             (Some(old), Some(new)) => {
-                client
-                    .execute(
-                        "UPDATE kv SET value = $4 WHERE tree = $1 AND key = $2 AND value = $3",
-                        &[&tree, &key, &old, &new],
-                    )
-                    .await
+                self.execute(
+                    "UPDATE kv SET value = $4 WHERE tree = $1 AND key = $2 AND value = $3",
+                    &[&tree, &key, &old, &new],
+                )
+                .await?
             }
             (Some(old), None) => {
-                client
-                    .execute(
-                        "DELETE FROM kv WHERE tree = $1 AND key = $2 AND value = $3",
-                        &[&tree, &key, &old],
-                    )
-                    .await
+                self.execute(
+                    "DELETE FROM kv WHERE tree = $1 AND key = $2 AND value = $3",
+                    &[&tree, &key, &old],
+                )
+                .await?
             }
-            (None, None) => {
-                let found = get(&client, self, tree, key).await.map_err(pg)?;
-                return Ok(found.is_none());
-            }
-        }
-        .map_err(pg)?;
+            (None, None) => return Ok(self.get(tree, key).await?.is_none()),
+        };
         Ok(n == 1)
     }
 
@@ -299,13 +294,7 @@ impl PgDb {
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         params.push(&limit);
         sql.push_str(&format!(" ORDER BY key LIMIT ${}", params.len()));
-        self.count(1);
-        let rows = self
-            .client()
-            .await?
-            .query(&sql, &params)
-            .await
-            .map_err(pg)?;
+        let rows = self.query(&sql, &params).await?;
         Ok(rows.into_iter().map(|r| (r.get(0), r.get(1))).collect())
     }
 
@@ -315,28 +304,23 @@ impl PgDb {
         start: &[u8],
         end: Option<&[u8]>,
     ) -> Result<usize, Error> {
-        self.count(1);
-        let client = self.client().await?;
-        let row = match end {
+        let rows = match end {
             Some(end) => {
-                client
-                    .query_one(
-                        "SELECT count(*) FROM kv WHERE tree = $1 AND key >= $2 AND key < $3",
-                        &[&tree, &start, &end],
-                    )
-                    .await
+                self.query(
+                    "SELECT count(*) FROM kv WHERE tree = $1 AND key >= $2 AND key < $3",
+                    &[&tree, &start, &end],
+                )
+                .await?
             }
             None => {
-                client
-                    .query_one(
-                        "SELECT count(*) FROM kv WHERE tree = $1 AND key >= $2",
-                        &[&tree, &start],
-                    )
-                    .await
+                self.query(
+                    "SELECT count(*) FROM kv WHERE tree = $1 AND key >= $2",
+                    &[&tree, &start],
+                )
+                .await?
             }
-        }
-        .map_err(pg)?;
-        let n: i64 = row.get(0);
+        };
+        let n: i64 = rows.first().map_or(0, |r| r.get(0));
         Ok(usize::try_from(n).unwrap_or(0))
     }
 
@@ -394,10 +378,7 @@ impl PgDb {
                 None if attempt >= ATTEMPTS => {
                     return Err(Error::internal("postgres: a transaction kept conflicting").into())
                 }
-                None => {
-                    let pause = Duration::from_millis(fastrand::u64(1..=(attempt as u64 * 4)));
-                    tokio::time::sleep(pause).await;
-                }
+                None => tokio::time::sleep(pause(attempt)).await,
             }
         }
     }
@@ -416,18 +397,14 @@ impl PgDb {
         after: u64,
         limit: usize,
     ) -> Result<Vec<(u64, Vec<u8>)>, Error> {
-        self.count(1);
         let after = i64::try_from(after).unwrap_or(i64::MAX);
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         let rows = self
-            .client()
-            .await?
             .query(
                 "SELECT seq, record FROM events WHERE seq > $1 ORDER BY seq LIMIT $2",
                 &[&after, &limit],
             )
-            .await
-            .map_err(pg)?;
+            .await?;
         Ok(rows
             .into_iter()
             .map(|r| (u64::try_from(r.get::<_, i64>(0)).unwrap_or(0), r.get(1)))
@@ -443,71 +420,83 @@ impl PgDb {
             .map(|(seq, _)| i64::try_from(*seq).unwrap_or(i64::MAX))
             .collect();
         let records: Vec<&[u8]> = entries.iter().map(|(_, r)| r.as_slice()).collect();
-        self.count(2);
-        let client = self.client().await?;
-        client
-            .execute(
-                "INSERT INTO events (seq, record) SELECT * FROM unnest($1::bigint[], $2::bytea[]) \
-                 ON CONFLICT (seq) DO NOTHING",
-                &[&seqs, &records],
-            )
-            .await
-            .map_err(pg)?;
-        client
-            .execute(
-                "SELECT setval('event_seq', GREATEST((SELECT max(seq) FROM events), \
-                 (SELECT last_value FROM event_seq)))",
-                &[],
-            )
-            .await
-            .map_err(pg)?;
+        self.execute(
+            "INSERT INTO events (seq, record) SELECT * FROM unnest($1::bigint[], $2::bytea[]) \
+             ON CONFLICT (seq) DO NOTHING",
+            &[&seqs, &records],
+        )
+        .await?;
+        self.execute(
+            "SELECT setval('event_seq', GREATEST((SELECT max(seq) FROM events), \
+             (SELECT last_value FROM event_seq)))",
+            &[],
+        )
+        .await?;
         Ok(())
     }
 
     /// The names of the trees that hold entries.
     pub(super) async fn tree_names(&self) -> Result<Vec<String>, Error> {
-        self.count(1);
         let rows = self
-            .client()
-            .await?
             .query("SELECT DISTINCT tree FROM kv ORDER BY tree", &[])
-            .await
-            .map_err(pg)?;
+            .await?;
         Ok(rows.into_iter().map(|r| r.get(0)).collect())
     }
 
     pub(super) async fn log_trim(&self, upto: u64) -> Result<usize, Error> {
-        self.count(1);
         let upto = i64::try_from(upto).unwrap_or(i64::MAX);
         let n = self
-            .client()
-            .await?
             .execute("DELETE FROM events WHERE seq <= $1", &[&upto])
-            .await
-            .map_err(pg)?;
+            .await?;
         Ok(usize::try_from(n).unwrap_or(usize::MAX))
     }
 
     pub(super) async fn log_last(&self) -> Result<u64, Error> {
-        self.count(1);
-        let row = self
-            .client()
-            .await?
-            .query_one("SELECT COALESCE(max(seq), 0) FROM events", &[])
-            .await
-            .map_err(pg)?;
-        Ok(u64::try_from(row.get::<_, i64>(0)).unwrap_or(0))
+        let rows = self
+            .query("SELECT COALESCE(max(seq), 0) FROM events", &[])
+            .await?;
+        Ok(rows
+            .first()
+            .map_or(0, |r| u64::try_from(r.get::<_, i64>(0)).unwrap_or(0)))
     }
 
     /// Sends `payload` to every replica listening on `channel` (itself too).
     pub(super) async fn notify(&self, channel: &str, payload: &str) -> Result<(), Error> {
-        self.count(1);
-        self.client()
-            .await?
-            .execute("SELECT pg_notify($1, $2)", &[&channel, &payload])
-            .await
-            .map_err(pg)?;
+        self.execute("SELECT pg_notify($1, $2)", &[&channel, &payload])
+            .await?;
         Ok(())
+    }
+
+    /// Runs one statement that returns rows, as a transaction of its own.
+    async fn query(&self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<Vec<Row>, Error> {
+        self.statement(sql, params).await
+    }
+
+    /// Runs one statement, as a transaction of its own; the rows it changed.
+    async fn execute(&self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<u64, Error> {
+        self.statement(sql, params).await
+    }
+
+    /// Runs one statement again when it loses a serialization conflict
+    /// (every statement is serializable, see [`PgDb::connect`]), as
+    /// transactions are.
+    async fn statement<T: Answer>(
+        &self,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<T, Error> {
+        let client = self.client().await?;
+        let mut attempt = 1;
+        loop {
+            self.count(1);
+            match T::run(&client, sql, params).await {
+                Err(e) if retryable(&e) && attempt < ATTEMPTS => {
+                    tokio::time::sleep(pause(attempt)).await;
+                    attempt += 1;
+                }
+                answer => return answer.map_err(pg),
+            }
+        }
     }
 
     /// Takes the lease `name` unless a replica holds it; the flag says
@@ -599,6 +588,38 @@ fn bound<'p>(
     sql.push_str(&format!(" AND key {op}{eq} ${}", params.len()));
 }
 
+/// What a single statement answers: its rows, or how many it changed.
+trait Answer: Sized {
+    fn run(
+        client: &tokio_postgres::Client,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> impl std::future::Future<Output = Result<Self, tokio_postgres::Error>> + Send;
+}
+
+impl Answer for Vec<Row> {
+    fn run(
+        client: &tokio_postgres::Client,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> impl std::future::Future<Output = Result<Self, tokio_postgres::Error>> + Send {
+        client.query(sql, params)
+    }
+}
+
+impl Answer for u64 {
+    fn run(
+        client: &tokio_postgres::Client,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> impl std::future::Future<Output = Result<Self, tokio_postgres::Error>> + Send {
+        client.execute(sql, params)
+    }
+}
+
+/// Reads one key's value.
+const GET: &str = "SELECT value FROM kv WHERE tree = $1 AND key = $2";
+
 async fn get(
     client: &tokio_postgres::Client,
     db: &PgDb,
@@ -606,12 +627,7 @@ async fn get(
     key: &[u8],
 ) -> Result<Option<Vec<u8>>, tokio_postgres::Error> {
     db.count(1);
-    let row = client
-        .query_opt(
-            "SELECT value FROM kv WHERE tree = $1 AND key = $2",
-            &[&tree, &key],
-        )
-        .await?;
+    let row = client.query_opt(GET, &[&tree, &key]).await?;
     Ok(row.map(|r| r.get(0)))
 }
 

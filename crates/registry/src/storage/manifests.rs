@@ -120,7 +120,12 @@ impl Store {
                 if let Some((key, descriptor)) = referrer {
                     tx.insert(&m.referrers, key, descriptor.as_bytes());
                 }
-                tx.insert(&m.repos, repo.as_str().as_bytes(), Vec::new());
+                // Written once: concurrent pushes to one repository would
+                // otherwise all update its row, and all but one conflict.
+                let repo_key = repo.as_str().as_bytes();
+                if tx.get(&m.repos, repo_key).await?.is_none() {
+                    tx.insert(&m.repos, repo_key, Vec::new());
+                }
                 append_pushes(tx, action, target, tag_names, request)?;
                 // One chart_push per chart stored, however many PUTs tag it.
                 if let (Some(chart), Action::Push, true) = (&record.chart, action, first_store) {
