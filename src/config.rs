@@ -21,7 +21,10 @@
 //! `BERTH_DATA_DIR`, `BERTH_QUARANTINE=true`, `BERTH_MAX_OPEN_UPLOADS=100`,
 //! ...) and every key of a table `BERTH_<TABLE>_<KEY>`
 //! (`BERTH_DELIVERY_TIMEOUT=5s`, `BERTH_AUTH_HTPASSWD=/etc/berth/htpasswd`);
-//! maps such as `[auth.roles]` only come from the file.
+//! maps such as `[auth.roles]` only come from the file. Any other `BERTH_*`
+//! variable is an error naming the closest known one, except those the
+//! command line reads ([`CLI_VARIABLES`]) and those of Berth's own test
+//! harness (`BERTH_TEST_*`): a typo must not pass silently.
 
 use std::path::Path;
 
@@ -39,6 +42,20 @@ pub struct File {
 /// What a masked secret reads as.
 const MASK: &str = "******";
 
+/// `BERTH_*` variables the command line reads, not settings.
+pub const CLI_VARIABLES: [&str; 7] = [
+    "BERTH_CONFIG",
+    "BERTH_LOG",
+    "BERTH_REGISTRY",
+    "BERTH_USERNAME",
+    "BERTH_PASSWORD",
+    "BERTH_EPHEMERAL",
+    "BERTH_READY_FILE",
+];
+
+/// The prefix of the variables of Berth's own test harness.
+const TEST_PREFIX: &str = "BERTH_TEST_";
+
 impl File {
     /// Reads `path` (or starts from the defaults when there is none) and
     /// applies the process's `BERTH_*` environment variables.
@@ -50,7 +67,21 @@ impl File {
         };
         let place = path.map_or("the environment".into(), |p| p.display().to_string());
         Self::parse(&text, std::env::vars())
-            .map_err(|e| format!("invalid configuration in {place}: {e}"))
+            .map_err(|e| format!("invalid configuration in {place}: {}", one_line(&e)))
+    }
+
+    /// Checks what only the whole configuration shows (after the flags):
+    /// the listen address, TLS, access control, the shared stores' URLs and
+    /// the configured webhooks. `serve` and `config` both run it.
+    pub fn validate(&self) -> Result<(), String> {
+        self.registry
+            .validate()
+            .map_err(|e| format!("invalid configuration: {e}"))?;
+        for hook in &self.webhooks {
+            hook.validate()
+                .map_err(|e| format!("invalid configuration: webhook {:?}: {e}", hook.name))?;
+        }
+        Ok(())
     }
 
     /// Parses TOML `text`, then applies the `BERTH_*` variables among `env`.
@@ -60,6 +91,15 @@ impl File {
     ) -> Result<Self, String> {
         let mut table: toml::Table = toml::from_str(text).map_err(|e| e.to_string())?;
         apply_env(&mut table, env)?;
+        let known = known_keys()?;
+        if let Some(key) = table.keys().find(|k| !known.contains_key(*k)) {
+            let names: Vec<&str> = known.keys().map(String::as_str).collect();
+            return Err(format!(
+                "unknown key `{key}`{}; the keys are {}",
+                suggest(key, names.iter().copied(), "`"),
+                names.join(", ")
+            ));
+        }
         let delivery = match table.remove("delivery") {
             Some(v) => v
                 .try_into()
@@ -126,15 +166,14 @@ fn apply_env(
     table: &mut toml::Table,
     env: impl IntoIterator<Item = (String, String)>,
 ) -> Result<(), String> {
-    let mut known = table_of(&registry::Config::default())?;
-    known.insert(
-        "delivery".into(),
-        toml::Value::Table(table_of(&webhooks::Config::default())?),
-    );
+    let known = known_keys()?;
     for (name, value) in env {
         let Some(key) = name.strip_prefix("BERTH_") else {
             continue;
         };
+        if CLI_VARIABLES.contains(&name.as_str()) || name.starts_with(TEST_PREFIX) {
+            continue;
+        }
         let key = key.to_ascii_lowercase();
         let value = env_value(&value);
         let nested = known.iter().find_map(|(section, keys)| {
@@ -150,11 +189,87 @@ fn apply_env(
                 .as_table_mut()
                 .ok_or(format!("{section} must be a table"))?
                 .insert(sub.to_owned(), value);
-        } else if known.get(&key).is_some_and(|v| !v.is_table()) {
+        } else if known
+            .get(&key)
+            .is_some_and(|v| !v.is_table() && !v.is_array())
+        {
             table.insert(key, value);
+        } else {
+            let settings = env_names(&known);
+            let candidates = settings.iter().map(String::as_str).chain(CLI_VARIABLES);
+            return Err(format!(
+                "unknown setting {name}{} (`berth config` prints every setting; its variable is \
+                 BERTH_ and the key in capitals)",
+                suggest(&name, candidates, "")
+            ));
         }
     }
     Ok(())
+}
+
+/// Every key the file may have at the top, tables included, with its
+/// default value.
+fn known_keys() -> Result<toml::Table, String> {
+    let mut known = table_of(&registry::Config::default())?;
+    known.insert(
+        "delivery".into(),
+        toml::Value::Table(table_of(&webhooks::Config::default())?),
+    );
+    known.insert("webhooks".into(), toml::Value::Array(Vec::new()));
+    Ok(known)
+}
+
+/// The variable of every setting of `known`.
+fn env_names(known: &toml::Table) -> Vec<String> {
+    let mut names = Vec::new();
+    for (key, value) in known {
+        match value {
+            toml::Value::Table(keys) => names.extend(
+                keys.iter()
+                    .filter(|(_, v)| !v.is_table())
+                    .map(|(sub, _)| format!("BERTH_{key}_{sub}").to_ascii_uppercase()),
+            ),
+            toml::Value::Array(_) => {}
+            _ => names.push(format!("BERTH_{key}").to_ascii_uppercase()),
+        }
+    }
+    names
+}
+
+/// ` (did you mean X?)` for the candidate closest to `name`, if one is
+/// close enough to be a typo of it; `quote` goes around it.
+fn suggest<'a>(name: &str, candidates: impl Iterator<Item = &'a str>, quote: &str) -> String {
+    let (distance, best) = candidates
+        .map(|c| (edit_distance(name, c), c))
+        .min()
+        .unwrap_or((usize::MAX, ""));
+    if distance <= 3 {
+        format!(" (did you mean {quote}{best}{quote}?)")
+    } else {
+        String::new()
+    }
+}
+
+/// Levenshtein distance: the fewest single-character insertions,
+/// deletions and substitutions that turn `a` into `b`.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut diagonal = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let substitute = diagonal + usize::from(ca != *cb);
+            diagonal = row[j + 1];
+            row[j + 1] = substitute.min(row[j] + 1).min(diagonal + 1);
+        }
+    }
+    row[b.len()]
+}
+
+/// `text` with every run of whitespace (line breaks too) made one space.
+fn one_line(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 /// An environment value as TOML: an integer or boolean when it reads as
@@ -265,7 +380,7 @@ mod tests {
                 ("BERTH_AUTH_ANONYMOUS_PULL", "true"),
                 ("BERTH_AUTH_HTPASSWD", "/etc/berth/htpasswd"),
                 ("BERTH_LOG", "debug"),
-                ("BERTH_DOCKER", "/usr/bin/docker"),
+                ("BERTH_TEST_DOCKER", "/usr/bin/docker"),
                 ("HOME", "/root"),
             ]),
         )

@@ -6,11 +6,14 @@ use std::time::Duration;
 /// The library's error.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
+    /// The configuration is not usable (see [`crate::config::File::validate`]).
+    #[error("{0}")]
+    Invalid(String),
     /// The listen address cannot be bound.
     #[error("cannot listen on {0}: {1}")]
     Listen(String, std::io::Error),
-    /// The data directory cannot be opened.
-    #[error("cannot open {dir}: {1}", dir = .0.display())]
+    /// The store cannot be opened.
+    #[error("cannot open the store in {dir}: {1}", dir = .0.display())]
     Open(PathBuf, registry::Error),
     /// The TLS certificate or key cannot be used.
     #[error("{0}")]

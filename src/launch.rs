@@ -21,13 +21,18 @@ pub struct Running {
     webhooks: Webhooks,
     stop: CancellationToken,
     server: tokio::task::JoinHandle<()>,
+    registry: Arc<Registry>,
 }
+
+/// How often [`Running::failed`] looks.
+const FAILURE_POLL: std::time::Duration = std::time::Duration::from_millis(500);
 
 impl Running {
     /// Binds `file.registry.listen`, opens the store in
     /// `file.registry.data_dir`, starts the webhooks and serves until
     /// [`Running::stop`].
     pub async fn start(file: File) -> Result<Self, Error> {
+        file.validate().map_err(Error::Invalid)?;
         let config = file.registry;
         let listener = tokio::net::TcpListener::bind(&config.listen)
             .await
@@ -35,19 +40,12 @@ impl Running {
         let addr = listener
             .local_addr()
             .map_err(|e| Error::Listen(config.listen.clone(), e))?;
-        let tls = match (
-            config.tls_cert.as_os_str().is_empty(),
-            config.tls_key.as_os_str().is_empty(),
-        ) {
-            (true, true) => None,
-            (false, false) => Some(
+        // Both or neither: `validate` checked.
+        let tls = match config.tls_cert.as_os_str().is_empty() {
+            true => None,
+            false => Some(
                 registry::tls_acceptor(&config.tls_cert, &config.tls_key).map_err(Error::Tls)?,
             ),
-            _ => {
-                return Err(Error::Tls(registry::Error::Config(
-                    "TLS needs both tls_cert and tls_key".into(),
-                )))
-            }
         };
         let scheme = if tls.is_some() { "https" } else { "http" };
         let data_dir = config.data_dir.clone();
@@ -69,9 +67,10 @@ impl Running {
         let charts = helm::Helm::open(registry.extension_store("helm")).map_err(Error::Helm)?;
         registry.mount(Arc::new(charts));
         tracing::info!(%addr, data_dir = %data_dir.display(), "serving");
+        let registry = Arc::new(registry);
         let server = tokio::spawn(registry::serve(
             listener,
-            Arc::new(registry),
+            registry.clone(),
             tls,
             stop.clone().cancelled_owned(),
         ));
@@ -82,6 +81,7 @@ impl Running {
             webhooks,
             stop,
             server,
+            registry,
         })
     }
 
@@ -98,6 +98,17 @@ impl Running {
     /// The durable event log, oldest first.
     pub fn event_log(&self) -> &Arc<EventLog> {
         &self.events
+    }
+
+    /// Returns once the store has failed for good (see
+    /// [`Registry::failure`]), with the cause; never, while it works.
+    pub async fn failed(&self) -> String {
+        loop {
+            if let Some(cause) = self.registry.failure() {
+                return cause;
+            }
+            tokio::time::sleep(FAILURE_POLL).await;
+        }
     }
 
     /// Starts shutting down without waiting (see [`Running::stop`]).

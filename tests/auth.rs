@@ -123,6 +123,21 @@ fn roles_decide_who_may_pull_push_delete_and_administer() {
     // push: ci yes, reader no.
     assert_eq!(push_as(&url, "reader", "reader-pw", "app", "v1"), 403);
     assert_eq!(push_as(&url, "ci", "ci-pw", "app", "v1"), 201);
+    // Whoever may push may give up an upload session; a reader may not.
+    let session = as_user(
+        "POST",
+        &format!("{url}/v2/app/blobs/uploads/"),
+        "ci",
+        "ci-pw",
+        b"",
+    );
+    let session = format!("{url}{}", session.header("location").unwrap());
+    assert_eq!(
+        as_user("DELETE", &session, "reader", "reader-pw", b"").status,
+        403
+    );
+    assert_eq!(as_user("DELETE", &session, "ci", "ci-pw", b"").status, 204);
+    assert_eq!(as_user("GET", &session, "ci", "ci-pw", b"").status, 404);
     let manifest = format!("{url}/v2/app/manifests/v1");
     assert_eq!(
         as_user("GET", &manifest, "reader", "reader-pw", b"").status,
@@ -215,7 +230,7 @@ fn anonymous_pull_lets_anyone_read_and_nobody_write() {
 
 /// The docker CLI with its own config directory (so logins stay here).
 fn docker_as(config: &Path, args: &[&str], stdin: &str) -> std::process::Output {
-    let bin = std::env::var("BERTH_DOCKER").unwrap_or_else(|_| "docker".into());
+    let bin = std::env::var("BERTH_TEST_DOCKER").unwrap_or_else(|_| "docker".into());
     assert!(
         std::env::var("DOCKER_HOST").is_ok(),
         "run through scripts/test.sh"

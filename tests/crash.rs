@@ -138,7 +138,7 @@ fn check(url: &str, a: &Acked, full: bool) {
 
 #[test]
 fn acknowledged_pushes_and_events_survive_repeated_kill_9() {
-    let seed = std::env::var("BERTH_CRASH_SEED")
+    let seed = std::env::var("BERTH_TEST_CRASH_SEED")
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or_else(|| {
@@ -148,7 +148,7 @@ fn acknowledged_pushes_and_events_survive_repeated_kill_9() {
                 .as_nanos() as u64
                 | 1
         });
-    eprintln!("crash test seed: {seed} (BERTH_CRASH_SEED={seed} replays it)");
+    eprintln!("crash test seed: {seed} (BERTH_TEST_CRASH_SEED={seed} replays it)");
     let mut rng = Rng(seed);
     let rx = Receiver::start();
     let mut reg = BerthProcess::with_config(&format!(

@@ -22,7 +22,7 @@ struct Cleanup(Vec<Vec<String>>);
 impl Drop for Cleanup {
     fn drop(&mut self) {
         for args in self.0.iter().rev() {
-            let bin = std::env::var("BERTH_DOCKER").unwrap_or_else(|_| "docker".into());
+            let bin = std::env::var("BERTH_TEST_DOCKER").unwrap_or_else(|_| "docker".into());
             let _ = Command::new(bin).args(args).output();
         }
     }
@@ -116,7 +116,7 @@ fn container_image_is_small_healthy_and_serves_docker_push_and_pull() {
         );
         std::thread::sleep(Duration::from_millis(200));
     }
-    let logs = Command::new(std::env::var("BERTH_DOCKER").unwrap_or_else(|_| "docker".into()))
+    let logs = Command::new(std::env::var("BERTH_TEST_DOCKER").unwrap_or_else(|_| "docker".into()))
         .args(["logs", &container])
         .output()
         .unwrap();

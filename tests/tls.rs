@@ -216,7 +216,7 @@ fn docker_skopeo_and_curl_verify_berths_certificate() {
     .unwrap();
     let image = format!("{host}/tls/app:v1");
     docker(&["build", "-q", "-t", &image, ctx.to_str().unwrap()]);
-    let bin = std::env::var("BERTH_DOCKER").unwrap_or_else(|_| "docker".into());
+    let bin = std::env::var("BERTH_TEST_DOCKER").unwrap_or_else(|_| "docker".into());
     let unverified = Command::new(&bin).args(["push", &image]).output().unwrap();
     fails_with(&unverified, "docker push without the CA");
     let why = String::from_utf8_lossy(&unverified.stderr);

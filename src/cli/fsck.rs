@@ -45,6 +45,9 @@ fn offline(dir: &std::path::Path, repair: bool) -> Result<Value, String> {
         data_dir: dir.to_owned(),
         ..berth::config::File::load(None)?.registry
     };
+    if config.metadata_url.is_empty() && !registry::Registry::holds_store(dir) {
+        return Err(format!("{} holds no Berth store", dir.display()));
+    }
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

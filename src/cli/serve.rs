@@ -98,9 +98,18 @@ pub fn run(args: ServeArgs) -> Result<(), String> {
                 .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
         }
         println!("listening on {url}");
-        signals.wait().await;
+        let failed = tokio::select! {
+            () = signals.wait() => None,
+            cause = running.failed() => Some(cause),
+        };
+        if let Some(cause) = &failed {
+            tracing::error!(%cause, "the store failed; draining, then exiting");
+        }
         running.stop().await;
-        Ok::<_, String>(())
+        match failed {
+            None => Ok(()),
+            Some(cause) => Err(format!("the store failed and needs a restart: {cause}")),
+        }
     })?;
     if let Some(dir) = ephemeral {
         let path = dir.path().to_owned();
@@ -157,6 +166,7 @@ pub fn print_config(args: ConfigPrintArgs) -> Result<(), String> {
     if args.settings.ephemeral {
         file.registry.data_dir = std::env::temp_dir().join("berth-ephemeral-XXXXXX");
     }
+    file.validate()?;
     print!("{}", file.to_masked_toml()?);
     Ok(())
 }

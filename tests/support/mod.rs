@@ -143,6 +143,11 @@ impl BerthProcess {
         self.child.wait().expect("reap");
     }
 
+    /// The exit status, if the process has exited by itself.
+    pub fn try_wait(&mut self) -> Option<std::process::ExitStatus> {
+        self.child.try_wait().expect("wait")
+    }
+
     /// SIGTERM, then the exit status.
     pub fn terminate(&mut self) -> std::process::ExitStatus {
         let pid = self.child.id().to_string();
@@ -227,7 +232,7 @@ pub fn http(method: &str, url: &str, headers: &[(&str, &str)], body: &[u8]) -> R
 
 /// The docker CLI, pointed at the daemon `scripts/test.sh` started.
 pub fn docker(args: &[&str]) -> String {
-    let bin = std::env::var("BERTH_DOCKER").unwrap_or_else(|_| "docker".into());
+    let bin = std::env::var("BERTH_TEST_DOCKER").unwrap_or_else(|_| "docker".into());
     assert!(
         std::env::var("DOCKER_HOST").is_ok(),
         "DOCKER_HOST is not set: run the tests through scripts/test.sh"

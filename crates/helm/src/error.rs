@@ -23,8 +23,11 @@ pub enum Error {
     /// No such endpoint (404) or not for this method (405).
     #[error("{}", if *.0 == StatusCode::METHOD_NOT_ALLOWED { "method not allowed on this endpoint" } else { "not found" })]
     Route(StatusCode),
+    /// The disk holding the store is full (507).
+    #[error("{0}")]
+    StorageFull(String),
     /// Storage failed; the cause is logged, never sent (500).
-    #[error("internal error (see the registry log for this request id)")]
+    #[error("internal error: {0}")]
     Internal(String),
 }
 
@@ -37,19 +40,21 @@ impl Error {
             Self::Conflict(_) => StatusCode::CONFLICT,
             Self::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::Route(s) => *s,
+            Self::StorageFull(_) => StatusCode::INSUFFICIENT_STORAGE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
     /// `{"error": "..."}` with [`Error::status`]; HEAD gets the status alone.
     pub fn into_response(self, head: bool) -> Response<Body> {
-        if let Self::Internal(cause) = &self {
-            tracing::error!(%cause, "chart repository");
-        }
-        let mut resp = body::json(
-            self.status(),
-            &serde_json::json!({"error": self.to_string()}),
-        );
+        let message = match &self {
+            Self::Internal(cause) => {
+                tracing::error!(%cause, "chart repository");
+                "internal error (see the registry log for this request id)".to_owned()
+            }
+            e => e.to_string(),
+        };
+        let mut resp = body::json(self.status(), &serde_json::json!({"error": message}));
         if head {
             *resp.body_mut() = body::empty();
         }
@@ -59,7 +64,10 @@ impl Error {
 
 impl From<registry::ext::Error> for Error {
     fn from(e: registry::ext::Error) -> Self {
-        Self::Internal(format!("registry: {e:?}"))
+        match e {
+            registry::ext::Error::InsufficientStorage(why) => Self::StorageFull(why),
+            e => Self::Internal(format!("registry: {e}")),
+        }
     }
 }
 
@@ -71,6 +79,6 @@ impl From<serde_json::Error> for Error {
 
 impl From<std::io::Error> for Error {
     fn from(e: std::io::Error) -> Self {
-        Self::Internal(format!("io: {e}"))
+        registry::ext::Error::from(e).into()
     }
 }

@@ -77,11 +77,26 @@ const VERIFIED_LIMIT: usize = 10_000;
 
 impl Auth {
     /// Loads `config.htpasswd`; `None` when authentication is off.
+    /// Settings that make no sense (roles of unknown users, anonymous pulls
+    /// with authentication off) are errors.
     pub fn load(config: &AuthConfig) -> Result<Option<Self>, Error> {
         if config.htpasswd.as_os_str().is_empty() {
+            if config.anonymous_pull || !config.roles.is_empty() {
+                return Err(Error::Config(
+                    "auth.anonymous_pull and auth.roles need auth.htpasswd: without users, \
+                     authentication is off and everyone may push"
+                        .into(),
+                ));
+            }
             return Ok(None);
         }
         let users = read_htpasswd(&config.htpasswd)?;
+        if let Some(unknown) = config.roles.keys().find(|u| !users.contains_key(*u)) {
+            return Err(Error::Config(format!(
+                "auth.roles names {unknown:?}, who is not in {}",
+                config.htpasswd.display()
+            )));
+        }
         Ok(Some(Self {
             config: config.clone(),
             users,
@@ -128,14 +143,13 @@ impl Auth {
         if self.lock().contains(&key) {
             return Ok(user);
         }
-        let Some(hash) = self.users.get(&user).cloned() else {
-            return Err(Error::Unauthorized("invalid credentials"));
-        };
+        let (hash, known) = self.hash_to_check(&user);
+        let hash = hash.to_owned();
         let ok = tokio::task::spawn_blocking(move || bcrypt::verify(password, &hash))
             .await
             .map_err(Error::internal)?
             .unwrap_or(false);
-        if !ok {
+        if !(ok && known) {
             return Err(Error::Unauthorized("invalid credentials"));
         }
         let mut verified = self.lock();
@@ -144,6 +158,21 @@ impl Auth {
         }
         verified.insert(key);
         Ok(user)
+    }
+
+    /// The hash a password for `user` is checked against, and whether the
+    /// user exists. An unknown user is checked against the costliest hash
+    /// of the file and refused whatever the result, so that refusing one
+    /// takes as long as refusing a known user's wrong password: timing
+    /// tells nobody which names exist.
+    fn hash_to_check(&self, user: &str) -> (&str, bool) {
+        match self.users.get(user) {
+            Some(hash) => (hash, true),
+            None => {
+                let costliest = self.users.values().max_by_key(|h| cost(h));
+                (costliest.map_or(DECOY, String::as_str), false)
+            }
+        }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashSet<[u8; 32]>> {
@@ -173,6 +202,15 @@ fn read_htpasswd(path: &Path) -> Result<HashMap<String, String>, Error> {
         users.insert(user.to_owned(), hash.to_owned());
     }
     Ok(users)
+}
+
+/// A bcrypt hash (of a random password, at [`BCRYPT_COST`]) to check
+/// against when the file holds no user at all.
+const DECOY: &str = "$2b$10$DNwEf1JQTjgrm9yw0ExG3.HBbJ9UZ2czAmV1fLYv3k36ow0M2H8MO";
+
+/// The work factor of a bcrypt hash (`$2b$10$...` is 10).
+fn cost(hash: &str) -> u32 {
+    hash.get(4..6).and_then(|c| c.parse().ok()).unwrap_or(0)
 }
 
 /// The user and password of an `Authorization: Basic` header.
@@ -284,5 +322,50 @@ mod tests {
             err.contains("line 1") && !err.contains("$apr1$abc$def"),
             "{err}"
         );
+    }
+
+    /// An unknown user costs the bcrypt work of the costliest known hash,
+    /// and is refused even with that hash's password.
+    #[tokio::test]
+    async fn unknown_users_cost_what_known_ones_do() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("htpasswd");
+        let weak = bcrypt::hash("w-pw", 4).unwrap();
+        let strong = htpasswd_line("strong", "s-pw").unwrap();
+        std::fs::write(&file, format!("weak:{weak}\n{strong}\n")).unwrap();
+        let config = AuthConfig {
+            htpasswd: file,
+            ..AuthConfig::default()
+        };
+        let auth = Auth::load(&config).unwrap().unwrap();
+        let (hash, known) = auth.hash_to_check("ghost");
+        assert!(!known);
+        assert_eq!(cost(hash), BCRYPT_COST);
+        assert!(bcrypt::verify("s-pw", hash).unwrap());
+        let refused = auth.verify("ghost".into(), "s-pw".into()).await;
+        assert!(matches!(refused, Err(Error::Unauthorized(_))));
+        assert_eq!(auth.hash_to_check("weak"), (weak.as_str(), true));
+        assert_eq!(cost(DECOY), BCRYPT_COST);
+    }
+
+    #[test]
+    fn settings_that_make_no_sense_are_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("htpasswd");
+        std::fs::write(&file, htpasswd_line("alice", "pw").unwrap()).unwrap();
+        let typo = AuthConfig {
+            htpasswd: file,
+            roles: [("alcie".into(), Role::Admin)].into(),
+            ..AuthConfig::default()
+        };
+        let err = Auth::load(&typo).unwrap_err().to_string();
+        assert!(err.contains("\"alcie\"") && err.contains("not in"), "{err}");
+        let open = AuthConfig {
+            anonymous_pull: true,
+            ..AuthConfig::default()
+        };
+        let err = Auth::load(&open).unwrap_err().to_string();
+        assert!(err.contains("need auth.htpasswd"), "{err}");
+        assert!(Auth::load(&AuthConfig::default()).unwrap().is_none());
     }
 }

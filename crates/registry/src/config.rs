@@ -54,6 +54,10 @@ pub struct Config {
     /// 50 MB on disk); older ones are removed once every webhook has them
     /// queued. 0 keeps every event.
     pub event_retention: u64,
+    /// Writes to a local store stop (507) while less than this many bytes
+    /// would be left free on its disk (default 32 MiB); deletes may use
+    /// half of it. See `storage/space.rs`.
+    pub min_free_bytes: u64,
     /// PEM certificate chain for HTTPS (with `tls_key`); empty: plain HTTP.
     pub tls_cert: PathBuf,
     /// PEM private key of `tls_cert`.
@@ -74,6 +78,42 @@ pub struct Config {
     pub location: String,
 }
 
+impl Config {
+    /// Checks what reading the file cannot: the listen address, the TLS
+    /// pair, access control (the htpasswd file and its users), and the
+    /// shared stores' URLs. `berth serve` and `berth config` both run it.
+    pub fn validate(&self) -> Result<(), crate::Error> {
+        use std::net::ToSocketAddrs;
+        let bad = |what: String| Err(crate::Error::Config(what));
+        if let Err(e) = self.listen.to_socket_addrs() {
+            return bad(format!(
+                "listen {:?}: {e} (expected HOST:PORT, such as 0.0.0.0:5000)",
+                self.listen
+            ));
+        }
+        if self.tls_cert.as_os_str().is_empty() != self.tls_key.as_os_str().is_empty() {
+            return bad("TLS needs both tls_cert and tls_key".into());
+        }
+        crate::auth::Auth::load(&self.auth)?;
+        if !self.metadata_url.is_empty() {
+            let postgres = ["postgres://", "postgresql://"];
+            if !postgres.iter().any(|p| self.metadata_url.starts_with(p)) {
+                return bad("metadata_url: expected postgres://USER:PASSWORD@HOST/DATABASE".into());
+            }
+            if let Err(e) = self.metadata_url.parse::<tokio_postgres::Config>() {
+                return bad(format!("metadata_url: {e}"));
+            }
+        }
+        if !self.blob_url.is_empty() && !self.blob_url.starts_with("s3://") {
+            return bad(format!(
+                "blob_url {:?}: expected s3://BUCKET/PREFIX",
+                self.blob_url
+            ));
+        }
+        Ok(())
+    }
+}
+
 impl Default for Config {
     fn default() -> Self {
         Self {
@@ -88,6 +128,7 @@ impl Default for Config {
             upload_expiry: Duration::from_secs(24 * 3600),
             gc_grace: Duration::from_secs(3600),
             event_retention: 100_000,
+            min_free_bytes: 32 << 20,
             tls_cert: PathBuf::new(),
             tls_key: PathBuf::new(),
             auth: crate::auth::AuthConfig::default(),
@@ -100,21 +141,30 @@ impl Default for Config {
 
 /// Writes a duration the way people do (`1m 30s`), as the webhooks'
 /// `[delivery]` settings are written.
-fn human<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+/// Writes a duration as humantime (`1h 30m`), for `serialize_with`.
+pub fn human<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_str(&humantime::format_duration(*d).to_string())
 }
 
 /// Reads a period such as `"24h"` or `"0s"` (zero allowed).
-fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+/// Reads a humantime duration (`30s`, `5m`), for `deserialize_with`; a
+/// value that is not one is an error that says how to write it.
+pub fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
     let s = String::deserialize(d)?;
-    humantime::parse_duration(&s).map_err(serde::de::Error::custom)
+    humantime::parse_duration(&s).map_err(|e| not_a_duration(&s, e))
+}
+
+fn not_a_duration<E: serde::de::Error>(s: &str, e: humantime::DurationError) -> E {
+    E::custom(format!(
+        "{s:?} is not a duration ({e}): write it as 30s, 5m, 1h or 2d"
+    ))
 }
 
 /// Reads `"1s"`, `"250ms"`, `"2m"`; zero is refused, since a zero timeout
 /// would fail every request.
 fn timeout<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
     let s = String::deserialize(d)?;
-    let d = humantime::parse_duration(&s).map_err(serde::de::Error::custom)?;
+    let d = humantime::parse_duration(&s).map_err(|e| not_a_duration(&s, e))?;
     if d.is_zero() {
         return Err(serde::de::Error::custom("a timeout must be longer than 0s"));
     }

@@ -1,8 +1,11 @@
 //! The registry's error type and its mapping onto the spec's error JSON.
 //!
 //! Every [`Error`] variant maps to exactly one of the spec's 14 codes
-//! ([`ErrorCode`]) and one HTTP status. Causes from I/O or sled are logged once
-//! with the request id and never appear in a response.
+//! ([`ErrorCode`]), or Berth's one code of its own (a full disk, a 5xx the
+//! spec's table does not cover), and one HTTP status. An internal error's
+//! cause (I/O, sled, PostgreSQL) is in its `Display`, for logs and start-up
+//! messages; it is logged once with the request id and never appears in a
+//! response.
 
 use std::fmt;
 
@@ -43,6 +46,9 @@ pub enum ErrorCode {
     Unsupported,
     /// code-14: too many requests.
     TooManyRequests,
+    /// Berth's own: the storage is full (507). The spec's table is for 4xx
+    /// answers; this code follows its grammar.
+    InsufficientStorage,
 }
 
 impl ErrorCode {
@@ -63,6 +69,7 @@ impl ErrorCode {
             Self::Denied => "DENIED",
             Self::Unsupported => "UNSUPPORTED",
             Self::TooManyRequests => "TOOMANYREQUESTS",
+            Self::InsufficientStorage => "INSUFFICIENT_STORAGE",
         }
     }
 
@@ -85,6 +92,7 @@ impl ErrorCode {
             Self::Denied => "requested access to the resource is denied",
             Self::Unsupported => "the operation is unsupported",
             Self::TooManyRequests => "too many requests",
+            Self::InsufficientStorage => "the registry's storage is full",
         }
     }
 }
@@ -179,8 +187,11 @@ pub enum Error {
     /// The request body could not be read (client went away, bad framing).
     #[error("could not read the request body: {0}")]
     BodyRead(String),
+    /// The disk holding the store is full, or too nearly to write (507).
+    #[error("{0}")]
+    InsufficientStorage(String),
     /// An internal failure; the cause is logged, not sent.
-    #[error("internal error (see the registry log for this request id)")]
+    #[error("internal error: {0}")]
     Internal(String),
 }
 
@@ -221,6 +232,9 @@ impl Error {
             Self::Denied => (C::Denied, StatusCode::FORBIDDEN),
             Self::Config(_) => (C::Unsupported, StatusCode::INTERNAL_SERVER_ERROR),
             Self::BodyRead(_) => (C::SizeInvalid, StatusCode::BAD_REQUEST),
+            Self::InsufficientStorage(_) => {
+                (C::InsufficientStorage, StatusCode::INSUFFICIENT_STORAGE)
+            }
             Self::Internal(_) => (C::Unsupported, StatusCode::INTERNAL_SERVER_ERROR),
         }
     }
@@ -231,10 +245,17 @@ impl Error {
     /// in the server layer.
     pub fn into_response(self) -> Response<Body> {
         let (code, status) = self.code_and_status();
-        if let Self::Internal(cause) = &self {
-            tracing::error!(%cause, "internal error");
-        }
-        let detail = self.to_string();
+        let detail = match &self {
+            Self::Internal(cause) => {
+                tracing::error!(%cause, "internal error");
+                "internal error (see the registry log for this request id)".to_owned()
+            }
+            Self::InsufficientStorage(cause) => {
+                tracing::warn!(%cause, "storage full");
+                self.to_string()
+            }
+            _ => self.to_string(),
+        };
         let json = json!({"errors": [{
             "code": code.as_str(),
             "message": code.message(),
@@ -270,14 +291,31 @@ impl Error {
 
 impl From<std::io::Error> for Error {
     fn from(e: std::io::Error) -> Self {
+        if is_storage_full(&e) {
+            return Self::InsufficientStorage(format!("the disk is full: {e}"));
+        }
         Self::internal(format_args!("io: {e}"))
     }
 }
 
 impl From<sled::Error> for Error {
     fn from(e: sled::Error) -> Self {
-        Self::internal(format_args!("sled: {e}"))
+        match e {
+            sled::Error::Io(e) if is_storage_full(&e) => {
+                Self::InsufficientStorage(format!("the disk is full: {e}"))
+            }
+            e => Self::internal(format_args!("sled: {e}")),
+        }
     }
+}
+
+/// Whether `e` says the disk (or the user's quota on it) is full.
+pub(crate) fn is_storage_full(e: &std::io::Error) -> bool {
+    const ENOSPC: i32 = 28;
+    const EDQUOT: i32 = 122;
+    use std::io::ErrorKind::{QuotaExceeded, StorageFull};
+    matches!(e.kind(), StorageFull | QuotaExceeded)
+        || matches!(e.raw_os_error(), Some(ENOSPC | EDQUOT))
 }
 
 impl From<serde_json::Error> for Error {

@@ -13,6 +13,12 @@ pub use crate::kv::{
 pub use crate::query::{percent_decode, Query};
 pub use crate::request::Ctx;
 pub use crate::storage::extension::ExtensionStore;
+pub use crate::storage::space::Space;
+
+/// Durations in configuration files, for `serde(with)` attributes.
+pub mod durations {
+    pub use crate::config::{duration as read, human as write};
+}
 pub use crate::storage::file_io::{collect, BlobStream};
 pub use crate::tls::provider as tls_provider;
 pub use crate::types::{

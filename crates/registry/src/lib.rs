@@ -95,6 +95,7 @@ impl Registry {
             metadata_url: config.metadata_url.clone(),
             blob_url: config.blob_url.clone(),
             location: config.location.clone(),
+            min_free_bytes: config.min_free_bytes,
         };
         let auth = auth::Auth::load(&config.auth)?;
         let store = Store::open(&config.data_dir, store_config).await?;
@@ -123,6 +124,19 @@ impl Registry {
         self.store
             .gc(dry_run, c.gc_grace, c.upload_expiry, roots)
             .await
+    }
+
+    /// Whether `dir` holds a store (so that a maintenance command on a
+    /// mistyped path says so instead of creating an empty one).
+    pub fn holds_store(dir: &std::path::Path) -> bool {
+        storage::paths::Paths::new(dir).holds_store()
+    }
+
+    /// Why the store stopped working for good, if it did: the embedded
+    /// database refuses every write after one the disk refused, until the
+    /// process restarts. `/ready` answers 503 with it; `berth serve` exits.
+    pub fn failure(&self) -> Option<String> {
+        self.store.failure()
     }
 
     /// Checks the store; with `repair`, fixes what is safe to fix.

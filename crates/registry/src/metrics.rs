@@ -52,10 +52,9 @@ impl Metrics {
         }
     }
 
-    /// Appends the registry's own samples; `uploads` is the number of open
-    /// upload sessions, `statements` the statements this replica sent to
-    /// a shared metadata engine (`None` on the embedded one).
-    pub fn render(&self, uploads: usize, statements: Option<u64>, out: &mut String) {
+    /// Appends the registry's own samples, with the store's `gauges`.
+    pub fn render(&self, gauges: &StoreGauges, out: &mut String) {
+        let uploads = gauges.uploads;
         out.push_str(
             "# HELP berth_http_requests_total Requests answered, by route, method and status.\n\
              # TYPE berth_http_requests_total counter\n",
@@ -83,7 +82,15 @@ impl Metrics {
             t.received.load(Ordering::Relaxed),
             t.sent.load(Ordering::Relaxed),
         );
-        if let Some(n) = statements {
+        if let Some(n) = gauges.free_bytes {
+            let _ = write!(
+                out,
+                "# HELP berth_storage_free_bytes Bytes free on the disk of the local store (writes stop below min_free_bytes).\n\
+                 # TYPE berth_storage_free_bytes gauge\n\
+                 berth_storage_free_bytes {n}\n"
+            );
+        }
+        if let Some(n) = gauges.statements {
             let _ = write!(
                 out,
                 "# HELP berth_metadata_statements_total Statements sent to PostgreSQL (a round trip each).\n\
@@ -92,6 +99,17 @@ impl Metrics {
             );
         }
     }
+}
+
+/// What the store reports at a scrape.
+#[derive(Debug)]
+pub struct StoreGauges {
+    /// Open upload sessions.
+    pub uploads: usize,
+    /// Statements sent to a shared metadata engine (`None`: embedded).
+    pub statements: Option<u64>,
+    /// Bytes free on a local store's disk (`None`: nothing local).
+    pub free_bytes: Option<u64>,
 }
 
 /// A connection whose reads and writes are counted.

@@ -145,12 +145,15 @@ impl Route {
             | R::GetBlob(..)
             | R::UploadStatus(..)
             | R::Referrers(..) => Need::Role(Role::Pull),
-            R::PutManifest(..) | R::StartUpload(..) | R::PatchUpload(..) | R::FinishUpload(..) => {
-                Need::Role(Role::Push)
-            }
+            // Whoever may write to an upload session may also give it up,
+            // so abandoned sessions need not wait for upload_expiry.
+            R::PutManifest(..)
+            | R::StartUpload(..)
+            | R::PatchUpload(..)
+            | R::FinishUpload(..)
+            | R::CancelUpload(..) => Need::Role(Role::Push),
             R::DeleteManifest(..)
             | R::DeleteBlob(..)
-            | R::CancelUpload(..)
             | R::Events
             | R::Fsck { .. }
             | R::Gc { .. }

@@ -135,12 +135,16 @@ impl Extension for Webhooks {
 
 /// An error as the API answers it: `{"error": {"code", "message"}}`.
 fn reply_error(e: Error) -> Response<Body> {
-    if let Error::Internal(cause) = &e {
-        tracing::error!(%cause, "webhooks API");
-    }
+    let message = match &e {
+        Error::Internal(cause) => {
+            tracing::error!(%cause, "webhooks API");
+            "internal error (see the registry log)".to_owned()
+        }
+        e => e.to_string(),
+    };
     body::json(
         e.status(),
-        &json!({"error": {"code": e.code(), "message": e.to_string()}}),
+        &json!({"error": {"code": e.code(), "message": message}}),
     )
 }
 
@@ -170,6 +174,13 @@ impl Webhooks {
         idle: std::time::Duration,
     ) -> Reply {
         let query = Query::parse(req.uri().query());
+        // Writes to the webhooks' database wait for room on the disk; a
+        // delete may use the margin (see `registry::ext::Space`).
+        match route {
+            Route::List | Route::Show(_) | Route::Config(_) | Route::Events(_) => {}
+            Route::Delete(_) => self.shared.space.admit_cleanup()?,
+            _ => self.shared.space.admit(0)?,
+        }
         match route {
             Route::List => self.list().await,
             Route::Create(name) => self.create(&name, read(req, idle).await?).await,

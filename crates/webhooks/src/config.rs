@@ -3,7 +3,8 @@
 
 use std::time::Duration;
 
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use registry::ext::durations;
+use serde::{Deserialize, Serialize};
 
 use crate::retry::Policy;
 
@@ -12,18 +13,30 @@ use crate::retry::Policy;
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
     /// Per-attempt timeout (default `10s`).
-    #[serde(deserialize_with = "duration", serialize_with = "human")]
+    #[serde(
+        deserialize_with = "durations::read",
+        serialize_with = "durations::write"
+    )]
     pub timeout: Duration,
     /// Attempts before a delivery is marked failed (default 10).
     pub max_attempts: u32,
     /// Age after which a delivery is not retried (default `24h`).
-    #[serde(deserialize_with = "duration", serialize_with = "human")]
+    #[serde(
+        deserialize_with = "durations::read",
+        serialize_with = "durations::write"
+    )]
     pub max_age: Duration,
     /// First retry delay, doubling each attempt (default `1s`).
-    #[serde(deserialize_with = "duration", serialize_with = "human")]
+    #[serde(
+        deserialize_with = "durations::read",
+        serialize_with = "durations::write"
+    )]
     pub backoff_base: Duration,
     /// Largest retry delay, also the cap on `Retry-After` (default `5m`).
-    #[serde(deserialize_with = "duration", serialize_with = "human")]
+    #[serde(
+        deserialize_with = "durations::read",
+        serialize_with = "durations::write"
+    )]
     pub backoff_cap: Duration,
     /// Pending deliveries per webhook; past it a new event is recorded as
     /// dropped in that webhook's history (default 10000).
@@ -33,7 +46,10 @@ pub struct Config {
     /// Webhooks the registry may hold (default 500, ACR's largest tier).
     pub max_webhooks: usize,
     /// How long a rotated-out signing secret keeps signing (default `24h`).
-    #[serde(deserialize_with = "duration", serialize_with = "human")]
+    #[serde(
+        deserialize_with = "durations::read",
+        serialize_with = "durations::write"
+    )]
     pub secret_rotation_grace: Duration,
     /// Refuse receivers at loopback, private, link-local (cloud metadata)
     /// and similar internal addresses, checked after DNS resolution, for
@@ -73,13 +89,4 @@ impl Config {
             retry_client_errors: self.retry_client_errors,
         }
     }
-}
-
-fn human<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_str(&humantime::format_duration(*d).to_string())
-}
-
-fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
-    let s = String::deserialize(d)?;
-    humantime::parse_duration(&s).map_err(serde::de::Error::custom)
 }

@@ -18,6 +18,7 @@ use serde::{Deserialize, Serialize};
 use crate::filter::matches;
 use crate::queue::Delivery;
 use crate::store::now_ms;
+use crate::trouble::Trouble;
 use crate::{history, Error, Shared};
 
 /// Events handled per round.
@@ -43,19 +44,17 @@ pub const LEASE: &str = "webhooks-dispatcher";
 pub async fn run(shared: Arc<Shared>) {
     let mut durable = shared.store.events.subscribe();
     let mut released = tokio::time::Instant::now();
+    let (mut claiming, mut dispatching, mut releasing) =
+        (Trouble::default(), Trouble::default(), Trouble::default());
     loop {
-        if let Err(e) = claim(&shared).await {
-            tracing::warn!(error = %e, "cannot take the dispatcher's lease");
-        }
-        if let Err(e) = dispatch_pending(&shared).await {
-            tracing::error!(error = %e, "webhook dispatch failed; retrying");
-        }
+        claiming.note("cannot take the dispatcher's lease", &claim(&shared).await);
+        let dispatched = dispatch_pending(&shared).await;
+        dispatching.note("cannot dispatch webhook events", &dispatched);
         shared.store.db().release_memory();
         if released.elapsed() >= RELEASE_EVERY && shared.dispatches() {
             released = tokio::time::Instant::now();
-            if let Err(e) = shared.store.release().await {
-                tracing::error!(error = %e, "cannot flush the webhook queues");
-            }
+            let flushed = shared.store.release().await;
+            releasing.note("cannot flush the webhook queues", &flushed);
         }
         tokio::select! {
             changed = durable.changed() => if changed.is_err() { return },
@@ -112,6 +111,7 @@ pub async fn dispatch_pending(shared: &Shared) -> Result<(), crate::Error> {
     if !shared.dispatches() {
         return Ok(());
     }
+    shared.space.admit(0)?;
     loop {
         // Only durable events are read (see `EventLog`): a crash must never
         // deliver an event whose change was rolled back.
@@ -306,6 +306,7 @@ mod tests {
             dispatcher: std::sync::Mutex::new(None),
             runtime: tokio::runtime::Handle::current(),
             registry_url: "http://127.0.0.1:5000".into(),
+            space: registry::ext::Space::unwatched(),
         };
         claim(&shared).await.unwrap();
         (Arc::new(shared), registry)

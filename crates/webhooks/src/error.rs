@@ -23,8 +23,11 @@ pub enum Error {
     /// No such endpoint or method (404/405).
     #[error("no such endpoint")]
     Route(StatusCode),
+    /// The disk holding the store is full (507).
+    #[error("{0}")]
+    StorageFull(String),
     /// Storage failed; the cause is logged, not sent (500).
-    #[error("internal error (see the registry log)")]
+    #[error("internal error: {0}")]
     Internal(String),
 }
 
@@ -37,6 +40,7 @@ impl Error {
             Self::Exists(_) => StatusCode::CONFLICT,
             Self::Quota(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::Route(s) => *s,
+            Self::StorageFull(_) => StatusCode::INSUFFICIENT_STORAGE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -50,6 +54,7 @@ impl Error {
             Self::Exists(_) => "WEBHOOK_EXISTS",
             Self::Quota(_) => "QUOTA_REACHED",
             Self::Route(_) => "UNSUPPORTED",
+            Self::StorageFull(_) => "INSUFFICIENT_STORAGE",
             Self::Internal(_) => "INTERNAL",
         }
     }
@@ -63,6 +68,9 @@ impl From<serde_json::Error> for Error {
 
 impl From<registry::ext::Error> for Error {
     fn from(e: registry::ext::Error) -> Self {
-        Self::Internal(e.to_string())
+        match e {
+            registry::ext::Error::InsufficientStorage(why) => Self::StorageFull(why),
+            e => Self::Internal(e.to_string()),
+        }
     }
 }

@@ -8,6 +8,7 @@
 //! - [`queue`]: the delivery queues and their pending counts.
 //! - [`worker`]: one worker per webhook delivers its queue in order.
 //! - [`format`]: a delivery's body: ACR's payload, or a CloudEvent around it.
+//! - [`trouble`]: a failure that repeats on every retry, logged once.
 //! - [`client`]: one POST, with the contract's headers and optional signature.
 //! - [`target`]: the optional refusal of internal receiver addresses.
 //! - [`retry`]: the pure retry decision and backoff.
@@ -36,6 +37,7 @@ pub mod retry;
 pub mod shared;
 pub mod store;
 pub mod target;
+pub mod trouble;
 pub mod webhook;
 pub mod worker;
 
@@ -134,6 +136,7 @@ impl Webhooks {
             dispatcher: std::sync::Mutex::new(None),
             runtime,
             registry_url,
+            space: storage.space(),
         });
         reconcile(&shared).await?;
         shared.runtime.spawn(follow(shared.clone()));

@@ -32,6 +32,8 @@ pub struct Shared {
     /// The registry's own URL (`http://127.0.0.1:5000`): the CloudEvents
     /// `source` of a ping, and the scheme of every other.
     pub registry_url: String,
+    /// Admits writes to the webhooks' database while the disk has room.
+    pub space: registry::ext::Space,
 }
 
 impl Shared {

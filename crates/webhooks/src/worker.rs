@@ -20,6 +20,7 @@ use crate::format;
 use crate::queue::{Delivery, Head, Queue};
 use crate::retry::{parse_retry_after, Outcome, Policy};
 use crate::store::now_ms;
+use crate::trouble::Trouble;
 use crate::{history, Error, Shared};
 
 /// The running workers, by webhook name.
@@ -161,6 +162,7 @@ async fn run(shared: Weak<Shared>, worker: Worker) {
     } = worker;
     // One replica at a time delivers a webhook's queue, so it stays in order.
     let mut lease: Option<registry::ext::Lease> = None;
+    let mut trouble = Trouble::default();
     loop {
         let Some(s) = shared.upgrade() else { return };
         if lease.as_ref().is_none_or(|l| !l.held()) {
@@ -173,13 +175,11 @@ async fn run(shared: Weak<Shared>, worker: Worker) {
             };
         }
         let wait = match &lease {
-            Some(_) => match step(&s, &name, &tally).await {
-                Ok(wait) => wait,
-                Err(e) => {
-                    tracing::error!(webhook = %name, error = %e, "webhook worker failed; retrying");
-                    Some(Duration::from_secs(1))
-                }
-            },
+            Some(_) => {
+                let stepped = step(&s, &name, &tally).await;
+                trouble.note(&format!("webhook {name}: cannot deliver"), &stepped);
+                stepped.unwrap_or(Some(Duration::from_secs(1)))
+            }
             None => {
                 if let Err(e) = s.queue.refresh(&name).await {
                     tracing::warn!(webhook = %name, error = %e, "cannot count the queue");
@@ -206,6 +206,8 @@ async fn step(shared: &Shared, name: &str, tally: &Tally) -> Result<Option<Durat
         Due::Wait(wait) => return Ok(Some(wait)),
         Due::Empty => return Ok(None),
     };
+    // An attempt is recorded: while the disk is full, deliveries wait.
+    shared.space.admit(0)?;
     let hook = shared.store.get(name).await?;
     let body = format::event(hook.format, &delivery.event, shared.scheme())?;
     let attempt = shared

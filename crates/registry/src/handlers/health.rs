@@ -15,6 +15,12 @@ pub(super) fn health() -> Response<Body> {
 /// 200 `{"ready":true}` when the metadata store answers a read; 503 with
 /// the reason otherwise.
 pub(super) async fn ready(reg: &Registry) -> Response<Body> {
+    if let Some(cause) = reg.store.failure() {
+        return body::json(
+            StatusCode::SERVICE_UNAVAILABLE,
+            &json!({"ready": false, "error": format!("the store failed and needs a restart: {cause}")}),
+        );
+    }
     match reg.store.meta().repos.first(b"").await {
         Ok(_) => body::json(StatusCode::OK, &json!({"ready": true})),
         Err(e) => body::json(
@@ -27,10 +33,13 @@ pub(super) async fn ready(reg: &Registry) -> Response<Body> {
 /// The registry's and every extension's samples, Prometheus text format.
 pub(super) async fn metrics(reg: &Registry) -> Response<Body> {
     let mut out = String::new();
-    let uploads = reg.store.meta().uploads.count(b"").await.unwrap_or(0);
     let db = &reg.store.meta().db;
-    let statements = db.is_shared().then(|| db.round_trips());
-    reg.metrics.render(uploads, statements, &mut out);
+    let gauges = crate::metrics::StoreGauges {
+        uploads: reg.store.meta().uploads.count(b"").await.unwrap_or(0),
+        statements: db.is_shared().then(|| db.round_trips()),
+        free_bytes: reg.store.free_bytes(),
+    };
+    reg.metrics.render(&gauges, &mut out);
     for ext in &reg.extensions {
         ext.metrics(&mut out);
     }

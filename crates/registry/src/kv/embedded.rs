@@ -55,15 +55,24 @@ pub(super) struct SledDb {
     pub(super) notices: tokio::sync::broadcast::Sender<Notice>,
     /// Leases taken, within this process.
     pub(super) leases: LocalLeases,
+    /// Why the database stopped working, once a write or flush failed:
+    /// sled then refuses every later one until the process restarts.
+    failure: std::sync::OnceLock<String>,
 }
 
 impl SledDb {
+    /// Opens the database in `path`; an error names the path and what the
+    /// system said.
     pub(super) fn open(path: &std::path::Path) -> Result<Self, Error> {
         let db = sled::Config::new()
             .path(path)
             .mode(sled::Mode::HighThroughput)
             .cache_capacity(CACHE_BYTES)
-            .open()?;
+            .open()
+            .map_err(|e| match e {
+                sled::Error::Io(io) => Error::Config(format!("{}: {io}", path.display())),
+                e => Error::Config(format!("{}: {e}", path.display())),
+            })?;
         let events = db.open_tree("events")?;
         let counters = db.open_tree("counters")?;
         // Everything already in the log was read back from disk.
@@ -72,6 +81,7 @@ impl SledDb {
             durable: tokio::sync::watch::channel(last).0,
             notices: tokio::sync::broadcast::channel(1024).0,
             leases: LocalLeases::default(),
+            failure: std::sync::OnceLock::new(),
             flusher: Flusher::default(),
             events,
             counters,
@@ -87,7 +97,10 @@ impl SledDb {
     /// sequence number that covered.
     pub(super) async fn flush(&self) -> Result<(), Error> {
         let seq = self.log_last()?;
-        self.flusher.flush(&self.db).await?;
+        self.flusher
+            .flush(&self.db)
+            .await
+            .map_err(|e| self.failed(e))?;
         self.durable.send_if_modified(|d| {
             let moved = seq > *d;
             *d = (*d).max(seq);
@@ -111,8 +124,23 @@ impl SledDb {
         let tx = Tx::new(TxBackend::Sled, location);
         let value = f(&tx).await?;
         let (_, writes, events) = tx.into_parts();
-        self.commit(&writes, &events)?;
+        self.commit(&writes, &events).map_err(|e| self.failed(e))?;
         Ok(value)
+    }
+
+    /// Records that a write or flush failed (the first cause is kept) and
+    /// passes the error on.
+    fn failed(&self, e: impl Into<Error>) -> Error {
+        let e = e.into();
+        if self.failure.set(e.to_string()).is_ok() {
+            tracing::error!(cause = %e, "the embedded database failed; it needs a restart");
+        }
+        e
+    }
+
+    /// Why the database stopped working, if it did.
+    pub(super) fn failure(&self) -> Option<String> {
+        self.failure.get().cloned()
     }
 
     fn commit(&self, writes: &[Write], events: &[Vec<u8>]) -> Result<(), Error> {

@@ -120,6 +120,16 @@ impl Db {
         self
     }
 
+    /// Why the database stopped working for good, if it did: sled refuses
+    /// every write after one the disk refused, until the process restarts.
+    /// (PostgreSQL recovers by itself; its errors are per request.)
+    pub fn failure(&self) -> Option<String> {
+        match &self.backend {
+            Backend::Sled(db) => db.failure(),
+            Backend::Pg(_) => None,
+        }
+    }
+
     /// Whether other processes share this database (PostgreSQL).
     pub fn is_shared(&self) -> bool {
         matches!(self.backend, Backend::Pg(_))

@@ -179,7 +179,7 @@ fn every_route_needs_what_its_method_does() {
         (Method::GET, format!("/v2/a/blobs/uploads/{id}"), pull),
         (Method::PATCH, format!("/v2/a/blobs/uploads/{id}"), push),
         (Method::PUT, format!("/v2/a/blobs/uploads/{id}"), push),
-        (Method::DELETE, format!("/v2/a/blobs/uploads/{id}"), admin),
+        (Method::DELETE, format!("/v2/a/blobs/uploads/{id}"), push),
         (Method::GET, format!("/v2/a/referrers/{d}"), pull),
         (Method::GET, "/api/events".into(), admin),
         (Method::GET, "/api/fsck".into(), admin),

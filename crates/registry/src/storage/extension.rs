@@ -22,6 +22,7 @@ use super::blobs::Blobs;
 use super::file_io::BlobStream;
 use super::meta::Meta;
 use super::paths::Paths;
+use super::space::Space;
 use crate::events::EventLog;
 use crate::kv::{BoxFuture, Db, Tree, Tx};
 use crate::types::{Algorithm, ByteRange, Digest, UploadId};
@@ -35,16 +36,37 @@ pub struct ExtensionStore {
     meta: Meta,
     blobs: Blobs,
     paths: Paths,
+    space: Space,
+    own_dbs: OwnDbs,
 }
 
+/// The extensions' own databases, watched for failures with the registry's
+/// (see [`crate::kv::Db::failure`]).
+pub(crate) type OwnDbs = Arc<std::sync::Mutex<Vec<Db>>>;
+
 impl ExtensionStore {
-    pub(crate) fn new(namespace: &str, meta: Meta, blobs: Blobs, paths: Paths) -> Self {
+    pub(crate) fn new(
+        namespace: &str,
+        meta: Meta,
+        blobs: Blobs,
+        paths: Paths,
+        space: Space,
+        own_dbs: OwnDbs,
+    ) -> Self {
         Self {
             namespace: namespace.to_owned(),
             meta,
             blobs,
             paths,
+            space,
+            own_dbs,
         }
+    }
+
+    /// The free-space guard the extension's own writes must pass (the
+    /// registry's trees and blobs check for themselves).
+    pub fn space(&self) -> Space {
+        self.space.clone()
     }
 
     /// The extension's tree `name` in the registry's database, stored as
@@ -61,6 +83,9 @@ impl ExtensionStore {
         F: for<'t> Fn(&'t Tx<'a>) -> BoxFuture<'t, Result<T, E>>,
         E: From<Error>,
     {
+        // Deletes may go on into the margin; a write that adds data (a
+        // chart's blob) was admitted when its bytes were stored.
+        self.space.admit_cleanup()?;
         self.meta.db.transaction(f).await
     }
 
@@ -73,7 +98,12 @@ impl ExtensionStore {
         if self.meta.db.is_shared() {
             return Ok(self.meta.db.scoped(&self.namespace));
         }
-        Db::open(&self.paths.extension(&self.namespace))
+        let db = Db::open(&self.paths.extension(&self.namespace))?;
+        self.own_dbs
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(db.clone());
+        Ok(db)
     }
 
     /// The registry's event log.
@@ -85,6 +115,7 @@ impl ExtensionStore {
     /// durable (file and directory synced) when this returns. Storing content
     /// that is already there keeps the stored copy.
     pub async fn put_blob(&self, bytes: Bytes) -> Result<Digest, Error> {
+        self.space.admit(bytes.len() as u64)?;
         let digest = Digest::of(Algorithm::Sha256, &bytes);
         let id = UploadId::new();
         self.blobs.stage(&id).await?;
@@ -132,6 +163,7 @@ mod tests {
             metadata_url: String::new(),
             blob_url: String::new(),
             location: String::new(),
+            min_free_bytes: 0,
         };
         Store::open(dir, config).await.unwrap()
     }

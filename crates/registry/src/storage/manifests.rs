@@ -61,6 +61,7 @@ impl Store {
             manifest,
             tags,
         } = new;
+        self.space.admit(bytes.len() as u64)?;
         let meta_key = meta::key(repo, digest.as_str());
         let chart = self.oci_chart(repo, bytes).await?;
         let target = Target::manifest(&manifest.media_type, bytes.len() as u64, digest, repo);
@@ -199,6 +200,7 @@ impl Store {
         digest: &Digest,
         request: &Request,
     ) -> Result<(), Error> {
+        self.space.admit_cleanup()?;
         let key = meta::key(repo, digest.as_str());
         let m = &self.meta;
         m.db.transaction(|tx| {
@@ -241,6 +243,7 @@ impl Store {
     /// end-9 by tag: removes only the tag; the manifest stays, and no event
     /// is raised (the contract's `delete` is for manifests).
     pub(crate) async fn delete_tag(&self, repo: &RepoName, tag: &Tag) -> Result<(), Error> {
+        self.space.admit_cleanup()?;
         let m = &self.meta;
         let key = meta::key(repo, tag.as_str());
         m.db.transaction(|tx| {

@@ -28,6 +28,7 @@ use serde::Serialize;
 
 use super::blobs::Blobs;
 use super::paths::Paths;
+use super::space::Space;
 use crate::kv::{Copied, Db};
 use crate::types::{ByteRange, Digester, UploadId};
 use crate::Error;
@@ -67,7 +68,7 @@ pub async fn migrate(
         ));
     }
     let paths = Paths::new(dir);
-    if !paths.meta().is_dir() {
+    if !paths.holds_store() {
         return Err(Error::Config(format!(
             "{} holds no Berth store (no meta/ database)",
             dir.display()
@@ -83,7 +84,11 @@ pub async fn migrate(
     claim(&target, dir).await?;
     let mut report = MigrateReport::default();
 
-    let (from, to) = (Blobs::open("", &paths)?, Blobs::open(blob_url, &paths)?);
+    // Only read from the source: its disk's free space does not matter.
+    let (from, to) = (
+        Blobs::open("", &paths, Space::unwatched())?,
+        Blobs::open(blob_url, &paths, Space::unwatched())?,
+    );
     copy_blobs(&from, &to, &mut report, progress).await?;
 
     progress("copying the registry's database".into());

@@ -18,6 +18,7 @@ pub(crate) mod meta;
 pub(crate) mod migrate;
 pub(crate) mod paths;
 pub(crate) mod quarantine;
+pub(crate) mod space;
 pub(crate) mod uploads;
 
 use std::path::Path;
@@ -46,6 +47,8 @@ pub(crate) struct StoreConfig {
     pub blob_url: String,
     /// This replica's location, stamped on its events (see [`crate::Config::location`]).
     pub location: String,
+    /// Free space a local store keeps (see [`space`]).
+    pub min_free_bytes: u64,
 }
 
 /// The registry's storage: one data directory. Cloning shares it.
@@ -54,6 +57,10 @@ pub(crate) struct Store {
     paths: Paths,
     blobs: Blobs,
     meta: Meta,
+    /// Refuses writes while the local disk is nearly full.
+    space: space::Space,
+    /// The extensions' own databases.
+    own_dbs: extension::OwnDbs,
     /// Upload sessions a request of this process is writing to.
     writing: uploads::Writing,
     /// Held shared while a manifest push commits, exclusively while garbage
@@ -75,12 +82,16 @@ impl Store {
             url => crate::kv::Db::connect(url).await?,
         };
         let meta = Meta::open(db.located(Some(&config.location)))?;
-        let blobs = Blobs::open(&config.blob_url, &paths)?;
+        let local = config.metadata_url.is_empty() || config.blob_url.is_empty();
+        let space = space::Space::new(local.then(|| dir.to_owned()), config.min_free_bytes);
+        let blobs = Blobs::open(&config.blob_url, &paths, space.clone())?;
         uploads::recover(&meta, &blobs).await?;
         Ok(Self {
             paths,
             blobs,
             meta,
+            space,
+            own_dbs: extension::OwnDbs::default(),
             writing: uploads::Writing::default(),
             sweep: std::sync::Arc::default(),
             admission: std::sync::Arc::default(),
@@ -95,7 +106,23 @@ impl Store {
             self.meta.clone(),
             self.blobs.clone(),
             self.paths.clone(),
+            self.space.clone(),
+            self.own_dbs.clone(),
         )
+    }
+
+    /// Why the store stopped working for good, if it did (see
+    /// [`crate::kv::Db::failure`]).
+    pub(crate) fn failure(&self) -> Option<String> {
+        let own = self.own_dbs.lock().unwrap_or_else(|p| p.into_inner());
+        std::iter::once(&self.meta.db)
+            .chain(own.iter())
+            .find_map(crate::kv::Db::failure)
+    }
+
+    /// Bytes free on the local store's disk (`None`: nothing local).
+    pub(crate) fn free_bytes(&self) -> Option<u64> {
+        self.space.free()
     }
 
     /// The metadata trees, for readers such as the event log.
@@ -136,6 +163,7 @@ impl Store {
         digest: &Digest,
         from: Option<&RepoName>,
     ) -> Result<Option<u64>, Error> {
+        self.space.admit(0)?;
         let size = match from {
             Some(from) => self.blob_size(from, digest).await?,
             None => self.blobs.size(digest).await?,
@@ -153,6 +181,7 @@ impl Store {
     /// collection, since other repositories may hold them. A transaction,
     /// since manifest pushes decide on links.
     pub(crate) async fn delete_blob(&self, repo: &RepoName, digest: &Digest) -> Result<(), Error> {
+        self.space.admit_cleanup()?;
         let key = meta::key(repo, digest.as_str());
         let links = &self.meta.links;
         self.meta
@@ -194,6 +223,7 @@ impl Store {
         repo: &RepoName,
         request: &crate::events::Request,
     ) -> Result<usize, Error> {
+        self.space.admit_cleanup()?;
         use futures_util::TryStreamExt;
         if !self.repo_exists(repo).await? {
             return Err(Error::NameUnknown);

@@ -28,6 +28,11 @@ impl Paths {
         Self { root: root.into() }
     }
 
+    /// Whether a Berth store is here (its `meta` database exists).
+    pub fn holds_store(&self) -> bool {
+        self.meta().is_dir()
+    }
+
     /// The sled database directory.
     pub fn meta(&self) -> PathBuf {
         self.root.join("meta")

@@ -66,6 +66,7 @@ impl Store {
         details: Option<String>,
         request: &Request,
     ) -> Result<(), Error> {
+        self.space.admit(0)?;
         let key = meta::key(repo, digest.as_str());
         let metas = &self.meta.manifest_meta;
         self.meta

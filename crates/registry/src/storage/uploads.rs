@@ -136,6 +136,7 @@ impl Store {
     /// end-4a: opens a session in `repo`; `TooManyRequests` when
     /// `max_open_uploads` sessions are open already.
     pub(crate) async fn start_upload(&self, repo: &RepoName) -> Result<UploadId, Error> {
+        self.space.admit(0)?;
         // A cheap early refusal, before anything is staged; the check that
         // counts is the one made while recording the session.
         self.admit().await?;
@@ -224,6 +225,7 @@ impl Store {
         range: Option<ContentRange>,
         body: impl UploadBody,
     ) -> Result<u64, Error> {
+        self.space.admit(0)?;
         let writer = self.writer(id)?;
         let store = self.clone();
         let (repo, id, digest) = (repo.clone(), id.clone(), digest.clone());
@@ -275,6 +277,7 @@ impl Store {
         digest: &Digest,
         body: impl UploadBody,
     ) -> Result<u64, Error> {
+        self.space.admit(0)?;
         let id = self.start_upload(repo).await?;
         let result = self.finish_upload(repo, &id, digest, None, body).await;
         if result.is_err() && self.meta.uploads.contains(id.as_str().as_bytes()).await? {
@@ -285,6 +288,7 @@ impl Store {
 
     /// end-14: abandons a session and its bytes.
     pub(crate) async fn cancel_upload(&self, repo: &RepoName, id: &UploadId) -> Result<(), Error> {
+        self.space.admit_cleanup()?;
         let _writer = self.writer(id)?;
         let session = self.session(repo, id).await?;
         let ended = self

@@ -12,6 +12,7 @@ use super::{Listed, Part};
 use crate::error::Error;
 use crate::storage::file_io::{self, BlobStream};
 use crate::storage::paths::Paths;
+use crate::storage::space::Space;
 use crate::storage::uploads::UploadBody;
 use crate::types::{Algorithm, ByteRange, Digest, Digester, UploadId};
 
@@ -19,13 +20,18 @@ use crate::types::{Algorithm, ByteRange, Digest, Digester, UploadId};
 #[derive(Clone, Debug)]
 pub(crate) struct FsBlobs {
     paths: Paths,
+    /// Admits each batch of an append (see [`Space`]).
+    space: Space,
 }
 
 impl FsBlobs {
-    /// A store over `paths`, creating its directories.
-    pub fn open(paths: Paths) -> io::Result<Self> {
-        std::fs::create_dir_all(paths.uploads())?;
-        Ok(Self { paths })
+    /// A store over `paths`, creating its directories; appends write only
+    /// while `space` admits them.
+    pub fn open(paths: Paths, space: Space) -> Result<Self, Error> {
+        let uploads = paths.uploads();
+        std::fs::create_dir_all(&uploads)
+            .map_err(|e| Error::internal(format_args!("{}: {e}", uploads.display())))?;
+        Ok(Self { paths, space })
     }
 
     /// Every stored blob: digest (from its file name; other files are
@@ -36,7 +42,7 @@ impl FsBlobs {
             let now = SystemTime::now();
             let mut listed = Vec::new();
             for (digest, path) in this.files()? {
-                let m = std::fs::metadata(&path)?;
+                let m = std::fs::metadata(&path).map_err(|e| at(&path, e))?;
                 let age = m.modified().ok().and_then(|t| now.duration_since(t).ok());
                 listed.push(Listed {
                     digest,
@@ -54,9 +60,10 @@ impl FsBlobs {
     fn files(&self) -> io::Result<Vec<(Digest, std::path::PathBuf)>> {
         let mut blobs = Vec::new();
         for algorithm in [Algorithm::Sha256, Algorithm::Sha512] {
-            let shards = match std::fs::read_dir(self.paths.blobs(algorithm)) {
+            let dir = self.paths.blobs(algorithm);
+            let shards = match std::fs::read_dir(&dir) {
                 Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
-                shards => shards?,
+                shards => shards.map_err(|e| at(&dir, e))?,
             };
             for shard in shards {
                 for file in std::fs::read_dir(shard?.path())? {
@@ -87,7 +94,7 @@ impl FsBlobs {
     pub async fn read(&self, digest: &Digest, range: ByteRange) -> io::Result<BlobStream> {
         let path = self.paths.blob(digest);
         let file = tokio::task::spawn_blocking(move || -> io::Result<_> {
-            let mut file = std::fs::File::open(path)?;
+            let mut file = std::fs::File::open(&path).map_err(|e| at(&path, e))?;
             std::io::Seek::seek(&mut file, io::SeekFrom::Start(range.start))?;
             Ok(file)
         })
@@ -97,8 +104,10 @@ impl FsBlobs {
     }
 
     pub async fn stage(&self, id: &UploadId) -> io::Result<()> {
-        File::create(self.paths.upload(id))
-            .await?
+        let path = self.paths.upload(id);
+        File::create(&path)
+            .await
+            .map_err(|e| at(&path, e))?
             .sync_all()
             .await?;
         File::open(self.paths.uploads()).await?.sync_all().await
@@ -111,10 +120,12 @@ impl FsBlobs {
     where
         S: UploadBody,
     {
+        let path = self.paths.upload(id);
         let file = OpenOptions::new()
             .write(true)
-            .open(self.paths.upload(id))
-            .await?;
+            .open(&path)
+            .await
+            .map_err(|e| at(&path, e))?;
         file.set_len(offset).await?;
         let file = file.into_std().await;
         let writer = file_io::write_through(file);
@@ -122,11 +133,15 @@ impl FsBlobs {
         let received: Result<(), Error> = async {
             let mut batch = Vec::new();
             let mut batched = 0;
+            self.space.admit(0)?;
             while let Some(chunk) = chunks.next().await {
                 let chunk = chunk?;
                 batched += chunk.len();
                 batch.push(chunk);
                 if batched >= file_io::BATCH {
+                    // Each batch admitted: an upload stops short of the
+                    // margin, whatever its length.
+                    self.space.admit(batched as u64)?;
                     batched = 0;
                     if !writer.send(std::mem::take(&mut batch)).await {
                         break;
@@ -189,10 +204,12 @@ impl FsBlobs {
     }
 
     pub async fn truncate(&self, id: &UploadId, len: u64) -> io::Result<()> {
+        let path = self.paths.upload(id);
         let file = OpenOptions::new()
             .write(true)
-            .open(self.paths.upload(id))
-            .await?;
+            .open(&path)
+            .await
+            .map_err(|e| at(&path, e))?;
         file.set_len(len).await?;
         file.sync_data().await
     }
@@ -261,4 +278,9 @@ impl FsBlobs {
     pub fn overwrite(&self, digest: &Digest, bytes: &[u8]) {
         std::fs::write(self.paths.blob(digest), bytes).unwrap();
     }
+}
+
+/// `e`, its message naming `path`, its kind kept (so a full disk stays one).
+fn at(path: &std::path::Path, e: io::Error) -> io::Error {
+    io::Error::new(e.kind(), format!("{}: {e}", path.display()))
 }

@@ -19,6 +19,7 @@ use serde::{Deserialize, Serialize};
 
 use super::file_io::BlobStream;
 use super::paths::Paths;
+use super::space::Space;
 use super::uploads::UploadBody;
 use crate::error::Error;
 use crate::types::{ByteRange, Digest, Digester, UploadId};
@@ -55,12 +56,12 @@ pub(crate) struct Listed {
 }
 
 impl Blobs {
-    /// The store `url` names: empty for files under `paths`, `s3://bucket/prefix`
-    /// for object storage (endpoint, region and keys from the `AWS_*`
-    /// variables).
-    pub(crate) fn open(url: &str, paths: &Paths) -> Result<Self, Error> {
+    /// The store `url` names: empty for files under `paths` (written only
+    /// while `space` admits it), `s3://bucket/prefix` for object storage
+    /// (endpoint, region and keys from the `AWS_*` variables).
+    pub(crate) fn open(url: &str, paths: &Paths, space: Space) -> Result<Self, Error> {
         if url.is_empty() {
-            return Ok(Self::Fs(fs::FsBlobs::open(paths.clone())?));
+            return Ok(Self::Fs(fs::FsBlobs::open(paths.clone(), space)?));
         }
         Ok(Self::S3(s3::S3Blobs::open(url)?))
     }

@@ -62,6 +62,7 @@ impl Setup {
             max_open_uploads,
             metadata_url,
             blob_url,
+            min_free_bytes: 0,
             location: String::new(),
         };
         Store::open(self.dir.path(), config).await.unwrap()
