@@ -176,7 +176,7 @@ fn probes_and_health_verb() {
     let ready = http("GET", &format!("{url}/ready"), &[], b"");
     assert_eq!(
         (ready.status, ready.json()),
-        (200, serde_json::json!({"ready": true}))
+        (200, serde_json::json!({"ready": true, "readOnly": false}))
     );
     let wrong = http("POST", &format!("{url}/health"), &[], b"");
     assert_eq!(

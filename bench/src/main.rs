@@ -16,6 +16,7 @@ mod ceilings;
 mod helm;
 mod receiver;
 mod report;
+mod retention;
 mod scaleout;
 mod scenarios;
 mod server;
@@ -36,11 +37,12 @@ struct Args {
 }
 
 /// The scenario groups, in the order they run.
-const GROUPS: [&str; 7] = [
+const GROUPS: [&str; 8] = [
     "api",
     "transfer",
     "webhooks",
     "helm",
+    "retention",
     "scale-out",
     "startup",
     "soak",
@@ -133,6 +135,9 @@ fn run() -> Result<(), String> {
         }
     }
     drop(server);
+    if args.all && wants("retention") {
+        results.extend(retention::run(args.short)?);
+    }
     let scale_out = if args.all && wants("scale-out") {
         Some(scaleout::run(args.short)?)
     } else {

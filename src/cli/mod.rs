@@ -7,6 +7,7 @@ mod gc;
 mod health;
 mod htpasswd;
 mod migrate;
+mod policy;
 mod serve;
 mod webhook;
 
@@ -42,6 +43,12 @@ enum Command {
     Events(events::EventsArgs),
     /// Copy a stopped single-node store into PostgreSQL and S3 (resumable).
     Migrate(migrate::MigrateArgs),
+    /// Apply the retention rules now (or list what they would remove).
+    Retention(policy::RetentionArgs),
+    /// Show or replace a running registry's retention and immutable-tag rules.
+    Policy(policy::PolicyArgs),
+    /// Show or switch a running registry's read-only (maintenance) mode.
+    Maintenance(policy::MaintenanceArgs),
 }
 
 /// Runs the chosen verb.
@@ -56,6 +63,9 @@ pub fn run(args: Args) -> Result<(), String> {
         Command::Webhook(a) => webhook::run(a),
         Command::Events(a) => events::run(a),
         Command::Migrate(a) => migrate::run(a),
+        Command::Retention(a) => policy::retention(a),
+        Command::Policy(a) => policy::policy(a),
+        Command::Maintenance(a) => policy::maintenance(a),
     }
 }
 

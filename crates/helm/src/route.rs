@@ -64,6 +64,11 @@ impl Endpoint for Route {
     fn label(&self) -> &'static str {
         "helm"
     }
+
+    /// Uploads and deletes.
+    fn writes(&self) -> bool {
+        !matches!(self.method, Method::GET | Method::HEAD)
+    }
 }
 
 /// A parsed path.

@@ -76,6 +76,17 @@ pub struct Config {
     /// The name of this replica's location (`westeurope`): its events carry
     /// it, and webhooks bound to a location receive only its events.
     pub location: String,
+    /// Refuse every write (405) for a maintenance window; pulls go on.
+    /// `PUT /api/maintenance` turns it on and off at run time too.
+    pub read_only: bool,
+    /// How often retention runs when there are rules (default `1h`; `0s`:
+    /// only on demand, `berth retention`).
+    #[serde(deserialize_with = "duration", serialize_with = "human")]
+    pub retention_interval: Duration,
+    /// Retention rules (`[[retention]]`; see `policy`).
+    pub retention: Vec<crate::policy::RetentionRule>,
+    /// Immutable-tag rules (`[[immutable]]`).
+    pub immutable: Vec<crate::policy::ImmutableRule>,
 }
 
 impl Config {
@@ -110,7 +121,15 @@ impl Config {
                 self.blob_url
             ));
         }
-        Ok(())
+        self.rules().validate().map_err(crate::Error::Config)
+    }
+
+    /// The policy rules of the file.
+    pub(crate) fn rules(&self) -> crate::policy::Rules {
+        crate::policy::Rules {
+            retention: self.retention.clone(),
+            immutable: self.immutable.clone(),
+        }
     }
 }
 
@@ -135,23 +154,41 @@ impl Default for Config {
             metadata_url: String::new(),
             blob_url: String::new(),
             location: String::new(),
+            read_only: false,
+            retention_interval: Duration::from_secs(3600),
+            retention: Vec::new(),
+            immutable: Vec::new(),
         }
     }
 }
 
-/// Writes a duration the way people do (`1m 30s`), as the webhooks'
-/// `[delivery]` settings are written.
-/// Writes a duration as humantime (`1h 30m`), for `serialize_with`.
+/// Writes a duration the way people do (`1h 30m`), for `serialize_with`.
 pub fn human<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_str(&humantime::format_duration(*d).to_string())
 }
 
-/// Reads a period such as `"24h"` or `"0s"` (zero allowed).
-/// Reads a humantime duration (`30s`, `5m`), for `deserialize_with`; a
-/// value that is not one is an error that says how to write it.
+/// Reads a period such as `"24h"` or `"0s"` (zero allowed), for
+/// `deserialize_with`; a value that is not one is an error that says how to
+/// write it.
 pub fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
     let s = String::deserialize(d)?;
     humantime::parse_duration(&s).map_err(|e| not_a_duration(&s, e))
+}
+
+/// [`human`] for an optional duration (absent when `None`).
+pub fn human_opt<S: Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+    match d {
+        Some(d) => human(d, s),
+        None => s.serialize_none(),
+    }
+}
+
+/// [`duration`] for an optional one.
+pub fn duration_opt<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+    let s = String::deserialize(d)?;
+    humantime::parse_duration(&s)
+        .map(Some)
+        .map_err(|e| not_a_duration(&s, e))
 }
 
 fn not_a_duration<E: serde::de::Error>(s: &str, e: humantime::DurationError) -> E {

@@ -181,6 +181,17 @@ pub enum Error {
     /// The user's role does not allow this (403).
     #[error("your role does not allow this request")]
     Denied,
+    /// An immutable tag would move or go (403 `DENIED`); says which rule.
+    #[error("{0}")]
+    Immutable(String),
+    /// The registry is read-only (405 `UNSUPPORTED`).
+    #[error(
+        "the registry is read-only (maintenance): pulls work, writes are refused until it ends"
+    )]
+    ReadOnly,
+    /// A request's content breaks a rule of the admin API (400).
+    #[error("{0}")]
+    Invalid(String),
     /// The configuration cannot be used (reported at start-up).
     #[error("{0}")]
     Config(String),
@@ -229,7 +240,9 @@ impl Error {
             Self::ManifestUnknown => (C::ManifestUnknown, StatusCode::NOT_FOUND),
             Self::TooManyRequests(_) => (C::TooManyRequests, StatusCode::TOO_MANY_REQUESTS),
             Self::Unauthorized(_) => (C::Unauthorized, StatusCode::UNAUTHORIZED),
-            Self::Denied => (C::Denied, StatusCode::FORBIDDEN),
+            Self::Denied | Self::Immutable(_) => (C::Denied, StatusCode::FORBIDDEN),
+            Self::ReadOnly => (C::Unsupported, StatusCode::METHOD_NOT_ALLOWED),
+            Self::Invalid(_) => (C::Unsupported, StatusCode::BAD_REQUEST),
             Self::Config(_) => (C::Unsupported, StatusCode::INTERNAL_SERVER_ERROR),
             Self::BodyRead(_) => (C::SizeInvalid, StatusCode::BAD_REQUEST),
             Self::InsufficientStorage(_) => {
@@ -256,9 +269,15 @@ impl Error {
             }
             _ => self.to_string(),
         };
+        // Clients show the message (docker prints `code: message`): where
+        // the detail is what the user must know, it is the message too.
+        let message = match &self {
+            Self::Immutable(_) | Self::ReadOnly | Self::InsufficientStorage(_) => detail.clone(),
+            _ => code.message().to_owned(),
+        };
         let json = json!({"errors": [{
             "code": code.as_str(),
-            "message": code.message(),
+            "message": message,
             "detail": detail,
         }]});
         let mut resp = body::json(status, &json);

@@ -17,7 +17,9 @@ pub use crate::storage::space::Space;
 
 /// Durations in configuration files, for `serde(with)` attributes.
 pub mod durations {
-    pub use crate::config::{duration as read, human as write};
+    pub use crate::config::{
+        duration as read, duration_opt as read_opt, human as write, human_opt as write_opt,
+    };
 }
 pub use crate::storage::file_io::{collect, BlobStream};
 pub use crate::tls::provider as tls_provider;

@@ -29,6 +29,8 @@ pub trait Endpoint: Send + 'static {
     fn need(&self) -> Need;
     /// Its metrics label: the endpoint's shape, never a name.
     fn label(&self) -> &'static str;
+    /// Whether it changes content or settings (read-only mode refuses it).
+    fn writes(&self) -> bool;
 }
 
 /// An API served under a path prefix of the registry's port.
@@ -75,6 +77,7 @@ pub(crate) trait Mounted: Send + Sync {
 pub trait Routed: Send {
     fn need(&self) -> Need;
     fn label(&self) -> &'static str;
+    fn writes(&self) -> bool;
     fn handle(
         self: Box<Self>,
         ctx: Ctx,
@@ -126,6 +129,10 @@ impl<E: Extension> Routed for Bound<E> {
 
     fn label(&self) -> &'static str {
         self.route.label()
+    }
+
+    fn writes(&self) -> bool {
+        self.route.writes()
     }
 
     fn handle(

@@ -39,6 +39,7 @@ mod handlers;
 mod kv;
 mod manifest;
 mod metrics;
+mod policy;
 mod query;
 mod request;
 mod route;
@@ -54,6 +55,7 @@ pub use auth::{htpasswd_line, AuthConfig, Role};
 pub use config::Config;
 pub use error::{Error, ErrorCode};
 pub use events::EventLog;
+pub use policy::{ImmutableRule, RetentionRule, Rules};
 pub use server::serve;
 pub use storage::fsck::{Problem, Report as FsckReport};
 pub use storage::gc::GcReport;
@@ -96,6 +98,8 @@ impl Registry {
             blob_url: config.blob_url.clone(),
             location: config.location.clone(),
             min_free_bytes: config.min_free_bytes,
+            rules: config.rules(),
+            read_only: config.read_only,
         };
         let auth = auth::Auth::load(&config.auth)?;
         let store = Store::open(&config.data_dir, store_config).await?;

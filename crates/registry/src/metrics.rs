@@ -82,6 +82,13 @@ impl Metrics {
             t.received.load(Ordering::Relaxed),
             t.sent.load(Ordering::Relaxed),
         );
+        let _ = write!(
+            out,
+            "# HELP berth_read_only 1 while the registry refuses writes (maintenance).\n\
+             # TYPE berth_read_only gauge\n\
+             berth_read_only {}\n",
+            u8::from(gauges.read_only)
+        );
         if let Some(n) = gauges.free_bytes {
             let _ = write!(
                 out,
@@ -110,6 +117,8 @@ pub struct StoreGauges {
     pub statements: Option<u64>,
     /// Bytes free on a local store's disk (`None`: nothing local).
     pub free_bytes: Option<u64>,
+    /// Whether writes are refused (maintenance).
+    pub read_only: bool,
 }
 
 /// A connection whose reads and writes are counted.

@@ -69,6 +69,21 @@ pub enum Route {
         /// `GET`: only report.
         dry_run: bool,
     },
+    /// `GET /api/retention` (dry run) or `POST /api/retention`.
+    Retention {
+        /// `GET`: only report.
+        dry_run: bool,
+    },
+    /// `GET /api/policies` or `PUT /api/policies` (the API's rules).
+    Policies {
+        /// `PUT`: replace the API's rules.
+        set: bool,
+    },
+    /// `GET /api/maintenance` or `PUT /api/maintenance` (read-only mode).
+    Maintenance {
+        /// `PUT`: turn read-only mode on or off.
+        set: bool,
+    },
     /// `DELETE /api/repositories/<name>`
     DeleteRepository(RepoName),
     /// `GET /api/quarantine`
@@ -157,6 +172,9 @@ impl Route {
             | R::Events
             | R::Fsck { .. }
             | R::Gc { .. }
+            | R::Retention { .. }
+            | R::Policies { .. }
+            | R::Maintenance { .. }
             | R::DeleteRepository(..)
             | R::HeldManifests
             | R::HeldManifest(..)
@@ -187,9 +205,34 @@ impl Route {
             R::Events => "events",
             R::Fsck { .. } => "fsck",
             R::Gc { .. } => "gc",
+            R::Retention { .. } => "retention",
+            R::Policies { .. } => "policies",
+            R::Maintenance { .. } => "maintenance",
             R::DeleteRepository(..) => "repositories",
             R::HeldManifests | R::HeldManifest(..) | R::Judge(..) => "quarantine",
             R::Extension(e) => e.label(),
+        }
+    }
+
+    /// Whether read-only mode refuses it: every change to content or
+    /// webhooks. Reads, the maintenance passes (gc and fsck, which a
+    /// maintenance window is for) and the switch itself go on.
+    pub fn writes(&self) -> bool {
+        use Route as R;
+        match self {
+            R::PutManifest(..)
+            | R::DeleteManifest(..)
+            | R::DeleteBlob(..)
+            | R::StartUpload(..)
+            | R::PatchUpload(..)
+            | R::FinishUpload(..)
+            | R::CancelUpload(..)
+            | R::DeleteRepository(..)
+            | R::Judge(..)
+            | R::Retention { dry_run: false }
+            | R::Policies { set: true } => true,
+            R::Extension(e) => e.writes(),
+            _ => false,
         }
     }
 }
@@ -217,6 +260,28 @@ fn own(method: &Method, path: &str) -> (&'static str, Result<Route, Error>) {
                 not_allowed
             };
             return ("events", route);
+        }
+        "/api/retention" | "/api/policies" | "/api/maintenance" => {
+            let (label, route) = match (path, method.clone()) {
+                ("/api/retention", Method::GET) => {
+                    ("retention", Route::Retention { dry_run: true })
+                }
+                ("/api/retention", Method::POST) => {
+                    ("retention", Route::Retention { dry_run: false })
+                }
+                ("/api/policies", Method::GET) => ("policies", Route::Policies { set: false }),
+                ("/api/policies", Method::PUT) => ("policies", Route::Policies { set: true }),
+                ("/api/maintenance", Method::GET) => {
+                    ("maintenance", Route::Maintenance { set: false })
+                }
+                ("/api/maintenance", Method::PUT) => {
+                    ("maintenance", Route::Maintenance { set: true })
+                }
+                ("/api/retention", _) => return ("retention", not_allowed),
+                ("/api/policies", _) => return ("policies", not_allowed),
+                _ => return ("maintenance", not_allowed),
+            };
+            return (label, Ok(route));
         }
         "/api/fsck" | "/api/gc" => {
             let repair = match *method {

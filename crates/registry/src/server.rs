@@ -59,6 +59,9 @@ pub async fn serve(
         registry.event_log(),
         registry.config.event_retention,
     ));
+    // Likewise the policies' own schedule (retention runs, other replicas'
+    // changes to the rules).
+    let policies = tokio::spawn(crate::policy::schedule(registry.clone()));
     loop {
         let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
@@ -115,6 +118,7 @@ pub async fn serve(
     }
     drop(listener);
     retention.abort();
+    policies.abort();
     tokio::select! {
         () = graceful.shutdown() => tracing::info!("all connections closed"),
         () = tokio::time::sleep(DRAIN_DEADLINE) => tracing::warn!("shutdown deadline passed; closing open connections"),

@@ -108,6 +108,15 @@ impl Endpoint for Route {
     fn label(&self) -> &'static str {
         "webhooks"
     }
+
+    /// Every request but the listings writes (pings and redeliveries too:
+    /// they record an attempt).
+    fn writes(&self) -> bool {
+        !matches!(
+            self,
+            Route::List | Route::Show(_) | Route::Config(_) | Route::Events(_)
+        )
+    }
 }
 
 impl Extension for Webhooks {

@@ -21,8 +21,12 @@ pub(super) async fn ready(reg: &Registry) -> Response<Body> {
             &json!({"ready": false, "error": format!("the store failed and needs a restart: {cause}")}),
         );
     }
+    let read_only = reg.store.policies().read_only();
     match reg.store.meta().repos.first(b"").await {
-        Ok(_) => body::json(StatusCode::OK, &json!({"ready": true})),
+        Ok(_) => body::json(
+            StatusCode::OK,
+            &json!({"ready": true, "readOnly": read_only}),
+        ),
         Err(e) => body::json(
             StatusCode::SERVICE_UNAVAILABLE,
             &json!({"ready": false, "error": e.to_string()}),
@@ -38,6 +42,7 @@ pub(super) async fn metrics(reg: &Registry) -> Response<Body> {
         uploads: reg.store.meta().uploads.count(b"").await.unwrap_or(0),
         statements: db.is_shared().then(|| db.round_trips()),
         free_bytes: reg.store.free_bytes(),
+        read_only: reg.store.policies().read_only(),
     };
     reg.metrics.render(&gauges, &mut out);
     for ext in &reg.extensions {

@@ -9,6 +9,7 @@ mod health;
 mod listing;
 mod maintenance;
 mod manifests;
+mod policies;
 mod quarantine;
 mod referrers;
 mod repositories;
@@ -43,6 +44,9 @@ pub(crate) async fn handle(reg: &Registry, ctx: &Ctx, req: Request<Incoming>) ->
                     if let Some(user) = auth.check(req.headers(), route.need()).await? {
                         tracing::Span::current().record("user", user);
                     }
+                }
+                if route.writes() && reg.store.policies().read_only() {
+                    return Err(Error::ReadOnly);
                 }
                 dispatch(reg, ctx, route, req).await
             }
@@ -89,6 +93,9 @@ async fn dispatch(reg: &Registry, ctx: &Ctx, route: Route, req: Request<Incoming
         R::Events => event_log::list_events(reg, &query).await,
         R::Fsck { repair } => maintenance::fsck(reg, repair).await,
         R::Gc { dry_run } => maintenance::gc(reg, dry_run).await,
+        R::Retention { dry_run } => policies::retention(reg, ctx, dry_run).await,
+        R::Policies { set } => policies::policies(reg, ctx, set, body).await,
+        R::Maintenance { set } => policies::maintenance(reg, ctx, set, body).await,
         R::DeleteRepository(repo) => repositories::delete(reg, ctx, &repo).await,
         R::HeldManifests => quarantine::list(reg).await,
         R::HeldManifest(repo, d) => quarantine::show(reg, &repo, &d).await,

@@ -39,6 +39,9 @@ impl Endpoint for ProbeRoute {
     fn label(&self) -> &'static str {
         "probe"
     }
+    fn writes(&self) -> bool {
+        matches!(self, Self::Write(_))
+    }
 }
 
 impl Extension for Probe {

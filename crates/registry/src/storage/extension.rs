@@ -164,6 +164,8 @@ mod tests {
             blob_url: String::new(),
             location: String::new(),
             min_free_bytes: 0,
+            rules: Default::default(),
+            read_only: false,
         };
         Store::open(dir, config).await.unwrap()
     }

@@ -107,15 +107,24 @@ impl Store {
                 // served as last pushed, as the push event says.
                 record.media_type = manifest.media_type.clone();
                 record.chart = chart.clone();
+                let now = meta::now_ms();
                 for tag in tags {
                     let tag_key = meta::key(repo, tag.as_str());
                     let old = tx.get(&m.tags, &tag_key).await?;
                     if let Some(old) = old.filter(|old| *old != digest.as_str().as_bytes()) {
+                        if let Some(rule) = self.policies.immutable(repo.as_str(), tag.as_str()) {
+                            return Err(Error::Immutable(format!(
+                                "tag {tag} of {repo} is immutable (rule: {rule}): it points at {}; push it under a new tag",
+                                String::from_utf8_lossy(&old)
+                            )));
+                        }
                         self.untag(tx, repo, &old, tag).await?;
                     }
                     tx.insert(&m.tags, &tag_key, digest.as_str());
                     record.tags.insert(tag.to_string());
+                    record.tagged_ms.insert(tag.to_string(), now);
                 }
+                record.updated_ms = now;
                 tx.insert(&m.manifests, meta_key, bytes.to_vec());
                 tx.insert_json(&m.manifest_meta, meta_key, &record)?;
                 if let Some((key, descriptor)) = referrer {
@@ -210,34 +219,57 @@ impl Store {
                     .get_json(&m.manifest_meta, key)
                     .await?
                     .ok_or(Error::ManifestUnknown)?;
-                tx.remove(&m.manifest_meta, key);
-                tx.remove(&m.manifests, key);
-                for tag in &record.tags {
-                    tx.remove(&m.tags, &meta::key(repo, tag));
+                if let Some((tag, rule)) = record.tags.iter().find_map(|t| {
+                    self.policies.immutable(repo.as_str(), t).map(|r| (t, r))
+                }) {
+                    return Err(Error::Immutable(format!(
+                        "{repo}@{digest} has the immutable tag {tag} (rule: {rule}); it cannot be deleted"
+                    )));
                 }
-                if let Some(subject) = &record.subject {
-                    tx.remove(
-                        &m.referrers,
-                        &meta::referrer_key(repo, subject, digest.as_str()),
-                    );
-                }
-                let target = Target {
-                    media_type: record.media_type.clone(),
-                    digest: digest.to_string(),
-                    repository: repo.to_string(),
-                    ..Target::default()
-                };
-                tx.append_event(Record {
-                    tags: record.tags.iter().cloned().collect(),
-                    ..Record::from(Event::new(Action::Delete, target, request.clone()))
-                })?;
-                if let Some(chart) = &record.chart {
-                    tx.append_event(chart_event(Action::ChartDelete, repo, chart, request))?;
-                }
-                Ok(())
+                self.remove_manifest(tx, repo, digest, &record, request)
             })
         })
         .await
+    }
+
+    /// Removes a manifest whose `record` was read in `tx`: its tags and
+    /// referrer entry go with it, and a `delete` event (with the tags it
+    /// had, and a `chart_delete` for a chart) is appended.
+    pub(super) fn remove_manifest(
+        &self,
+        tx: &Tx<'_>,
+        repo: &RepoName,
+        digest: &Digest,
+        record: &ManifestMeta,
+        request: &Request,
+    ) -> Result<(), Error> {
+        let m = &self.meta;
+        let key = meta::key(repo, digest.as_str());
+        tx.remove(&m.manifest_meta, &key);
+        tx.remove(&m.manifests, &key);
+        for tag in &record.tags {
+            tx.remove(&m.tags, &meta::key(repo, tag));
+        }
+        if let Some(subject) = &record.subject {
+            tx.remove(
+                &m.referrers,
+                &meta::referrer_key(repo, subject, digest.as_str()),
+            );
+        }
+        let target = Target {
+            media_type: record.media_type.clone(),
+            digest: digest.to_string(),
+            repository: repo.to_string(),
+            ..Target::default()
+        };
+        tx.append_event(Record {
+            tags: record.tags.iter().cloned().collect(),
+            ..Record::from(Event::new(Action::Delete, target, request.clone()))
+        })?;
+        if let Some(chart) = &record.chart {
+            tx.append_event(chart_event(Action::ChartDelete, repo, chart, request))?;
+        }
+        Ok(())
     }
 
     /// end-9 by tag: removes only the tag; the manifest stays, and no event
@@ -246,6 +278,11 @@ impl Store {
         self.space.admit_cleanup()?;
         let m = &self.meta;
         let key = meta::key(repo, tag.as_str());
+        if let Some(rule) = self.policies.immutable(repo.as_str(), tag.as_str()) {
+            return Err(Error::Immutable(format!(
+                "tag {tag} of {repo} is immutable (rule: {rule}); it cannot be deleted"
+            )));
+        }
         m.db.transaction(|tx| {
             let key = &key;
             Box::pin(async move {
@@ -368,7 +405,7 @@ impl Store {
     }
 
     /// Drops `tag` from the tag set of the manifest `digest`.
-    async fn untag(
+    pub(super) async fn untag(
         &self,
         tx: &Tx<'_>,
         repo: &RepoName,
@@ -379,6 +416,8 @@ impl Store {
         let metas = &self.meta.manifest_meta;
         if let Some(mut record) = tx.get_json::<ManifestMeta>(metas, &key).await? {
             record.tags.remove(tag.as_str());
+            record.tagged_ms.remove(tag.as_str());
+            record.updated_ms = meta::now_ms();
             tx.insert_json(metas, &key, &record)?;
         }
         Ok(())

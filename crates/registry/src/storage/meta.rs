@@ -16,7 +16,7 @@
 //! Keys are built with [`crate::kv::key`]: `\0` cannot occur in names, tags
 //! or digests, so prefixes never collide.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
@@ -111,6 +111,21 @@ pub(crate) struct ManifestMeta {
     /// The Helm chart it carries, so its delete can raise `chart_delete`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub chart: Option<super::charts::OciChart>,
+    /// When each tag last pointed here by a push (unix ms), for retention;
+    /// absent for tags of older versions (retention treats them as new).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub tagged_ms: BTreeMap<String, u64>,
+    /// When it was last pushed or lost a tag (unix ms; 0: before this was
+    /// recorded): how long it has been untagged.
+    #[serde(default)]
+    pub updated_ms: u64,
+}
+
+/// Now, in unix milliseconds.
+pub(crate) fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
 /// A manifest held by quarantine.

@@ -18,6 +18,7 @@ pub(crate) mod meta;
 pub(crate) mod migrate;
 pub(crate) mod paths;
 pub(crate) mod quarantine;
+pub(crate) mod retention;
 pub(crate) mod space;
 pub(crate) mod uploads;
 
@@ -49,6 +50,10 @@ pub(crate) struct StoreConfig {
     pub location: String,
     /// Free space a local store keeps (see [`space`]).
     pub min_free_bytes: u64,
+    /// The configuration file's policy rules (see [`crate::policy`]).
+    pub rules: crate::policy::Rules,
+    /// Read-only mode, from the configuration file.
+    pub read_only: bool,
 }
 
 /// The registry's storage: one data directory. Cloning shares it.
@@ -61,6 +66,8 @@ pub(crate) struct Store {
     space: space::Space,
     /// The extensions' own databases.
     own_dbs: extension::OwnDbs,
+    /// Retention, immutable tags, read-only mode.
+    policies: std::sync::Arc<crate::policy::Policies>,
     /// Upload sessions a request of this process is writing to.
     writing: uploads::Writing,
     /// Held shared while a manifest push commits, exclusively while garbage
@@ -85,6 +92,8 @@ impl Store {
         let local = config.metadata_url.is_empty() || config.blob_url.is_empty();
         let space = space::Space::new(local.then(|| dir.to_owned()), config.min_free_bytes);
         let blobs = Blobs::open(&config.blob_url, &paths, space.clone())?;
+        let policies =
+            crate::policy::Policies::open(&meta.db, config.rules.clone(), config.read_only).await?;
         uploads::recover(&meta, &blobs).await?;
         Ok(Self {
             paths,
@@ -92,6 +101,7 @@ impl Store {
             meta,
             space,
             own_dbs: extension::OwnDbs::default(),
+            policies: std::sync::Arc::new(policies),
             writing: uploads::Writing::default(),
             sweep: std::sync::Arc::default(),
             admission: std::sync::Arc::default(),
@@ -109,6 +119,11 @@ impl Store {
             self.space.clone(),
             self.own_dbs.clone(),
         )
+    }
+
+    /// The policies in force.
+    pub(crate) fn policies(&self) -> &crate::policy::Policies {
+        &self.policies
     }
 
     /// Why the store stopped working for good, if it did (see

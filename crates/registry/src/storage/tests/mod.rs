@@ -63,6 +63,8 @@ impl Setup {
             metadata_url,
             blob_url,
             min_free_bytes: 0,
+            rules: Default::default(),
+            read_only: false,
             location: String::new(),
         };
         Store::open(self.dir.path(), config).await.unwrap()
