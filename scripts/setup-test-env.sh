@@ -68,7 +68,7 @@ die() { printf '[setup-test-env] ERROR: %s\n' "$*" >&2; exit 1; }
 # ---------------------------------------------------------------- 1. apt
 # dockerd is checked (not docker): a docker CLI alone may be preinstalled.
 need_apt=0
-for cmd in dockerd containerd runc podman conmon skopeo curl openssl jq newuidmap tar gzip sha256sum runuser mkfs.ext4 fallocate mount; do
+for cmd in dockerd containerd runc podman conmon skopeo curl openssl jq newuidmap tar gzip sha256sum runuser mkfs.ext4 fallocate mount chromium chromedriver; do
     if ! command -v "$cmd" >/dev/null 2>&1; then
         log "missing command: $cmd"
         need_apt=1
@@ -82,7 +82,7 @@ if [[ "$need_apt" == 1 ]]; then
     apt-get update -q >/dev/null
     apt-get install -y -q --no-install-recommends \
         docker.io podman skopeo curl openssl jq uidmap ca-certificates tar gzip coreutils \
-        postgresql util-linux e2fsprogs mount \
+        postgresql util-linux e2fsprogs mount chromium chromium-driver \
         >/tmp/berth-test-apt.log 2>&1 || { tail -n 30 /tmp/berth-test-apt.log >&2; die "apt-get install failed (log: /tmp/berth-test-apt.log)"; }
 else
     log "apt packages already installed"

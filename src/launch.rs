@@ -33,6 +33,7 @@ impl Running {
     /// [`Running::stop`].
     pub async fn start(file: File) -> Result<Self, Error> {
         file.validate().map_err(Error::Invalid)?;
+        let shown = file.to_masked_toml().map_err(Error::Invalid)?;
         let config = file.registry;
         let listener = tokio::net::TcpListener::bind(&config.listen)
             .await
@@ -66,6 +67,7 @@ impl Running {
         registry.mount(Arc::new(webhooks.clone()));
         let charts = helm::Helm::open(registry.extension_store("helm")).map_err(Error::Helm)?;
         registry.mount(Arc::new(charts));
+        registry.mount(Arc::new(console::Console::new(shown)));
         tracing::info!(%addr, data_dir = %data_dir.display(), "serving");
         let registry = Arc::new(registry);
         let server = tokio::spawn(registry::serve(

@@ -119,6 +119,29 @@ pub fn put_manifest(
     layer: &(String, usize),
     tag: &str,
 ) -> Result<(), String> {
+    put_manifest_to(agent, url, "bench/manifests", config, layer, tag)
+}
+
+/// Makes the blob `digest` of `bench/manifests` available in `repo` too.
+pub fn mount(agent: &ureq::Agent, url: &str, repo: &str, digest: &str) -> Result<(), String> {
+    let r = agent
+        .post(&format!(
+            "{url}/v2/{repo}/blobs/uploads/?mount={digest}&from=bench/manifests"
+        ))
+        .call()
+        .map_err(|e| format!("mount: {e}"))?;
+    expect(r.status(), 201)
+}
+
+/// A manifest PUT of `repo:tag` over blobs `repo` holds.
+pub fn put_manifest_to(
+    agent: &ureq::Agent,
+    url: &str,
+    repo: &str,
+    config: &(String, usize),
+    layer: &(String, usize),
+    tag: &str,
+) -> Result<(), String> {
     let manifest = serde_json::json!({
         "schemaVersion": 2,
         "mediaType": "application/vnd.oci.image.manifest.v1+json",
@@ -127,7 +150,7 @@ pub fn put_manifest(
         "annotations": {"tag": tag},
     });
     let r = agent
-        .put(&format!("{url}/v2/bench/manifests/manifests/{tag}"))
+        .put(&format!("{url}/v2/{repo}/manifests/{tag}"))
         .set("Content-Type", "application/vnd.oci.image.manifest.v1+json")
         .send_string(&manifest.to_string())
         .map_err(|e| format!("PUT manifest: {e}"))?;

@@ -13,6 +13,7 @@
 
 mod api;
 mod ceilings;
+mod console;
 mod helm;
 mod receiver;
 mod report;
@@ -37,12 +38,13 @@ struct Args {
 }
 
 /// The scenario groups, in the order they run.
-const GROUPS: [&str; 8] = [
+const GROUPS: [&str; 9] = [
     "api",
     "transfer",
     "webhooks",
     "helm",
     "retention",
+    "console",
     "scale-out",
     "startup",
     "soak",
@@ -137,6 +139,9 @@ fn run() -> Result<(), String> {
     drop(server);
     if args.all && wants("retention") {
         results.extend(retention::run(args.short)?);
+    }
+    if args.all && wants("console") {
+        results.extend(console::run(args.short)?);
     }
     let scale_out = if args.all && wants("scale-out") {
         Some(scaleout::run(args.short)?)

@@ -276,11 +276,20 @@ pub fn random_bytes(len: usize, seed: u64) -> Vec<u8> {
 
 /// Uploads `bytes` as a blob of `repo` with a monolithic POST; returns its digest.
 pub fn push_blob(url: &str, repo: &str, bytes: &[u8]) -> String {
+    push_blob_with(url, repo, bytes, &[])
+}
+
+/// [`push_blob`] with `Authorization: {authorization}`.
+pub fn push_blob_as(url: &str, repo: &str, bytes: &[u8], authorization: &str) -> String {
+    push_blob_with(url, repo, bytes, &[("Authorization", authorization)])
+}
+
+fn push_blob_with(url: &str, repo: &str, bytes: &[u8], headers: &[(&str, &str)]) -> String {
     let d = digest(bytes);
     let r = http(
         "POST",
         &format!("{url}/v2/{repo}/blobs/uploads/?digest={d}"),
-        &[],
+        headers,
         bytes,
     );
     assert_eq!(

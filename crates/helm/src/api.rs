@@ -70,6 +70,19 @@ impl Helm {
         let (parts, body) = req.into_parts();
         let head = route.method == Method::HEAD;
         match (route.method, route.path) {
+            (Method::GET | Method::HEAD, Path::Repositories) => {
+                let repos: Vec<Value> = self
+                    .store
+                    .repositories()
+                    .await?
+                    .into_iter()
+                    .map(|(name, versions)| serde_json::json!({"name": name, "versions": versions}))
+                    .collect();
+                Ok(body::json(
+                    StatusCode::OK,
+                    &serde_json::json!({"repositories": repos}),
+                ))
+            }
             (Method::GET | Method::HEAD, Path::Index(repo)) => self.get_index(&repo, head).await,
             (Method::GET | Method::HEAD, Path::File(repo, file)) => {
                 self.get_file(&repo, &file, head).await

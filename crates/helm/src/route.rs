@@ -10,6 +10,7 @@
 //! | `api/{repo}/charts/{name}`                 | [`Path::Chart`]       |
 //! | `api/{repo}/charts/{name}/{version}`       | [`Path::Version`]     |
 //! | `api/{repo}/prov`                          | [`Path::Prov`]        |
+//! | `api` (Berth's own: the chart repositories) | [`Path::Repositories`] |
 //!
 //! The repository is what precedes the *last* reserved segment that fits
 //! (`charts`, `prov`, `index.yaml`), so a repository may itself contain a
@@ -36,7 +37,7 @@ impl Route {
         let path = Path::parse(path)?;
         let get = matches!(*method, Method::GET | Method::HEAD);
         let fits = match &path {
-            Path::Index(_) | Path::File(..) | Path::Chart(..) => get,
+            Path::Repositories | Path::Index(_) | Path::File(..) | Path::Chart(..) => get,
             Path::Charts(_) => *method == Method::GET || *method == Method::POST,
             Path::Prov(_) => *method == Method::POST,
             Path::Version(..) => get || *method == Method::DELETE,
@@ -74,6 +75,8 @@ impl Endpoint for Route {
 /// A parsed path.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Path {
+    /// Every chart repository (Berth's own, for the web console).
+    Repositories,
     /// The repository's `index.yaml`.
     Index(RepoName),
     /// A chart archive or provenance file, by file name.
@@ -100,6 +103,9 @@ impl Path {
                 ))
             })
         };
+        if path == "api" || path == "api/" {
+            return Ok(Self::Repositories);
+        }
         if let Some(api) = path.strip_prefix("api/") {
             let parts: Vec<&str> = api.split('/').collect();
             return match parts.as_slice() {
@@ -148,6 +154,7 @@ mod tests {
                 Path::File(repo("r"), "web-1.0.0+b.tgz".into()),
             ),
             ("api/r/charts", Path::Charts(repo("r"))),
+            ("api", Path::Repositories),
             ("api/a/b/prov", Path::Prov(repo("a/b"))),
             ("api/r/charts/web", Path::Chart(repo("r"), "web".into())),
             (

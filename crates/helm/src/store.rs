@@ -298,6 +298,23 @@ impl Store {
         Ok(records)
     }
 
+    /// Every chart repository that holds charts, with how many versions.
+    pub async fn repositories(&self) -> Result<Vec<(String, usize)>, Error> {
+        let mut out = Vec::new();
+        let mut repos = std::pin::pin!(self.generations.iter(b""));
+        while let Some((key, _)) = repos.try_next().await? {
+            let name = String::from_utf8_lossy(&key).into_owned();
+            let Some(repo) = RepoName::parse(&name) else {
+                continue;
+            };
+            let versions = self.charts.count(&repo_prefix(&repo)).await?;
+            if versions > 0 {
+                out.push((name, versions));
+            }
+        }
+        Ok(out)
+    }
+
     /// Every chart of `repo` with its versions, newest first.
     pub async fn all(&self, repo: &RepoName) -> Result<BTreeMap<String, Vec<ChartRecord>>, Error> {
         let records = self.scan(&repo_prefix(repo)).await?;

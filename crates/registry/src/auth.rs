@@ -124,7 +124,8 @@ impl Auth {
         }
     }
 
-    fn role(&self, user: &str) -> Role {
+    /// The role of `user`.
+    pub fn role(&self, user: &str) -> Role {
         self.config
             .roles
             .get(user)

@@ -184,6 +184,11 @@ pub enum Error {
     /// An immutable tag would move or go (403 `DENIED`); says which rule.
     #[error("{0}")]
     Immutable(String),
+    /// A state-changing request another site's page made (403 `DENIED`).
+    #[error(
+        "refused: a page of another site made this request (its Origin or Sec-Fetch-Site says so)"
+    )]
+    CrossSite,
     /// The registry is read-only (405 `UNSUPPORTED`).
     #[error(
         "the registry is read-only (maintenance): pulls work, writes are refused until it ends"
@@ -240,7 +245,9 @@ impl Error {
             Self::ManifestUnknown => (C::ManifestUnknown, StatusCode::NOT_FOUND),
             Self::TooManyRequests(_) => (C::TooManyRequests, StatusCode::TOO_MANY_REQUESTS),
             Self::Unauthorized(_) => (C::Unauthorized, StatusCode::UNAUTHORIZED),
-            Self::Denied | Self::Immutable(_) => (C::Denied, StatusCode::FORBIDDEN),
+            Self::Denied | Self::Immutable(_) | Self::CrossSite => {
+                (C::Denied, StatusCode::FORBIDDEN)
+            }
             Self::ReadOnly => (C::Unsupported, StatusCode::METHOD_NOT_ALLOWED),
             Self::Invalid(_) => (C::Unsupported, StatusCode::BAD_REQUEST),
             Self::Config(_) => (C::Unsupported, StatusCode::INTERNAL_SERVER_ERROR),

@@ -75,6 +75,8 @@ pub struct Registry {
     extensions: Vec<Box<dyn Mounted>>,
     metrics: metrics::Metrics,
     auth: Option<auth::Auth>,
+    /// When it was opened, for `/api/status`'s uptime.
+    started: std::time::Instant,
 }
 
 impl std::fmt::Debug for Registry {
@@ -109,6 +111,7 @@ impl Registry {
             extensions: Vec::new(),
             metrics: metrics::Metrics::default(),
             auth,
+            started: std::time::Instant::now(),
         })
     }
 

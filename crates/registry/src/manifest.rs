@@ -17,6 +17,11 @@ pub const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.
 /// Docker manifest list.
 pub const DOCKER_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
 
+/// Whether `media_type` is one of a manifest that lists manifests.
+pub fn is_index(media_type: &str) -> bool {
+    matches!(media_type, OCI_INDEX | DOCKER_LIST)
+}
+
 /// A content descriptor as found in manifests.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -95,7 +100,7 @@ impl Manifest {
             )));
         }
         let image = matches!(media_type.as_str(), OCI_MANIFEST | DOCKER_MANIFEST);
-        let index = matches!(media_type.as_str(), OCI_INDEX | DOCKER_LIST);
+        let index = is_index(&media_type);
         if image && (raw.config.is_none() || raw.layers.is_none()) {
             return Err(Error::ManifestInvalid(
                 "an image manifest needs config and layers".into(),

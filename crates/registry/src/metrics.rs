@@ -52,6 +52,18 @@ impl Metrics {
         }
     }
 
+    /// Requests answered so far, and how many of them with a 5xx.
+    pub fn answered(&self) -> (u64, u64) {
+        let requests = self.requests.lock().unwrap_or_else(|p| p.into_inner());
+        let total = requests.values().sum();
+        let failed = requests
+            .iter()
+            .filter(|((_, _, status), _)| *status >= 500)
+            .map(|(_, n)| n)
+            .sum();
+        (total, failed)
+    }
+
     /// Appends the registry's own samples, with the store's `gauges`.
     pub fn render(&self, gauges: &StoreGauges, out: &mut String) {
         let uploads = gauges.uploads;

@@ -84,6 +84,19 @@ pub enum Route {
         /// `PUT`: turn read-only mode on or off.
         set: bool,
     },
+    /// `GET /`: a browser lands on the console (a redirect).
+    Root,
+    /// `GET /api/whoami`: the user asking and their role.
+    WhoAmI,
+    /// `GET /api/status`: version, uptime, storage, counters.
+    Status,
+    /// `GET /api/repositories?q=&n=&last=`: repositories with tag counts.
+    BrowseRepositories,
+    /// `GET /api/repositories/<name>/_tags?n=&last=`: tags with their
+    /// manifests.
+    BrowseTags(RepoName),
+    /// `GET /api/repositories/<name>/_manifests/<digest>`: a manifest's parts.
+    BrowseManifest(RepoName, Digest),
     /// `DELETE /api/repositories/<name>`
     DeleteRepository(RepoName),
     /// `GET /api/quarantine`
@@ -151,7 +164,8 @@ impl Route {
     pub fn need(&self) -> Need {
         use Route as R;
         match self {
-            R::Health | R::Ready | R::Metrics => Need::Open,
+            R::Health | R::Ready | R::Metrics | R::Root => Need::Open,
+            R::WhoAmI => Need::User,
             // Any valid user, so that `docker login` really checks the password.
             R::Base => Need::User,
             R::Catalog
@@ -159,7 +173,11 @@ impl Route {
             | R::GetManifest(..)
             | R::GetBlob(..)
             | R::UploadStatus(..)
-            | R::Referrers(..) => Need::Role(Role::Pull),
+            | R::Referrers(..)
+            | R::Status
+            | R::BrowseRepositories
+            | R::BrowseTags(..)
+            | R::BrowseManifest(..) => Need::Role(Role::Pull),
             // Whoever may write to an upload session may also give it up,
             // so abandoned sessions need not wait for upload_expiry.
             R::PutManifest(..)
@@ -206,6 +224,10 @@ impl Route {
             R::Fsck { .. } => "fsck",
             R::Gc { .. } => "gc",
             R::Retention { .. } => "retention",
+            R::Root => "root",
+            R::WhoAmI => "whoami",
+            R::Status => "status",
+            R::BrowseRepositories | R::BrowseTags(..) | R::BrowseManifest(..) => "browse",
             R::Policies { .. } => "policies",
             R::Maintenance { .. } => "maintenance",
             R::DeleteRepository(..) => "repositories",
@@ -250,6 +272,12 @@ fn own(method: &Method, path: &str) -> (&'static str, Result<Route, Error>) {
         }
     };
     match path {
+        "/" => return ("root", probe(Route::Root)),
+        "/api/whoami" => return ("whoami", probe(Route::WhoAmI)),
+        "/api/status" => return ("status", probe(Route::Status)),
+        "/api/repositories" | "/api/repositories/" => {
+            return ("browse", probe(Route::BrowseRepositories))
+        }
         "/health" => return ("health", probe(Route::Health)),
         "/ready" => return ("ready", probe(Route::Ready)),
         "/metrics" => return ("metrics", probe(Route::Metrics)),
@@ -299,6 +327,20 @@ fn own(method: &Method, path: &str) -> (&'static str, Result<Route, Error>) {
         _ => {}
     }
     if let Some(name) = path.strip_prefix("/api/repositories/") {
+        // `_tags` and `_manifests` cannot be a name's components (those
+        // start with a letter or digit).
+        if let Some(name) = name.strip_suffix("/_tags") {
+            return (
+                "browse",
+                name_of(name).and_then(|r| probe(Route::BrowseTags(r))),
+            );
+        }
+        if let Some((name, digest)) = name.rsplit_once("/_manifests/") {
+            let route = name_of(name)
+                .and_then(|r| Ok((r, digest_of(digest)?)))
+                .and_then(|(r, d)| probe(Route::BrowseManifest(r, d)));
+            return ("browse", route);
+        }
         // One trailing `/` is tolerated; a leading one would make an
         // absolute path look like a name.
         let name = name.strip_suffix('/').unwrap_or(name);

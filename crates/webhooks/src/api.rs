@@ -211,15 +211,23 @@ impl Webhooks {
         }
     }
 
+    /// Every webhook, with `lastDelivery`: when its newest attempt was,
+    /// and the HTTP status it got or the error (the portal's HTTP STATUS).
     async fn list(&self) -> Reply {
-        let hooks: Vec<Value> = self
-            .shared
-            .store
-            .all()
-            .await?
-            .iter()
-            .map(|h| self.view(h))
-            .collect();
+        let mut hooks = Vec::new();
+        for hook in self.shared.store.all().await?.iter() {
+            let mut v = self.view(hook);
+            let limit = self.shared.config.history_limit;
+            let newest = history::list(&self.shared.store, &hook.name, 0, 1, limit).await?;
+            v["lastDelivery"] = newest.first().map_or(Value::Null, |e| {
+                json!({
+                    "timestamp": e["timestamp"],
+                    "statusCode": e["eventResponseMessage"]["statusCode"],
+                    "error": e["error"],
+                })
+            });
+            hooks.push(v);
+        }
         Ok((StatusCode::OK, json!({"webhooks": hooks})))
     }
 

@@ -43,7 +43,7 @@ pub struct Store {
     counters: Tree,
     /// The `webhooks` tree, decoded: read for every event and delivery,
     /// changed only through this store.
-    cached: Mutex<Option<Hooks>>,
+    cached: Mutex<Cache>,
     /// The webhooks whose history was trimmed to the limit since start-up;
     /// held while appending, so this process's appends never race each
     /// other (see [`crate::history::append`]).
@@ -79,9 +79,13 @@ impl Store {
     /// Every webhook, by name. Cached, but on a shared database (where
     /// other replicas change webhooks) read afresh.
     pub async fn all(&self) -> Result<Hooks, Error> {
-        if let Some(hooks) = &*self.lock() {
-            return Ok(hooks.clone());
-        }
+        let version = {
+            let cache = self.lock();
+            if let Some(hooks) = &cache.hooks {
+                return Ok(hooks.clone());
+            }
+            cache.version
+        };
         let hooks: Vec<Webhook> = self
             .webhooks
             .iter(b"")
@@ -90,11 +94,11 @@ impl Store {
             .try_collect()
             .await?;
         let hooks: Hooks = hooks.into();
-        let mut cached = self.lock();
-        // A change made meanwhile cleared the cache after our read began:
-        // keep its (newer) state by not caching ours.
-        if cached.is_none() && !self.db.is_shared() {
-            *cached = Some(hooks.clone());
+        let mut cache = self.lock();
+        // A change made while we read may be missing from what we read:
+        // cache it only if none was.
+        if cache.version == version && !self.db.is_shared() {
+            cache.hooks = Some(hooks.clone());
         }
         Ok(hooks)
     }
@@ -183,15 +187,27 @@ impl Store {
     /// After a change of the `webhooks` tree: drops the cache, flushes, and
     /// tells the other replicas (see [`WEBHOOKS_CHANNEL`]).
     async fn changed(&self) -> Result<(), Error> {
-        *self.lock() = None;
+        {
+            let mut cache = self.lock();
+            cache.hooks = None;
+            cache.version += 1;
+        }
         self.db.flush().await?;
         self.db.notify(WEBHOOKS_CHANNEL, "").await?;
         Ok(())
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Option<Hooks>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Cache> {
         self.cached.lock().unwrap_or_else(|p| p.into_inner())
     }
+}
+
+/// The webhooks as last read, and how many changes were made so far (a
+/// read that a change overtook is not cached).
+#[derive(Debug, Default)]
+struct Cache {
+    hooks: Option<Hooks>,
+    version: u64,
 }
 
 /// Unix milliseconds now.

@@ -4,6 +4,7 @@
 //! becomes the spec's JSON error body here, in one place.
 
 mod blobs;
+mod browse;
 mod event_log;
 mod health;
 mod listing;
@@ -13,6 +14,7 @@ mod policies;
 mod quarantine;
 mod referrers;
 mod repositories;
+mod status;
 mod uploads;
 
 use std::time::Duration;
@@ -20,7 +22,7 @@ use std::time::Duration;
 use futures_util::{StreamExt, TryStreamExt};
 use http_body_util::BodyDataStream;
 use hyper::body::Incoming;
-use hyper::{header, Request, Response, StatusCode};
+use hyper::{header, Method, Request, Response, StatusCode};
 
 use crate::body::{self, Body};
 use crate::query::Query;
@@ -39,19 +41,29 @@ pub(crate) async fn handle(reg: &Registry, ctx: &Ctx, req: Request<Incoming>) ->
         Err(Refusal { label, response }) => (label, *response),
         Ok(route) => {
             let label = route.label();
+            let console = req.headers().contains_key(CONSOLE_HEADER);
             let resp = async {
+                refuse_cross_site(&method, req.headers())?;
+                let mut user = None;
                 if let Some(auth) = &reg.auth {
-                    if let Some(user) = auth.check(req.headers(), route.need()).await? {
+                    user = auth.check(req.headers(), route.need()).await?;
+                    if let Some(user) = &user {
                         tracing::Span::current().record("user", user);
                     }
                 }
                 if route.writes() && reg.store.policies().read_only() {
                     return Err(Error::ReadOnly);
                 }
-                dispatch(reg, ctx, route, req).await
+                dispatch(reg, ctx, route, req, user.as_deref()).await
             }
             .await
             .unwrap_or_else(Error::into_response);
+            let mut resp = resp;
+            if console {
+                // The console signs in with its own form; a challenge
+                // would make the browser show its own dialog first.
+                resp.headers_mut().remove(header::WWW_AUTHENTICATE);
+            }
             (label, resp)
         }
     };
@@ -59,14 +71,49 @@ pub(crate) async fn handle(reg: &Registry, ctx: &Ctx, req: Request<Incoming>) ->
     resp
 }
 
-/// Runs the handler of `route`.
-async fn dispatch(reg: &Registry, ctx: &Ctx, route: Route, req: Request<Incoming>) -> Reply {
+/// The header the web console's requests carry.
+const CONSOLE_HEADER: &str = "x-berth-console";
+
+/// Refuses a state-changing request another site's page made a browser
+/// send (cross-site request forgery): its `Sec-Fetch-Site` says
+/// `cross-site`, or its `Origin` is not this registry's. Clients that send
+/// neither (docker, helm, curl, the CLI) are not affected.
+fn refuse_cross_site(method: &Method, headers: &header::HeaderMap) -> Result<(), Error> {
+    if matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS) {
+        return Ok(());
+    }
+    let text = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    let cross = text("sec-fetch-site") == Some("cross-site")
+        || text("origin").is_some_and(|origin| {
+            let host = origin.split_once("://").map(|(_, h)| h);
+            host.is_none() || host != text("host")
+        });
+    if cross {
+        return Err(Error::CrossSite);
+    }
+    Ok(())
+}
+
+/// Runs the handler of `route`; `user` is who asked, when known.
+async fn dispatch(
+    reg: &Registry,
+    ctx: &Ctx,
+    route: Route,
+    req: Request<Incoming>,
+    user: Option<&str>,
+) -> Reply {
     let (parts, body) = req.into_parts();
     let query = Query::parse(parts.uri.query());
     let headers = &parts.headers;
     use Route as R;
     match route {
         R::Health => Ok(health::health()),
+        R::Root => Ok(status::root()),
+        R::WhoAmI => status::whoami(reg, user),
+        R::Status => status::status(reg).await,
+        R::BrowseRepositories => browse::repositories(reg, &query).await,
+        R::BrowseTags(repo) => browse::tags(reg, &repo, &query).await,
+        R::BrowseManifest(repo, d) => browse::manifest(reg, &repo, &d).await,
         R::Ready => Ok(health::ready(reg).await),
         R::Metrics => Ok(health::metrics(reg).await),
         R::Base => Ok(body::json(StatusCode::OK, &serde_json::json!({}))),

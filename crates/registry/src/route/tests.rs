@@ -193,6 +193,20 @@ fn every_route_needs_what_its_method_does() {
         (Method::GET, "/api/quarantine".into(), admin),
         (Method::GET, format!("/api/quarantine/a/{d}"), admin),
         (Method::PATCH, format!("/api/quarantine/a/{d}"), admin),
+        (Method::GET, "/".into(), open),
+        (Method::GET, "/api/whoami".into(), user),
+        (Method::GET, "/api/status".into(), pull),
+        (Method::GET, "/api/repositories".into(), pull),
+        (Method::GET, "/api/repositories/a/b/_tags".into(), pull),
+        (
+            Method::GET,
+            format!("/api/repositories/a/b/_manifests/{d}"),
+            pull,
+        ),
+        (Method::GET, "/api/retention".into(), admin),
+        (Method::POST, "/api/retention".into(), admin),
+        (Method::PUT, "/api/policies".into(), admin),
+        (Method::PUT, "/api/maintenance".into(), admin),
     ];
     for (method, path, need) in cases {
         let route = own(method.clone(), &path).unwrap();

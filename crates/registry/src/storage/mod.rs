@@ -8,6 +8,7 @@
 //! [`crate::Error`], never in HTTP.
 
 pub(crate) mod blobs;
+pub(crate) mod browse;
 pub(crate) mod charts;
 pub(crate) mod extension;
 pub(crate) mod file_io;
