@@ -221,6 +221,16 @@ async fn a_newcomer_finds_an_image_then_adds_pings_and_deletes_a_webhook() {
     b.go("/status").await;
     b.wait_text("#config", "listen").await;
     b.screenshot("status").await;
+
+    // Policies: read-only mode switched from the console stops pushes.
+    b.go("/policies").await;
+    b.click("#read-only").await;
+    b.wait_text("main", "Read-only: yes (api)").await;
+    let r = http("POST", &format!("{}/v2/team/web/blobs/uploads/", reg.url()), &[], &[]);
+    assert_eq!(r.status, 405);
+    b.screenshot("policies").await;
+    b.click("#read-only").await;
+    b.wait_text("main", "Read-only: no").await;
     b.close().await;
 }
 

@@ -102,6 +102,7 @@ const routes = [
   [/^\/charts$/, charts],
   [/^\/charts\/(.+)$/, chartRepository],
   [/^\/quarantine$/, quarantine],
+  [/^\/policies$/, policies],
   [/^\/status$/, status],
   [/^\/signin$/, signIn],
 ];
@@ -459,6 +460,37 @@ async function quarantine() {
   const rows = (data.manifests || []).map((m) => row(m.repository, mono(m.digest), (m.tags || []).join(', '), m.state,
     h('td', {}, isAdmin() ? [h('button', { type: 'button', onclick: () => judge(m, 'Passed') }, 'Pass'), ' ', h('button', { type: 'button', class: 'danger', onclick: () => judge(m, 'Failed') }, 'Fail')] : null)));
   return page(h('h1', {}, 'Quarantine'), table(['Repository', 'Digest', 'Tags', 'State', ''], rows));
+}
+
+// ---------------------------------------------------------------- policies
+
+async function policies() {
+  const p = await api('GET', '/api/policies');
+  const report = h('div', { id: 'retention-report' });
+  const run = async (dry) => {
+    if (!dry && !confirm('Run retention now? What it removes raises "delete" events; blobs go at the next gc.')) return;
+    try {
+      const r = await api(dry ? 'GET' : 'POST', '/api/retention');
+      report.replaceChildren(h('p', {}, (dry ? 'Would remove ' : 'Removed ') + r.tags_removed.length + ' tag(s) and ' + r.manifests_removed.length + ' manifest(s).'),
+        h('pre', {}, [...r.tags_removed, ...r.manifests_removed].join('\n') || '(nothing)'));
+    } catch (e) { report.replaceChildren(failure(e)); }
+  };
+  const readOnly = p.maintenance.readOnly;
+  const toolbar = isAdmin() ? h('div', { class: 'toolbar' },
+    h('button', { type: 'button', id: 'retention-dry-run', onclick: () => run(true) }, 'Retention: dry run'),
+    h('button', { type: 'button', class: 'danger', onclick: () => run(false) }, 'Run retention'),
+    h('button', { type: 'button', id: 'read-only', disabled: p.maintenance.source === 'configuration', onclick: async () => {
+      try { await api('PUT', '/api/maintenance', { readOnly: !readOnly }); route(); } catch (e) { alert(e.message); }
+    } }, readOnly ? 'End read-only mode' : 'Start read-only mode')) : null;
+  return page(h('h1', {}, 'Policies'),
+    h('p', {}, 'Read-only: ' + (readOnly ? 'yes (' + p.maintenance.source + ')' : 'no')), toolbar, report,
+    h('h2', {}, 'Retention rules (a repository follows the first that matches)'),
+    table(['Repositories', 'Keep tags', 'Keep most recent', 'Max age', 'Untagged max age', 'Source'], p.retention.map((r) => row(
+      r.repositories.join(', '), (r.keep_tags || []).join(', '), r.keep_most_recent === undefined ? '' : String(r.keep_most_recent),
+      r.max_age || '', r.untagged_max_age || '', r.source))),
+    h('h2', {}, 'Immutable tags'),
+    table(['Repositories', 'Tags', 'Source'], p.immutable.map((r) => row(r.repositories.join(', '), r.tags.join(', '), r.source))),
+    h('p', { class: 'muted' }, 'Rules come from the configuration file and from berth policy set (PUT /api/policies).'));
 }
 
 // ---------------------------------------------------------------- status
