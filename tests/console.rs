@@ -226,7 +226,12 @@ async fn a_newcomer_finds_an_image_then_adds_pings_and_deletes_a_webhook() {
     b.go("/policies").await;
     b.click("#read-only").await;
     b.wait_text("main", "Read-only: yes (api)").await;
-    let r = http("POST", &format!("{}/v2/team/web/blobs/uploads/", reg.url()), &[], &[]);
+    let r = http(
+        "POST",
+        &format!("{}/v2/team/web/blobs/uploads/", reg.url()),
+        &[],
+        &[],
+    );
     assert_eq!(r.status, 405);
     b.screenshot("policies").await;
     b.click("#read-only").await;

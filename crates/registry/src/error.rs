@@ -178,6 +178,15 @@ pub enum Error {
     /// Credentials are missing or wrong (401 with a Basic challenge).
     #[error("{0}")]
     Unauthorized(&'static str),
+    /// No token, or one that is not good enough (401 with a Bearer
+    /// challenge naming the scope needed; see `auth::token`).
+    #[error("{message}")]
+    Challenge {
+        /// Why, for the error body.
+        message: String,
+        /// The `WWW-Authenticate` value.
+        header: String,
+    },
     /// The user's role does not allow this (403).
     #[error("your role does not allow this request")]
     Denied,
@@ -244,7 +253,9 @@ impl Error {
             Self::ManifestBlobUnknown(_) => (C::ManifestBlobUnknown, StatusCode::BAD_REQUEST),
             Self::ManifestUnknown => (C::ManifestUnknown, StatusCode::NOT_FOUND),
             Self::TooManyRequests(_) => (C::TooManyRequests, StatusCode::TOO_MANY_REQUESTS),
-            Self::Unauthorized(_) => (C::Unauthorized, StatusCode::UNAUTHORIZED),
+            Self::Unauthorized(_) | Self::Challenge { .. } => {
+                (C::Unauthorized, StatusCode::UNAUTHORIZED)
+            }
             Self::Denied | Self::Immutable(_) | Self::CrossSite => {
                 (C::Denied, StatusCode::FORBIDDEN)
             }
@@ -299,6 +310,9 @@ impl Error {
                     header::WWW_AUTHENTICATE,
                     header::HeaderValue::from_static("Basic realm=\"berth\""),
                 );
+            }
+            Self::Challenge { header: value, .. } => {
+                headers.insert(header::WWW_AUTHENTICATE, body::header_value(&value));
             }
             Self::ReadRangeNotSatisfiable { size } => {
                 headers.insert(

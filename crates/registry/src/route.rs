@@ -14,7 +14,7 @@
 
 use hyper::{Method, Response};
 
-use crate::auth::{Need, Role};
+use crate::auth::{Access, Need, Role};
 use crate::body::Body;
 use crate::error::Error;
 use crate::extension::{Mounted, Routed};
@@ -233,6 +233,41 @@ impl Route {
             R::DeleteRepository(..) => "repositories",
             R::HeldManifests | R::HeldManifest(..) | R::Judge(..) => "quarantine",
             R::Extension(e) => e.label(),
+        }
+    }
+
+    /// What a bearer token must grant for it (see [`crate::auth::token`]):
+    /// a repository's `pull`, `pull,push` or `delete`, the catalog's `*`,
+    /// and for Berth's other endpoints `registry:berth:` and the role.
+    pub fn access(&self) -> Vec<Access> {
+        use Route as R;
+        const PULL: &[&str] = &["pull"];
+        const PUSH: &[&str] = &["pull", "push"];
+        const DELETE: &[&str] = &["delete"];
+        let repo = |r: &RepoName, actions| vec![Access::repository(r.as_str(), actions)];
+        match self {
+            R::Tags(r)
+            | R::GetManifest(r, ..)
+            | R::GetBlob(r, ..)
+            | R::UploadStatus(r, _)
+            | R::Referrers(r, _)
+            | R::BrowseTags(r)
+            | R::BrowseManifest(r, _) => repo(r, PULL),
+            R::PutManifest(r, _)
+            | R::StartUpload(r)
+            | R::PatchUpload(r, _)
+            | R::FinishUpload(r, _)
+            | R::CancelUpload(r, _) => repo(r, PUSH),
+            R::DeleteManifest(r, _) | R::DeleteBlob(r, _) | R::DeleteRepository(r) => {
+                repo(r, DELETE)
+            }
+            R::Catalog => vec![Access::registry("catalog", &["*"])],
+            _ => match self.need() {
+                Need::Open | Need::User => Vec::new(),
+                Need::Role(Role::Pull) => vec![Access::registry("berth", PULL)],
+                Need::Role(Role::Push) => vec![Access::registry("berth", &["push"])],
+                Need::Role(Role::Admin) => vec![Access::registry("berth", &["admin"])],
+            },
         }
     }
 

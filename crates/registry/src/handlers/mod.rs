@@ -44,17 +44,19 @@ pub(crate) async fn handle(reg: &Registry, ctx: &Ctx, req: Request<Incoming>) ->
             let console = req.headers().contains_key(CONSOLE_HEADER);
             let resp = async {
                 refuse_cross_site(&method, req.headers())?;
-                let mut user = None;
+                let mut principal = None;
                 if let Some(auth) = &reg.auth {
-                    user = auth.check(req.headers(), route.need()).await?;
-                    if let Some(user) = &user {
-                        tracing::Span::current().record("user", user);
+                    principal = auth
+                        .check(req.headers(), route.need(), &route.access())
+                        .await?;
+                    if let Some(p) = &principal {
+                        tracing::Span::current().record("user", p.name.as_str());
                     }
                 }
                 if route.writes() && reg.store.policies().read_only() {
                     return Err(Error::ReadOnly);
                 }
-                dispatch(reg, ctx, route, req, user.as_deref()).await
+                dispatch(reg, ctx, route, req, principal.as_ref()).await
             }
             .await
             .unwrap_or_else(Error::into_response);
@@ -94,13 +96,13 @@ fn refuse_cross_site(method: &Method, headers: &header::HeaderMap) -> Result<(),
     Ok(())
 }
 
-/// Runs the handler of `route`; `user` is who asked, when known.
+/// Runs the handler of `route`; `principal` is who asked, when known.
 async fn dispatch(
     reg: &Registry,
     ctx: &Ctx,
     route: Route,
     req: Request<Incoming>,
-    user: Option<&str>,
+    principal: Option<&crate::auth::Principal>,
 ) -> Reply {
     let (parts, body) = req.into_parts();
     let query = Query::parse(parts.uri.query());
@@ -109,7 +111,7 @@ async fn dispatch(
     match route {
         R::Health => Ok(health::health()),
         R::Root => Ok(status::root()),
-        R::WhoAmI => status::whoami(reg, user),
+        R::WhoAmI => status::whoami(reg, principal),
         R::Status => status::status(reg).await,
         R::BrowseRepositories => browse::repositories(reg, &query).await,
         R::BrowseTags(repo) => browse::tags(reg, &repo, &query).await,

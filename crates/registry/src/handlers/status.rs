@@ -7,7 +7,7 @@ use hyper::{header, Response, StatusCode};
 use serde_json::json;
 
 use super::Reply;
-use crate::auth::Role;
+use crate::auth::{Principal, Role};
 use crate::body::{self, Body};
 use crate::Registry;
 
@@ -24,15 +24,15 @@ pub(super) fn root() -> Response<Body> {
 
 /// `GET /api/whoami`: `{"user", "role", "auth"}`; without access control
 /// everyone may do everything.
-pub(super) fn whoami(reg: &Registry, user: Option<&str>) -> Reply {
-    let (role, auth) = match (&reg.auth, user) {
-        (Some(auth), Some(user)) => (auth.role(user), true),
+pub(super) fn whoami(reg: &Registry, principal: Option<&Principal>) -> Reply {
+    let (role, auth) = match (&reg.auth, principal) {
+        (Some(_), Some(p)) => (p.role(), true),
         (Some(_), None) => (Role::Pull, true),
         (None, _) => (Role::Admin, false),
     };
     Ok(body::json(
         StatusCode::OK,
-        &json!({"user": user, "role": role, "auth": auth}),
+        &json!({"user": principal.map(|p| &p.name), "role": role, "auth": auth}),
     ))
 }
 

@@ -1,12 +1,16 @@
-//! Access control: HTTP Basic authentication against an htpasswd file
-//! (bcrypt entries) and three roles, each including the one before:
-//! `pull`, `push`, `admin`.
+//! Access control, two ways, either or both: HTTP Basic authentication
+//! against an htpasswd file (bcrypt entries) with three roles, each
+//! including the one before (`pull`, `push`, `admin`), and bearer tokens of
+//! the Docker registry token specification, signed by an authorization
+//! server Berth trusts ([`token`]).
 //!
-//! What a request needs is decided by its route ([`crate::route::Route::need`]):
-//! probes and metrics are open; `GET /v2/` needs any valid user (so
-//! `docker login` really checks the password); reads need `pull`, pushes
-//! `push`, deletes and the admin APIs `admin`. With `anonymous_pull`, a
-//! request without credentials may pull.
+//! What a request needs is decided by its route: its role
+//! ([`crate::route::Route::need`]) for Basic users, the access records a
+//! token must grant ([`crate::route::Route::access`]) for tokens. Probes
+//! and metrics are open; `GET /v2/` needs any valid user or token (so
+//! `docker login` really checks); reads need `pull`, pushes `push`, deletes
+//! and the admin APIs `admin`. With `anonymous_pull`, a request without
+//! credentials may pull.
 //!
 //! bcrypt is slow on purpose (tens of milliseconds), and clients send their
 //! credentials with every request: a verified pair is remembered as a
@@ -22,6 +26,10 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 
 use crate::Error;
+
+pub mod token;
+
+pub use token::{Access, TokenConfig};
 
 /// A user's role; each includes the ones before it.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -49,6 +57,9 @@ pub struct AuthConfig {
     pub default_role: Role,
     /// Roles by user name.
     pub roles: BTreeMap<String, Role>,
+    /// Bearer tokens of an authorization server (`[auth.token]`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token: Option<TokenConfig>,
 }
 
 /// What a request needs.
@@ -62,14 +73,44 @@ pub enum Need {
     Role(Role),
 }
 
-/// The loaded users and the cache of verified credentials.
+/// The loaded users, the cache of verified credentials, and the keys that
+/// sign tokens.
 #[derive(Debug)]
 pub struct Auth {
     config: AuthConfig,
-    /// bcrypt hashes by user.
+    /// bcrypt hashes by user (empty without an htpasswd file).
     users: HashMap<String, String>,
     /// SHA-256 of `user \0 password` for pairs bcrypt accepted.
     verified: Mutex<HashSet<[u8; 32]>>,
+    /// The token verifier, with `[auth.token]`.
+    tokens: Option<token::Tokens>,
+}
+
+/// Who a request comes from, and what they may do.
+#[derive(Debug)]
+pub struct Principal {
+    /// The user name, or a token's subject.
+    pub name: String,
+    grant: Grant,
+}
+
+#[derive(Debug)]
+enum Grant {
+    /// A Basic user's role.
+    Role(Role),
+    /// What a token grants.
+    Token(token::Claims),
+}
+
+impl Principal {
+    /// The role it amounts to: a Basic user's, or for a token what it grants
+    /// on Berth's own resource (`registry:berth`).
+    pub fn role(&self) -> Role {
+        match &self.grant {
+            Grant::Role(role) => *role,
+            Grant::Token(claims) => claims.berth_role(),
+        }
+    }
 }
 
 /// Verified pairs remembered at most (then the cache starts over).
@@ -80,47 +121,114 @@ impl Auth {
     /// Settings that make no sense (roles of unknown users, anonymous pulls
     /// with authentication off) are errors.
     pub fn load(config: &AuthConfig) -> Result<Option<Self>, Error> {
-        if config.htpasswd.as_os_str().is_empty() {
+        let basic = !config.htpasswd.as_os_str().is_empty();
+        if !basic && config.token.is_none() {
             if config.anonymous_pull || !config.roles.is_empty() {
                 return Err(Error::Config(
-                    "auth.anonymous_pull and auth.roles need auth.htpasswd: without users, \
-                     authentication is off and everyone may push"
+                    "auth.anonymous_pull and auth.roles need auth.htpasswd or [auth.token]: \
+                     without them, authentication is off and everyone may push"
                         .into(),
                 ));
             }
             return Ok(None);
         }
-        let users = read_htpasswd(&config.htpasswd)?;
+        let users = if basic {
+            read_htpasswd(&config.htpasswd)?
+        } else {
+            HashMap::new()
+        };
         if let Some(unknown) = config.roles.keys().find(|u| !users.contains_key(*u)) {
             return Err(Error::Config(format!(
                 "auth.roles names {unknown:?}, who is not in {}",
                 config.htpasswd.display()
             )));
         }
+        let tokens = config.token.as_ref().map(token::Tokens::load).transpose()?;
         Ok(Some(Self {
             config: config.clone(),
             users,
             verified: Mutex::default(),
+            tokens,
         }))
     }
 
-    /// Admits or refuses a request needing `need`; returns the user, if any.
+    /// Admits or refuses a request needing `need` (a Basic user's role) and
+    /// `access` (what a token must grant); returns who asked, if anyone.
     /// Wrong credentials are refused even where anonymous access would do.
-    pub async fn check(&self, headers: &HeaderMap, need: Need) -> Result<Option<String>, Error> {
-        let user = match basic_credentials(headers) {
-            Some((user, password)) => Some(self.verify(user, password).await?),
+    pub async fn check(
+        &self,
+        headers: &HeaderMap,
+        need: Need,
+        access: &[Access],
+    ) -> Result<Option<Principal>, Error> {
+        let principal = match credentials(headers) {
+            Some(Credentials::Basic(user, password)) if !self.users.is_empty() => {
+                let role = self.role(&user);
+                let name = self.verify(user, password).await?;
+                Some(Principal {
+                    name,
+                    grant: Grant::Role(role),
+                })
+            }
+            Some(Credentials::Bearer(raw)) if self.tokens.is_some() => {
+                let tokens = self.tokens.as_ref().ok_or(Error::Denied)?;
+                let claims = tokens
+                    .verify(&raw)
+                    .map_err(|why| self.challenge(access, Some("invalid_token"), why))?;
+                Some(Principal {
+                    name: claims.subject(),
+                    grant: Grant::Token(claims),
+                })
+            }
+            Some(_) => {
+                return Err(self.challenge(
+                    access,
+                    Some("invalid_token"),
+                    "credentials of a kind this registry does not take".into(),
+                ))
+            }
             None => None,
         };
-        let allowed = match (need, &user) {
+        let allowed = match (need, &principal) {
             (Need::Open, _) => true,
             (_, None) => need == Need::Role(Role::Pull) && self.config.anonymous_pull,
             (Need::User, Some(_)) => true,
-            (Need::Role(role), Some(name)) => self.role(name) >= role,
+            (
+                Need::Role(_),
+                Some(Principal {
+                    grant: Grant::Token(claims),
+                    ..
+                }),
+            ) => access.iter().all(|a| claims.grants(a)),
+            (Need::Role(role), Some(p)) => p.role() >= role,
         };
-        match (allowed, &user) {
-            (true, _) => Ok(user),
-            (false, None) => Err(Error::Unauthorized("credentials required")),
+        match (allowed, &principal) {
+            (true, _) => Ok(principal),
+            (false, None) => Err(self.challenge(access, None, "credentials required".into())),
+            (
+                false,
+                Some(Principal {
+                    grant: Grant::Token(_),
+                    ..
+                }),
+            ) => Err(self.challenge(
+                access,
+                Some("insufficient_scope"),
+                format!("the token does not grant {}", token::scope(access)),
+            )),
             (false, Some(_)) => Err(Error::Denied),
+        }
+    }
+
+    /// The 401 a client must answer with credentials: a Bearer challenge
+    /// naming the scope it needs when tokens are accepted, else Basic.
+    fn challenge(&self, access: &[Access], error: Option<&str>, why: String) -> Error {
+        match &self.tokens {
+            Some(tokens) => Error::Challenge {
+                message: why,
+                header: tokens.challenge(access, error),
+            },
+            None => Error::Unauthorized("credentials required"),
         }
     }
 
@@ -214,19 +322,37 @@ fn cost(hash: &str) -> u32 {
     hash.get(4..6).and_then(|c| c.parse().ok()).unwrap_or(0)
 }
 
-/// The user and password of an `Authorization: Basic` header.
-fn basic_credentials(headers: &HeaderMap) -> Option<(String, String)> {
+/// What an `Authorization` header carries.
+enum Credentials {
+    /// `Basic`: a user and a password.
+    Basic(String, String),
+    /// `Bearer`: a token.
+    Bearer(String),
+    /// Any other scheme, or a malformed value.
+    Other,
+}
+
+fn credentials(headers: &HeaderMap) -> Option<Credentials> {
     use base64::Engine as _;
-    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
-    let (scheme, token) = value.split_once(' ')?;
-    if !scheme.eq_ignore_ascii_case("basic") {
-        return None;
+    let value = headers.get(header::AUTHORIZATION)?;
+    let Some((scheme, rest)) = value.to_str().ok().and_then(|v| v.split_once(' ')) else {
+        return Some(Credentials::Other);
+    };
+    if scheme.eq_ignore_ascii_case("bearer") {
+        return Some(Credentials::Bearer(rest.trim().to_owned()));
     }
-    let decoded = base64::engine::general_purpose::STANDARD
-        .decode(token.trim())
-        .ok()?;
-    let (user, password) = std::str::from_utf8(&decoded).ok()?.split_once(':')?;
-    Some((user.to_owned(), password.to_owned()))
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return Some(Credentials::Other);
+    }
+    let basic = base64::engine::general_purpose::STANDARD
+        .decode(rest.trim())
+        .ok()
+        .and_then(|d| String::from_utf8(d).ok())
+        .and_then(|d| {
+            d.split_once(':')
+                .map(|(u, p)| Credentials::Basic(u.to_owned(), p.to_owned()))
+        });
+    Some(basic.unwrap_or(Credentials::Other))
 }
 
 /// bcrypt's work factor for new hashes: about 50 ms per check here.
@@ -273,48 +399,55 @@ mod tests {
         let admin = Need::Role(Role::Admin);
         let none = HeaderMap::new();
         assert!(matches!(
-            auth.check(&none, pull).await,
+            auth.check(&none, pull, &[]).await,
             Err(Error::Unauthorized(_))
         ));
         assert!(matches!(
-            auth.check(&none, Need::User).await,
+            auth.check(&none, Need::User, &[]).await,
             Err(Error::Unauthorized(_))
         ));
-        assert_eq!(auth.check(&none, Need::Open).await.unwrap(), None);
+        assert!(auth.check(&none, Need::Open, &[]).await.unwrap().is_none());
         let reader = basic("reader", "r-pw");
         assert_eq!(
-            auth.check(&reader, pull).await.unwrap().as_deref(),
+            auth.check(&reader, pull, &[])
+                .await
+                .unwrap()
+                .map(|p| p.name)
+                .as_deref(),
             Some("reader")
         );
         assert!(matches!(
-            auth.check(&reader, push).await,
+            auth.check(&reader, push, &[]).await,
             Err(Error::Denied)
         ));
         let ci = basic("ci", "c-pw");
-        assert!(auth.check(&ci, push).await.is_ok());
-        assert!(matches!(auth.check(&ci, admin).await, Err(Error::Denied)));
-        assert!(auth.check(&basic("boss", "b-pw"), admin).await.is_ok());
+        assert!(auth.check(&ci, push, &[]).await.is_ok());
+        assert!(matches!(
+            auth.check(&ci, admin, &[]).await,
+            Err(Error::Denied)
+        ));
+        assert!(auth.check(&basic("boss", "b-pw"), admin, &[]).await.is_ok());
         // Wrong password, unknown user: refused, also the second time (the
         // cache holds only verified pairs).
         for _ in 0..2 {
-            let wrong = auth.check(&basic("ci", "nope"), pull).await;
+            let wrong = auth.check(&basic("ci", "nope"), pull, &[]).await;
             assert!(matches!(wrong, Err(Error::Unauthorized(_))));
         }
-        let ghost = auth.check(&basic("ghost", "x"), pull).await;
+        let ghost = auth.check(&basic("ghost", "x"), pull, &[]).await;
         assert!(matches!(ghost, Err(Error::Unauthorized(_))));
 
         config.anonymous_pull = true;
         let open = Auth::load(&config).unwrap().unwrap();
-        assert_eq!(open.check(&none, pull).await.unwrap(), None);
+        assert!(open.check(&none, pull, &[]).await.unwrap().is_none());
         assert!(matches!(
-            open.check(&none, push).await,
+            open.check(&none, push, &[]).await,
             Err(Error::Unauthorized(_))
         ));
         assert!(matches!(
-            open.check(&none, Need::User).await,
+            open.check(&none, Need::User, &[]).await,
             Err(Error::Unauthorized(_))
         ));
-        let wrong = open.check(&basic("reader", "bad"), pull).await;
+        let wrong = open.check(&basic("reader", "bad"), pull, &[]).await;
         assert!(matches!(wrong, Err(Error::Unauthorized(_))));
 
         std::fs::write(&file, "md5user:$apr1$abc$def\n").unwrap();
