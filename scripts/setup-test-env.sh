@@ -162,6 +162,20 @@ fi
 
 # ---------------------------------------------------------------- 3. dockerd
 docker_ok() { timeout 10 /usr/bin/docker -H "$DOCKER_URL" info >/dev/null 2>&1; }
+# The pull-through tests serve Docker Hub's mirror here (registry-mirrors).
+MIRROR="http://127.0.0.1:${BERTH_TEST_MIRROR_PORT:-5999}"
+
+if docker_ok && ! /usr/bin/docker -H "$DOCKER_URL" info --format '{{.RegistryConfig.Mirrors}}' | grep -q "127.0.0.1:${BERTH_TEST_MIRROR_PORT:-5999}"; then
+    log "dockerd runs without the test mirror ${MIRROR}: restarting it"
+    oldpid="$(cat "$DOCKER_PID" 2>/dev/null || true)"
+    [[ -n "$oldpid" ]] && kill "$oldpid" 2>/dev/null || true
+    # Until it and its containerd are gone: a new daemon would time out on
+    # the old containerd's socket.
+    for _ in $(seq 60); do
+        { [[ -n "$oldpid" ]] && kill -0 "$oldpid" 2>/dev/null; } || pgrep -f "containerd.*${DOCKER_EXEC}" >/dev/null || break
+        sleep 1
+    done
+fi
 
 if docker_ok; then
     log "dockerd already answering on ${DOCKER_URL}"
@@ -191,6 +205,7 @@ else
             --data-root "$DOCKER_DATA" \
             --exec-root "$DOCKER_EXEC" \
             --pidfile "$DOCKER_PID" \
+            --registry-mirror "$MIRROR" \
             -H "$DOCKER_URL" \
             >"$DOCKER_LOG" 2>&1 </dev/null &
     fi
@@ -267,6 +282,7 @@ export BERTH_TEST_PODMAN_ROOT=${PODMAN_ROOT}
 export BERTH_TEST_PODMAN_FLAGS="${PODMAN_FLAGS}"
 export BERTH_TEST_POSTGRES=postgres://postgres@127.0.0.1:${pg_port}/postgres
 export BERTH_TEST_S3=http://127.0.0.1:${s3_port}
+export BERTH_TEST_MIRROR_PORT=${BERTH_TEST_MIRROR_PORT:-5999}
 export AWS_ENDPOINT_URL=http://127.0.0.1:${s3_port}
 export AWS_ALLOW_HTTP=true
 export AWS_ACCESS_KEY_ID=berth-test

@@ -15,6 +15,7 @@ use sha2::{Digest as _, Sha256};
 pub mod helm;
 pub mod receiver;
 pub mod shared;
+pub mod tokens;
 
 /// A `berth serve` process on `127.0.0.1:<free port>` over its own data
 /// directory. Dropping it kills the process.

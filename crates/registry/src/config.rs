@@ -87,6 +87,8 @@ pub struct Config {
     pub retention: Vec<crate::policy::RetentionRule>,
     /// Immutable-tag rules (`[[immutable]]`).
     pub immutable: Vec<crate::policy::ImmutableRule>,
+    /// Upstream registries served as pull-through caches (`[[upstreams]]`).
+    pub upstreams: Vec<crate::upstream::UpstreamConfig>,
 }
 
 impl Config {
@@ -121,6 +123,7 @@ impl Config {
                 self.blob_url
             ));
         }
+        crate::upstream::validate(&self.upstreams).map_err(crate::Error::Config)?;
         self.rules().validate().map_err(crate::Error::Config)
     }
 
@@ -158,6 +161,7 @@ impl Default for Config {
             retention_interval: Duration::from_secs(3600),
             retention: Vec::new(),
             immutable: Vec::new(),
+            upstreams: Vec::new(),
         }
     }
 }

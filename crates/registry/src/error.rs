@@ -49,6 +49,8 @@ pub enum ErrorCode {
     /// Berth's own: the storage is full (507). The spec's table is for 4xx
     /// answers; this code follows its grammar.
     InsufficientStorage,
+    /// Berth's own: an upstream a pull needs cannot be reached (503).
+    Unavailable,
 }
 
 impl ErrorCode {
@@ -70,6 +72,7 @@ impl ErrorCode {
             Self::Unsupported => "UNSUPPORTED",
             Self::TooManyRequests => "TOOMANYREQUESTS",
             Self::InsufficientStorage => "INSUFFICIENT_STORAGE",
+            Self::Unavailable => "UNAVAILABLE",
         }
     }
 
@@ -93,6 +96,7 @@ impl ErrorCode {
             Self::Unsupported => "the operation is unsupported",
             Self::TooManyRequests => "too many requests",
             Self::InsufficientStorage => "the registry's storage is full",
+            Self::Unavailable => "the upstream registry is unavailable",
         }
     }
 }
@@ -190,9 +194,10 @@ pub enum Error {
     /// The user's role does not allow this (403).
     #[error("your role does not allow this request")]
     Denied,
-    /// An immutable tag would move or go (403 `DENIED`); says which rule.
+    /// A write the registry's setup refuses (403 `DENIED`), saying why: an
+    /// immutable tag would move or go, a push into a pull-through cache.
     #[error("{0}")]
-    Immutable(String),
+    Refused(String),
     /// A state-changing request another site's page made (403 `DENIED`).
     #[error(
         "refused: a page of another site made this request (its Origin or Sec-Fetch-Site says so)"
@@ -203,6 +208,9 @@ pub enum Error {
         "the registry is read-only (maintenance): pulls work, writes are refused until it ends"
     )]
     ReadOnly,
+    /// The upstream of a cached repository cannot serve a pull (503).
+    #[error("the upstream registry cannot be reached: {0}")]
+    Unavailable(String),
     /// A request's content breaks a rule of the admin API (400).
     #[error("{0}")]
     Invalid(String),
@@ -256,10 +264,9 @@ impl Error {
             Self::Unauthorized(_) | Self::Challenge { .. } => {
                 (C::Unauthorized, StatusCode::UNAUTHORIZED)
             }
-            Self::Denied | Self::Immutable(_) | Self::CrossSite => {
-                (C::Denied, StatusCode::FORBIDDEN)
-            }
+            Self::Denied | Self::Refused(_) | Self::CrossSite => (C::Denied, StatusCode::FORBIDDEN),
             Self::ReadOnly => (C::Unsupported, StatusCode::METHOD_NOT_ALLOWED),
+            Self::Unavailable(_) => (C::Unavailable, StatusCode::SERVICE_UNAVAILABLE),
             Self::Invalid(_) => (C::Unsupported, StatusCode::BAD_REQUEST),
             Self::Config(_) => (C::Unsupported, StatusCode::INTERNAL_SERVER_ERROR),
             Self::BodyRead(_) => (C::SizeInvalid, StatusCode::BAD_REQUEST),
@@ -290,7 +297,10 @@ impl Error {
         // Clients show the message (docker prints `code: message`): where
         // the detail is what the user must know, it is the message too.
         let message = match &self {
-            Self::Immutable(_) | Self::ReadOnly | Self::InsufficientStorage(_) => detail.clone(),
+            Self::Refused(_)
+            | Self::ReadOnly
+            | Self::InsufficientStorage(_)
+            | Self::Unavailable(_) => detail.clone(),
             _ => code.message().to_owned(),
         };
         let json = json!({"errors": [{

@@ -47,6 +47,7 @@ mod server;
 mod storage;
 mod tls;
 mod types;
+mod upstream;
 
 #[cfg(feature = "fuzzing")]
 pub mod fuzzing;
@@ -61,6 +62,7 @@ pub use storage::fsck::{Problem, Report as FsckReport};
 pub use storage::gc::GcReport;
 pub use storage::migrate::{migrate, MigrateReport};
 pub use tls::{acceptor as tls_acceptor, provider as tls_provider};
+pub use upstream::UpstreamConfig;
 
 use std::sync::Arc;
 
@@ -77,6 +79,8 @@ pub struct Registry {
     auth: Option<auth::Auth>,
     /// When it was opened, for `/api/status`'s uptime.
     started: std::time::Instant,
+    /// The pull-through cache's upstreams.
+    upstreams: upstream::Upstreams,
 }
 
 impl std::fmt::Debug for Registry {
@@ -105,6 +109,7 @@ impl Registry {
         };
         let auth = auth::Auth::load(&config.auth)?;
         let store = Store::open(&config.data_dir, store_config).await?;
+        let upstreams = upstream::Upstreams::open(&config.upstreams, &store.meta().db)?;
         Ok(Self {
             config,
             store,
@@ -112,6 +117,7 @@ impl Registry {
             metrics: metrics::Metrics::default(),
             auth,
             started: std::time::Instant::now(),
+            upstreams,
         })
     }
 

@@ -271,6 +271,18 @@ impl Route {
         }
     }
 
+    /// The repository it pushes into (uploads, manifest PUTs).
+    pub fn pushes_to(&self) -> Option<&RepoName> {
+        use Route as R;
+        match self {
+            R::PutManifest(r, _)
+            | R::StartUpload(r)
+            | R::PatchUpload(r, _)
+            | R::FinishUpload(r, _) => Some(r),
+            _ => None,
+        }
+    }
+
     /// Whether read-only mode refuses it: every change to content or
     /// webhooks. Reads, the maintenance passes (gc and fsck, which a
     /// maintenance window is for) and the switch itself go on.

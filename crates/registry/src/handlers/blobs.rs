@@ -16,6 +16,11 @@ pub(super) async fn get_blob(
     range: Option<&str>,
     head: bool,
 ) -> Reply {
+    if let Some(upstream) = reg.upstreams.route(&reg.store, repo).await? {
+        reg.upstreams
+            .fill_blob(&reg.store, repo, &upstream, digest)
+            .await?;
+    }
     let size = reg
         .store
         .blob_size(repo, digest)

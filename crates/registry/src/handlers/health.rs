@@ -45,6 +45,7 @@ pub(super) async fn metrics(reg: &Registry) -> Response<Body> {
         read_only: reg.store.policies().read_only(),
     };
     reg.metrics.render(&gauges, &mut out);
+    reg.upstreams.render(&mut out);
     for ext in &reg.extensions {
         ext.metrics(&mut out);
     }

@@ -21,6 +21,11 @@ pub(super) async fn get_manifest(
     reference: &Reference,
     head: bool,
 ) -> Reply {
+    if let Some(upstream) = reg.upstreams.route(&reg.store, repo).await? {
+        reg.upstreams
+            .fill_manifest(&reg.store, repo, &upstream, reference)
+            .await?;
+    }
     let m = reg.store.manifest(repo, reference).await?;
     let len = m.bytes.len();
     let mut resp = Response::new(if head {

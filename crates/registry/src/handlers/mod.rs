@@ -56,6 +56,9 @@ pub(crate) async fn handle(reg: &Registry, ctx: &Ctx, req: Request<Incoming>) ->
                 if route.writes() && reg.store.policies().read_only() {
                     return Err(Error::ReadOnly);
                 }
+                if let Some(repo) = route.pushes_to() {
+                    reg.upstreams.refuse_push(&reg.store, repo).await?;
+                }
                 dispatch(reg, ctx, route, req, principal.as_ref()).await
             }
             .await

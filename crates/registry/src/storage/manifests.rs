@@ -113,7 +113,7 @@ impl Store {
                     let old = tx.get(&m.tags, &tag_key).await?;
                     if let Some(old) = old.filter(|old| *old != digest.as_str().as_bytes()) {
                         if let Some(rule) = self.policies.immutable(repo.as_str(), tag.as_str()) {
-                            return Err(Error::Immutable(format!(
+                            return Err(Error::Refused(format!(
                                 "tag {tag} of {repo} is immutable (rule: {rule}): it points at {}; push it under a new tag",
                                 String::from_utf8_lossy(&old)
                             )));
@@ -222,7 +222,7 @@ impl Store {
                 if let Some((tag, rule)) = record.tags.iter().find_map(|t| {
                     self.policies.immutable(repo.as_str(), t).map(|r| (t, r))
                 }) {
-                    return Err(Error::Immutable(format!(
+                    return Err(Error::Refused(format!(
                         "{repo}@{digest} has the immutable tag {tag} (rule: {rule}); it cannot be deleted"
                     )));
                 }
@@ -279,7 +279,7 @@ impl Store {
         let m = &self.meta;
         let key = meta::key(repo, tag.as_str());
         if let Some(rule) = self.policies.immutable(repo.as_str(), tag.as_str()) {
-            return Err(Error::Immutable(format!(
+            return Err(Error::Refused(format!(
                 "tag {tag} of {repo} is immutable (rule: {rule}); it cannot be deleted"
             )));
         }

@@ -9,6 +9,7 @@
 
 pub(crate) mod blobs;
 pub(crate) mod browse;
+pub(crate) mod cache;
 pub(crate) mod charts;
 pub(crate) mod extension;
 pub(crate) mod file_io;
@@ -214,7 +215,12 @@ impl Store {
     }
 
     /// Records that `repo` holds a verified, durable blob, durably.
-    async fn link_blob(&self, repo: &RepoName, digest: &Digest, size: u64) -> Result<(), Error> {
+    pub(crate) async fn link_blob(
+        &self,
+        repo: &RepoName,
+        digest: &Digest,
+        size: u64,
+    ) -> Result<(), Error> {
         let key = meta::key(repo, digest.as_str());
         self.meta.links.insert(&key, &size.to_be_bytes()).await?;
         self.meta

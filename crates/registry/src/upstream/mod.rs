@@ -1,0 +1,402 @@
+//! The pull-through cache: repositories under an upstream's `prefix` (and,
+//! for the one upstream marked `mirror`, every unprefixed name the
+//! registry holds no pushed content for) are filled from that upstream on
+//! a pull, then served from the store like any other.
+//!
+//! - A **tag** is looked up upstream (`HEAD`, which Docker Hub does not
+//!   count against its rate limits) at most once per `tag_ttl`; when the
+//!   upstream cannot be reached, the cached tag is served as it is.
+//! - A **manifest** is fetched by digest and stored byte for byte once its
+//!   bytes hash to that digest; a **blob** is staged whole, verified, then
+//!   committed and served (so a client never receives bytes that failed
+//!   their digest, and nothing unverified is cached). Content by digest
+//!   never changes, so it is never fetched again.
+//! - Fills raise no events (nothing was pushed); `/metrics` counts them
+//!   (`berth_upstream_requests_total{upstream,kind,outcome}`) and the log
+//!   names each. Cached content is ordinary content: `gc` and retention
+//!   apply to it. Pushes into a cached repository are refused.
+
+mod client;
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use futures_util::TryStreamExt;
+use reqwest::Method;
+use serde::{Deserialize, Serialize};
+
+use crate::config::{duration, human};
+use crate::kv::{Db, Tree};
+use crate::storage::Store;
+use crate::types::{Digest, Reference, RepoName, Tag};
+use crate::Error;
+use client::{Client, Failure, MANIFEST_TYPES};
+
+/// One upstream (`[[upstreams]]`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpstreamConfig {
+    /// The repositories it serves: `{prefix}/{name}` is the upstream's
+    /// `{name}` (`hub/library/alpine` is Docker Hub's `library/alpine`).
+    pub prefix: String,
+    /// The upstream registry (`https://registry-1.docker.io`).
+    pub url: String,
+    /// Credentials for it (Basic, or for its token realm).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub username: String,
+    /// See `username`.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub password: String,
+    /// How long a tag's answer is used before it is asked again (default
+    /// `5m`).
+    #[serde(
+        default = "default_ttl",
+        deserialize_with = "duration",
+        serialize_with = "human"
+    )]
+    pub tag_ttl: Duration,
+    /// Also serve unprefixed names from it (`library/alpine`), for the
+    /// Docker daemon's `registry-mirrors`.
+    #[serde(default)]
+    pub mirror: bool,
+}
+
+fn default_ttl() -> Duration {
+    Duration::from_secs(300)
+}
+
+/// A cached repository's upstream and the name it has there.
+pub(crate) struct Target<'a> {
+    upstream: &'a Upstream,
+    name: String,
+}
+
+struct Upstream {
+    config: UpstreamConfig,
+    client: Client,
+}
+
+/// The configured upstreams and what the cache remembers.
+pub(crate) struct Upstreams {
+    upstreams: Vec<Upstream>,
+    /// When each cached tag was last asked upstream (`repo \0 tag` → ms).
+    fetched: Tree,
+    /// The repositories the mirror upstream filled (`repo` → ``).
+    mirrored: Tree,
+    /// Requests by (upstream prefix, kind, outcome).
+    counts: Mutex<BTreeMap<(String, &'static str, &'static str), u64>>,
+}
+
+impl std::fmt::Debug for Upstreams {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let prefixes: Vec<&str> = self
+            .upstreams
+            .iter()
+            .map(|u| u.config.prefix.as_str())
+            .collect();
+        f.debug_struct("Upstreams")
+            .field("prefixes", &prefixes)
+            .finish()
+    }
+}
+
+/// Checks the `[[upstreams]]` of the configuration.
+pub(crate) fn validate(configs: &[UpstreamConfig]) -> Result<(), String> {
+    let mut prefixes = std::collections::HashSet::new();
+    for c in configs {
+        if RepoName::parse(&c.prefix).is_none() {
+            return Err(format!(
+                "upstream prefix {:?}: a repository name's form (lowercase, digits, separators)",
+                c.prefix
+            ));
+        }
+        if !prefixes.insert(c.prefix.as_str()) {
+            return Err(format!("upstream prefix {:?} appears twice", c.prefix));
+        }
+        if !(c.url.starts_with("https://") || c.url.starts_with("http://")) {
+            return Err(format!(
+                "upstream {:?}: url {:?} must be http:// or https://",
+                c.prefix, c.url
+            ));
+        }
+    }
+    if configs.iter().filter(|c| c.mirror).count() > 1 {
+        return Err("only one upstream may be the mirror".into());
+    }
+    Ok(())
+}
+
+impl Upstreams {
+    /// The upstreams of `configs`, remembering in `db`.
+    pub(crate) fn open(configs: &[UpstreamConfig], db: &Db) -> Result<Self, Error> {
+        validate(configs).map_err(Error::Config)?;
+        let upstreams = configs
+            .iter()
+            .map(|c| {
+                let credentials =
+                    (!c.username.is_empty()).then(|| (c.username.clone(), c.password.clone()));
+                Ok(Upstream {
+                    client: Client::new(&c.url, credentials).map_err(Error::Config)?,
+                    config: c.clone(),
+                })
+            })
+            .collect::<Result<_, Error>>()?;
+        Ok(Self {
+            upstreams,
+            fetched: db.tree("upstream_fetched")?,
+            mirrored: db.tree("upstream_mirrored")?,
+            counts: Mutex::default(),
+        })
+    }
+
+    /// The upstream that serves `repo`, if it is a cached repository.
+    pub(crate) async fn route(
+        &self,
+        store: &Store,
+        repo: &RepoName,
+    ) -> Result<Option<Target<'_>>, Error> {
+        for u in &self.upstreams {
+            if let Some(name) = repo.as_str().strip_prefix(&format!("{}/", u.config.prefix)) {
+                return Ok(Some(Target {
+                    upstream: u,
+                    name: name.to_owned(),
+                }));
+            }
+        }
+        let Some(mirror) = self.upstreams.iter().find(|u| u.config.mirror) else {
+            return Ok(None);
+        };
+        let mirrored = self.mirrored.contains(repo.as_str().as_bytes()).await?;
+        if mirrored || !store.repo_exists(repo).await? {
+            return Ok(Some(Target {
+                upstream: mirror,
+                name: repo.as_str().to_owned(),
+            }));
+        }
+        Ok(None)
+    }
+
+    /// Refuses a push into a cached repository.
+    pub(crate) async fn refuse_push(&self, store: &Store, repo: &RepoName) -> Result<(), Error> {
+        match self.route(store, repo).await? {
+            Some(t) => Err(Error::Refused(format!(
+                "{repo} is a pull-through cache of {}: push to the upstream instead",
+                t.upstream.config.url
+            ))),
+            None => Ok(()),
+        }
+    }
+
+    fn count(&self, t: &Target<'_>, kind: &'static str, outcome: &'static str) {
+        let mut counts = self.counts.lock().unwrap_or_else(|p| p.into_inner());
+        *counts
+            .entry((t.upstream.config.prefix.clone(), kind, outcome))
+            .or_default() += 1;
+    }
+
+    /// Makes sure the store holds `reference` of the cached `repo` (see
+    /// the module's rules), so that it is served as stored.
+    pub(crate) async fn fill_manifest(
+        &self,
+        store: &Store,
+        repo: &RepoName,
+        t: &Target<'_>,
+        reference: &Reference,
+    ) -> Result<(), Error> {
+        let tag = match reference {
+            Reference::Digest(d) => {
+                if store.has_manifest(repo, d).await? {
+                    self.count(t, "manifest", "hit");
+                    return Ok(());
+                }
+                return self.fetch_manifest(store, repo, t, d, None).await;
+            }
+            Reference::Tag(tag) => tag,
+        };
+        let key = crate::kv::key(&[repo.as_str().as_bytes(), tag.as_str().as_bytes()]);
+        let now = crate::storage::meta::now_ms();
+        let fetched = crate::kv::decode_u64(self.fetched.get(&key).await?.as_deref());
+        let ttl = u64::try_from(t.upstream.config.tag_ttl.as_millis()).unwrap_or(u64::MAX);
+        let cached = store.tagged(repo, tag).await?;
+        if cached.is_some() && now.saturating_sub(fetched) < ttl {
+            self.count(t, "manifest", "hit");
+            return Ok(());
+        }
+        let asked = t
+            .upstream
+            .client
+            .get(
+                Method::HEAD,
+                &t.name,
+                &format!("manifests/{tag}"),
+                Some(MANIFEST_TYPES),
+                None,
+            )
+            .await;
+        let digest = asked.and_then(|resp| {
+            resp.headers()
+                .get("docker-content-digest")
+                .and_then(|v| v.to_str().ok())
+                .and_then(Digest::parse)
+                .ok_or_else(|| {
+                    Failure::Unavailable("the upstream's HEAD gave no Docker-Content-Digest".into())
+                })
+        });
+        let digest = match (digest, cached) {
+            (Ok(d), _) => d,
+            (Err(Failure::Unavailable(why)), Some(_)) => {
+                tracing::warn!(%repo, %tag, %why, "upstream unreachable: serving the cached tag");
+                self.count(t, "manifest", "stale");
+                return Ok(());
+            }
+            (Err(f), _) => {
+                self.count(t, "manifest", "error");
+                return Err(f.into_error(false));
+            }
+        };
+        if store.has_manifest(repo, &digest).await? {
+            store.cache_tag(repo, tag, &digest).await?;
+            self.count(t, "manifest", "hit");
+        } else {
+            self.fetch_manifest(store, repo, t, &digest, Some(tag))
+                .await?;
+        }
+        self.fetched.insert(&key, &now.to_be_bytes()).await?;
+        Ok(())
+    }
+
+    /// Fetches the manifest `digest` upstream, checks its bytes and stores
+    /// it (tagged `tag`).
+    async fn fetch_manifest(
+        &self,
+        store: &Store,
+        repo: &RepoName,
+        t: &Target<'_>,
+        digest: &Digest,
+        tag: Option<&Tag>,
+    ) -> Result<(), Error> {
+        let result = async {
+            let resp = t
+                .upstream
+                .client
+                .get(
+                    Method::GET,
+                    &t.name,
+                    &format!("manifests/{digest}"),
+                    Some(MANIFEST_TYPES),
+                    None,
+                )
+                .await
+                .map_err(|f| f.into_error(false))?;
+            let media_type = resp
+                .headers()
+                .get(reqwest::header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("application/vnd.oci.image.manifest.v1+json")
+                .to_owned();
+            let bytes = resp
+                .bytes()
+                .await
+                .map_err(|e| Error::Unavailable(e.to_string()))?;
+            let actual = Digest::of(digest.algorithm(), &bytes);
+            if actual != *digest {
+                return Err(lied("manifest", digest, &actual.to_string()));
+            }
+            store
+                .cache_manifest(repo, digest, &media_type, bytes.to_vec(), tag)
+                .await?;
+            self.remember(repo, t).await
+        }
+        .await;
+        self.count(t, "manifest", if result.is_ok() { "fill" } else { "error" });
+        if result.is_ok() {
+            tracing::info!(%repo, %digest, upstream = %t.upstream.config.url, "cached a manifest");
+        }
+        result
+    }
+
+    /// Makes sure the store holds the blob `digest` for the cached `repo`.
+    pub(crate) async fn fill_blob(
+        &self,
+        store: &Store,
+        repo: &RepoName,
+        t: &Target<'_>,
+        digest: &Digest,
+    ) -> Result<(), Error> {
+        if store.blob_size(repo, digest).await?.is_some() {
+            self.count(t, "blob", "hit");
+            return Ok(());
+        }
+        let result = async {
+            let resp = t
+                .upstream
+                .client
+                .get(Method::GET, &t.name, &format!("blobs/{digest}"), None, None)
+                .await
+                .map_err(|f| f.into_error(true))?;
+            let chunks = resp
+                .bytes_stream()
+                .map_err(|e| Error::Unavailable(format!("the upstream's blob: {e}")));
+            store
+                .cache_blob(repo, digest, chunks)
+                .await
+                .map_err(|e| match e {
+                    Error::DigestMismatch { actual, .. } => lied("blob", digest, &actual),
+                    e => e,
+                })?;
+            self.remember(repo, t).await
+        }
+        .await;
+        self.count(t, "blob", if result.is_ok() { "fill" } else { "error" });
+        if result.is_ok() {
+            tracing::info!(%repo, %digest, upstream = %t.upstream.config.url, "cached a blob");
+        }
+        result
+    }
+
+    /// Records that the mirror filled `repo` (prefixed ones need no record).
+    async fn remember(&self, repo: &RepoName, t: &Target<'_>) -> Result<(), Error> {
+        if t.upstream.config.mirror && t.name == repo.as_str() {
+            self.mirrored.insert(repo.as_str().as_bytes(), b"").await?;
+        }
+        Ok(())
+    }
+
+    /// `berth_upstream_requests_total` samples.
+    pub(crate) fn render(&self, out: &mut String) {
+        use std::fmt::Write as _;
+        let counts = self.counts.lock().unwrap_or_else(|p| p.into_inner());
+        if self.upstreams.is_empty() {
+            return;
+        }
+        out.push_str(
+            "# HELP berth_upstream_requests_total Pulls of cached repositories, by upstream, kind and outcome (hit, fill, stale, error).\n\
+             # TYPE berth_upstream_requests_total counter\n",
+        );
+        for ((prefix, kind, outcome), n) in counts.iter() {
+            let _ = writeln!(
+                out,
+                "berth_upstream_requests_total{{upstream=\"{prefix}\",kind=\"{kind}\",outcome=\"{outcome}\"}} {n}"
+            );
+        }
+    }
+}
+
+/// The error of an upstream's content that is not what it said.
+fn lied(what: &str, digest: &Digest, actual: &str) -> Error {
+    Error::Unavailable(format!(
+        "the upstream sent a {what} that hashes to {actual}, not {digest}: refused, nothing cached"
+    ))
+}
+
+impl Failure {
+    /// The registry error a client gets.
+    fn into_error(self, blob: bool) -> Error {
+        match self {
+            Failure::NotFound if blob => Error::BlobUnknown,
+            Failure::NotFound => Error::ManifestUnknown,
+            Failure::Unavailable(why) => Error::Unavailable(why),
+        }
+    }
+}
