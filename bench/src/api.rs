@@ -55,6 +55,31 @@ pub fn run_all(urls: &[String], short: bool) -> Result<Vec<Figure>, String> {
     Ok(figures)
 }
 
+/// Runs `op(agent, n)` for each `n` in `0..count`, 16 connections at once
+/// (seeding a registry).
+pub fn spread(
+    count: u64,
+    op: impl Fn(&ureq::Agent, u64) -> Result<(), String> + Sync,
+) -> Result<(), String> {
+    const CONNS: u64 = 16;
+    std::thread::scope(|s| {
+        let workers: Vec<_> = (0..CONNS)
+            .map(|t| {
+                let op = &op;
+                s.spawn(move || -> Result<(), String> {
+                    let agent = ureq::agent();
+                    (t..count)
+                        .step_by(CONNS as usize)
+                        .try_for_each(|n| op(&agent, n))
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .try_for_each(|w| w.join().map_err(|_| "a client panicked".to_string())?)
+    })
+}
+
 /// Operations per second of `op` on `conns` connections for `time`.
 fn rate(
     conns: usize,

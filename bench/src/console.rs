@@ -20,35 +20,13 @@ pub fn run(short: bool) -> Result<Vec<Figure>, String> {
         api::base_blob(url, b"{}")?,
         api::base_blob(url, &[5; 1024])?,
     );
-    let conns = 16;
-    std::thread::scope(|s| {
-        let workers: Vec<_> = (0..conns)
-            .map(|t| {
-                let (config, layer) = (&config, &layer);
-                s.spawn(move || -> Result<(), String> {
-                    let agent = ureq::agent();
-                    for r in (t..repos).step_by(conns as usize) {
-                        let repo = format!("team{:02}/app-{r:05}", r % 100);
-                        api::mount(&agent, url, &repo, &config.0)?;
-                        api::mount(&agent, url, &repo, &layer.0)?;
-                        for n in 0..tags_each {
-                            api::put_manifest_to(
-                                &agent,
-                                url,
-                                &repo,
-                                config,
-                                layer,
-                                &format!("v{n}"),
-                            )?;
-                        }
-                    }
-                    Ok(())
-                })
-            })
-            .collect();
-        workers
-            .into_iter()
-            .try_for_each(|w| w.join().map_err(|_| "a client panicked".to_string())?)
+    api::spread(repos, |agent, r| {
+        let repo = format!("team{:02}/app-{r:05}", r % 100);
+        api::mount(agent, url, &repo, &config.0)?;
+        api::mount(agent, url, &repo, &layer.0)?;
+        (0..tags_each).try_for_each(|n| {
+            api::put_manifest_to(agent, url, &repo, &config, &layer, &format!("v{n}"))
+        })
     })?;
     let last = format!("app-{:05}", repos - 1);
     let requests = [

@@ -19,23 +19,8 @@ pub fn run(short: bool) -> Result<Vec<Figure>, String> {
         api::base_blob(url, b"{}")?,
         api::base_blob(url, &[3; 1024])?,
     );
-    let conns = 16;
-    std::thread::scope(|s| {
-        let workers: Vec<_> = (0..conns)
-            .map(|t| {
-                let (config, layer) = (&config, &layer);
-                s.spawn(move || -> Result<(), String> {
-                    let agent = ureq::agent();
-                    for n in (t..tags).step_by(conns as usize) {
-                        api::put_manifest(&agent, url, config, layer, &format!("t{n:06}"))?;
-                    }
-                    Ok(())
-                })
-            })
-            .collect();
-        workers
-            .into_iter()
-            .try_for_each(|w| w.join().map_err(|_| "a client panicked".to_string())?)
+    api::spread(tags, |agent, n| {
+        api::put_manifest(agent, url, &config, &layer, &format!("t{n:06}"))
     })?;
     let rule = serde_json::json!({"retention": [{
         "repositories": ["bench/**"], "keep_most_recent": kept, "untagged_max_age": "0s",

@@ -211,7 +211,9 @@ impl Store {
                 })
             })
             .await?;
-        self.refresh(repo, &md.name, &md.version, generation).await
+        self.indexes
+            .refresh(repo, &md.name, &md.version, generation)
+            .await
     }
 
     /// Stores the provenance file of a version already stored (no event:
@@ -277,7 +279,9 @@ impl Store {
                 })
             })
             .await?;
-        self.refresh(repo, name, version, generation).await?;
+        self.indexes
+            .refresh(repo, name, version, generation)
+            .await?;
         Ok(record)
     }
 
@@ -363,16 +367,6 @@ impl Store {
     /// The `index.yaml` of `repo`.
     pub async fn index(&self, repo: &RepoName) -> Result<crate::index::IndexFile, Error> {
         self.indexes.get(repo).await
-    }
-
-    async fn refresh(
-        &self,
-        repo: &RepoName,
-        name: &str,
-        version: &str,
-        generation: u64,
-    ) -> Result<(), Error> {
-        self.indexes.refresh(repo, name, version, generation).await
     }
 
     /// Every record whose key starts with `prefix`.

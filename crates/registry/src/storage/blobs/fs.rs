@@ -120,14 +120,7 @@ impl FsBlobs {
     where
         S: UploadBody,
     {
-        let path = self.paths.upload(id);
-        let file = OpenOptions::new()
-            .write(true)
-            .open(&path)
-            .await
-            .map_err(|e| at(&path, e))?;
-        file.set_len(offset).await?;
-        let file = file.into_std().await;
+        let file = self.cut(id, offset).await?.into_std().await;
         let writer = file_io::write_through(file);
         let mut chunks = std::pin::pin!(chunks);
         let received: Result<(), Error> = async {
@@ -204,6 +197,11 @@ impl FsBlobs {
     }
 
     pub async fn truncate(&self, id: &UploadId, len: u64) -> io::Result<()> {
+        self.cut(id, len).await?.sync_data().await
+    }
+
+    /// A session's staging file, opened for writing and cut to `len`.
+    async fn cut(&self, id: &UploadId, len: u64) -> io::Result<File> {
         let path = self.paths.upload(id);
         let file = OpenOptions::new()
             .write(true)
@@ -211,7 +209,7 @@ impl FsBlobs {
             .await
             .map_err(|e| at(&path, e))?;
         file.set_len(len).await?;
-        file.sync_data().await
+        Ok(file)
     }
 
     pub async fn hash_staged(&self, id: &UploadId, mut digester: Digester) -> io::Result<Digest> {
