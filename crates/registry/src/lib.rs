@@ -5,13 +5,17 @@
 //! - `server`: accepts connections, gives each request an id and a span.
 //! - `route`: the route table; every request is classified there, once,
 //!   into a `Route` that says what access it needs and how it is counted.
-//! - `auth`: who may do what (htpasswd users and roles).
+//! - `auth`: who may do what (htpasswd users and roles; bearer tokens).
 //! - `handlers`: one async function per endpoint (`get_blob`,
 //!   `put_manifest`, ...), dispatched from the route.
-//! - `storage`: blob bytes behind a trait (filesystem now), metadata in the
-//!   key-value store, and the operations handlers call; `storage::paths`
-//!   draws the on-disk tree.
-//! - `kv`: the key-value store (named trees, transactions, the event log).
+//! - `policy`: retention, immutable tags, read-only mode.
+//! - `upstream`: the pull-through cache, which fills the store from other
+//!   registries before a pull is served from it.
+//! - `storage`: blob bytes (files or S3-compatible object storage),
+//!   metadata in the key-value store, and the operations handlers call;
+//!   `storage::paths` draws the on-disk tree.
+//! - `kv`: the key-value store (named trees, transactions, the event log),
+//!   on sled or PostgreSQL.
 //! - `events`: the event payload and the durable event log's reader view.
 //! - `extension`: how other crates (webhooks, the Helm chart repository)
 //!   serve their API on our port; `storage::extension` lends them storage.
