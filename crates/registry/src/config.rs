@@ -56,7 +56,7 @@ pub struct Config {
     pub event_retention: u64,
     /// Writes to a local store stop (507) while less than this many bytes
     /// would be left free on its disk (default 32 MiB); deletes may use
-    /// half of it. See `storage/space.rs`.
+    /// half of it; 0 turns the guard off. See `storage/space.rs`.
     pub min_free_bytes: u64,
     /// PEM certificate chain for HTTPS (with `tls_key`); empty: plain HTTP.
     pub tls_cert: PathBuf,

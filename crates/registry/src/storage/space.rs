@@ -48,6 +48,10 @@ impl Space {
     }
 
     fn keep(&self, needed: u64) -> Result<(), Error> {
+        if self.min_free == 0 {
+            // No margin asked for: writes run until the disk refuses them.
+            return Ok(());
+        }
         match self.free() {
             Some(free) if free < needed => Err(Error::InsufficientStorage(format!(
                 "the disk holding the registry's data has {} free; writes stop while less \
@@ -86,5 +90,9 @@ mod tests {
         let full = Space::new(Some(dir.path().to_owned()), u64::MAX);
         assert!(full.admit_cleanup().is_err());
         assert!(Space::new(None, u64::MAX).admit(1).is_ok());
+        // A margin of 0 turns the guard off.
+        assert!(Space::new(Some(dir.path().to_owned()), 0)
+            .admit(u64::MAX)
+            .is_ok());
     }
 }
