@@ -68,8 +68,12 @@ async fn reconcile(shared: &Arc<Shared>) -> Result<(), Error> {
 
 /// Follows the notices of the other replicas until shutdown: webhooks
 /// changed (reconcile the workers), deliveries queued (wake a worker).
-async fn follow(shared: Arc<Shared>) {
-    let mut notices = shared.store.db().subscribe();
+/// `notices` was subscribed before the first reconcile read the webhooks,
+/// so a change committed after that read is always noticed.
+async fn follow(
+    shared: Arc<Shared>,
+    mut notices: tokio::sync::broadcast::Receiver<registry::ext::Notice>,
+) {
     loop {
         let notice = tokio::select! {
             notice = notices.recv() => notice,
@@ -138,8 +142,9 @@ impl Webhooks {
             registry_url,
             space: storage.space(),
         });
+        let notices = shared.store.db().subscribe();
         reconcile(&shared).await?;
-        shared.runtime.spawn(follow(shared.clone()));
+        shared.runtime.spawn(follow(shared.clone(), notices));
         shared.runtime.spawn(dispatcher::run(shared.clone()));
         Ok(Self { shared, stopped })
     }
