@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::{json, Value};
+use support::helm::Helm;
 use support::receiver::{Receiver, Reply};
 use support::{http, BerthProcess};
 
@@ -236,6 +237,82 @@ async fn a_newcomer_finds_an_image_then_adds_pings_and_deletes_a_webhook() {
     b.screenshot("policies").await;
     b.click("#read-only").await;
     b.wait_text("main", "Read-only: no").await;
+    b.close().await;
+}
+
+/// The chart pages show the `helm repo add` and `helm pull` lines, for a
+/// ChartMuseum-style repository and for a chart pushed with `helm push`;
+/// helm runs each line as shown.
+#[tokio::test(flavor = "multi_thread")]
+async fn chart_pages_show_helm_lines_that_work() {
+    let reg = BerthProcess::start();
+    let helm = Helm::new();
+    let tgz = helm.package("web", "0.1.0", |_| {});
+    let upload = http(
+        "POST",
+        &format!("{}/helm/api/team/charts", reg.url()),
+        &[],
+        &std::fs::read(&tgz).unwrap(),
+    );
+    assert_eq!(
+        upload.status,
+        201,
+        "{}",
+        String::from_utf8_lossy(&upload.body)
+    );
+    let oci = format!("oci://{}/ocicharts", reg.host);
+    helm.run(&["push", tgz.to_str().unwrap(), &oci, "--plain-http"]);
+    let b = Browser::open(&reg.url()).await;
+    // Runs every command line the page shows that starts with `helm`.
+    let run_shown = |lines: Vec<String>| {
+        for line in lines.iter().filter(|l| l.starts_with("helm ")) {
+            let args: Vec<&str> = line.split_whitespace().skip(1).collect();
+            helm.run(&args);
+        }
+        lines
+    };
+    let shown = |b: &Browser| {
+        let client = b.client.clone();
+        async move {
+            let mut lines = Vec::new();
+            for code in client.find_all(Locator::Css("main code")).await.unwrap() {
+                lines.push(code.text().await.unwrap());
+            }
+            lines
+        }
+    };
+
+    b.go("/charts").await;
+    b.click("a[href='#/charts/team']").await;
+    b.wait_text("main", "helm pull team/web --version 0.1.0")
+        .await;
+    b.screenshot("charts").await;
+    let lines = run_shown(shown(&b).await);
+    assert_eq!(
+        lines,
+        [
+            format!("helm repo add team {}/helm/team", reg.url()),
+            "helm pull team/web --version 0.1.0".to_owned()
+        ]
+    );
+    assert!(
+        helm.path("web-0.1.0.tgz").exists(),
+        "helm pull from the repository"
+    );
+    std::fs::remove_file(helm.path("web-0.1.0.tgz")).unwrap();
+
+    b.go("/repositories/ocicharts/web").await;
+    b.click("a[href^='#/manifest/ocicharts/web@']").await;
+    b.wait_text("main", "helm pull oci://").await;
+    let lines = run_shown(shown(&b).await);
+    assert_eq!(
+        lines,
+        [format!(
+            "helm pull oci://{}/ocicharts/web --version 0.1.0 --plain-http",
+            reg.host
+        )]
+    );
+    assert!(helm.path("web-0.1.0.tgz").exists(), "helm pull from oci://");
     b.close().await;
 }
 

@@ -221,6 +221,13 @@ async function deleteTag(repo, tag) {
   } catch (e) { alert(e.message); }
 }
 
+/** The command that pulls manifest `m` of `repo`: helm's for a chart pushed with `helm push`. */
+function pullLine(repo, m) {
+  const chart = m.config && m.config.mediaType === 'application/vnd.cncf.helm.config.v1+json';
+  if (chart && (m.tags || []).length) return copyLine('helm pull oci://' + host() + '/' + repo + ' --version ' + m.tags[0] + (location.protocol === 'http:' ? ' --plain-http' : ''));
+  return copyLine('docker pull ' + host() + '/' + repo + '@' + m.digest);
+}
+
 function descriptorRows(list, repo) {
   return (list || []).map((d) => row(mono(d.digest), d.mediaType || '', bytes(d.size),
     d.platform ? [d.platform.os, d.platform.architecture, d.platform.variant].filter(Boolean).join('/') : '',
@@ -239,7 +246,7 @@ async function manifest(repo, digest) {
       h('dt', {}, 'Tags'), h('dd', {}, (m.tags || []).join(', ') || 'untagged'),
       m.updated ? [h('dt', {}, 'Last changed'), h('dd', {}, m.updated)] : null,
       m.quarantine ? [h('dt', {}, 'Quarantine'), h('dd', {}, m.quarantine.failed ? 'failed' : 'held')] : null),
-    h('h2', {}, 'Pull'), copyLine('docker pull ' + host() + '/' + repo + '@' + m.digest)];
+    h('h2', {}, 'Pull'), pullLine(repo, m)];
   if (m.config) parts.push(h('h2', {}, 'Config'), table(['Digest', 'Media type', 'Size', '', ''], descriptorRows([m.config])));
   if (m.layers) parts.push(h('h2', {}, 'Layers'), table(['Digest', 'Media type', 'Size', '', ''], descriptorRows(m.layers)));
   if (m.manifests) parts.push(h('h2', {}, 'Manifests'), table(['Digest', 'Media type', 'Size', 'Platform', ''], descriptorRows(m.manifests, repo)));
@@ -441,13 +448,17 @@ async function charts() {
 
 async function chartRepository(repo) {
   const data = await api('GET', '/helm/api/' + path(repo) + '/charts');
+  const alias = repo.replace(/\//g, '-');
   const rows = [];
   for (const [name, versions] of Object.entries(data)) {
-    for (const v of versions) rows.push(row(name, v.version, v.appVersion || '', v.description || '', v.created || ''));
+    for (const v of versions) {
+      rows.push(row(name, v.version, v.appVersion || '', v.description || '', v.created || '',
+        h('td', {}, copyLine('helm pull ' + alias + '/' + name + ' --version ' + v.version))));
+    }
   }
   return page(h('p', {}, h('a', { href: '#/charts' }, '← Chart repositories')), h('h1', {}, repo),
-    copyLine('helm repo add ' + repo.replace(/\//g, '-') + ' ' + location.protocol + '//' + host() + '/helm/' + repo),
-    table(['Chart', 'Version', 'App version', 'Description', 'Created'], rows));
+    copyLine('helm repo add ' + alias + ' ' + location.protocol + '//' + host() + '/helm/' + repo),
+    table(['Chart', 'Version', 'App version', 'Description', 'Created', 'Pull'], rows));
 }
 
 // ---------------------------------------------------------------- quarantine
