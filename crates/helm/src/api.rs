@@ -48,11 +48,11 @@ impl Extension for Helm {
         Route::parse(method, path).map_err(|e| Box::new(e.into_response(*method == Method::HEAD)))
     }
 
-    async fn blob_roots(&self) -> Result<Vec<Digest>, registry::Error> {
+    async fn blob_roots(&self) -> Result<Vec<Digest>, registry::ext::Error> {
         self.store
             .blobs()
             .await
-            .map_err(|e| registry::Error::internal(format!("chart records: {e}")))
+            .map_err(|e| registry::ext::Error::internal(format!("chart records: {e}")))
     }
 
     async fn handle(&self, ctx: &Ctx, route: Route, req: Request<Incoming>) -> Response<Body> {

@@ -527,17 +527,19 @@ impl PgDb {
     }
 
     /// Gives the lease `key` back, if the connection it was taken on still
-    /// lives (otherwise it is gone already).
+    /// lives (otherwise it is gone already: at shutdown, the connection
+    /// may close first, which releases every lease on it).
     pub(super) async fn release_lease(&self, key: i64, alive: &Arc<AtomicBool>) {
         let conn = self.leases.lock().await;
         let Some(c) = conn.as_ref() else { return };
         if Arc::ptr_eq(&c.alive, alive) && alive.load(Ordering::Relaxed) {
-            if let Err(e) = c
+            match c
                 .client
                 .execute("SELECT pg_advisory_unlock($1)", &[&key])
                 .await
             {
-                tracing::warn!(error = %e, "cannot release a lease");
+                Err(e) if !e.is_closed() => tracing::warn!(error = %e, "cannot release a lease"),
+                _ => {}
             }
         }
     }
