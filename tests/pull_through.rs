@@ -1,21 +1,22 @@
 //! The pull-through cache, with another Berth process as the upstream (with
 //! Basic auth, then with token auth), the real clients pulling through
 //! (skopeo, oras, docker through its `registry-mirrors`), the upstream
-//! stopped mid-test, and a lying upstream whose content fails its digest.
+//! stopped mid-test, a lying upstream whose content fails its digest, and a
+//! slow one whose blob reaches the client before the upstream has sent it all.
 
 #![allow(clippy::unwrap_used)] // a test crate: panicking is how it fails
 
 mod support;
 
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpListener;
+use std::net::{TcpListener, TcpStream};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use serde_json::{json, Value};
 use support::tokens::{claims, token_server, Signer, ISSUER, SERVICE};
-use support::{digest, docker, http, push_blob_as, run, BerthProcess};
+use support::{digest, docker, http, push_blob_as, random_bytes, run, BerthProcess};
 
 /// A cache whose `up/` repositories come from `upstream` (with these
 /// credentials), asking it again about every tag.
@@ -337,51 +338,33 @@ fn a_lying_upstream_is_refused_and_nothing_is_cached() {
     let real = b"{\"schemaVersion\":2,\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\",\"config\":{\"mediaType\":\"application/vnd.oci.empty.v1+json\",\"digest\":\"sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a\",\"size\":2},\"layers\":[]}".to_vec();
     let claimed = digest(&real);
     let honest = Arc::new(AtomicBool::new(false));
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    {
+    let url = {
         let (honest, claimed, real) = (honest.clone(), claimed.clone(), real.clone());
-        std::thread::spawn(move || {
-            for stream in listener.incoming() {
-                let Ok(mut stream) = stream else { continue };
-                let mut reader = BufReader::new(stream.try_clone().unwrap());
-                let mut line = String::new();
-                reader.read_line(&mut line).unwrap();
-                loop {
-                    let mut h = String::new();
-                    reader.read_line(&mut h).unwrap();
-                    if h.trim().is_empty() {
-                        break;
-                    }
-                }
-                let head = line.starts_with("HEAD");
-                let body: Vec<u8> = if line.contains("/blobs/") {
-                    if honest.load(Ordering::Relaxed) {
-                        b"{}".to_vec()
-                    } else {
-                        b"{ }".to_vec()
-                    }
-                } else if honest.load(Ordering::Relaxed) {
-                    real.clone()
+        raw_upstream(move |line, stream| {
+            let head = line.starts_with("HEAD");
+            let body: Vec<u8> = if line.contains("/blobs/") {
+                if honest.load(Ordering::Relaxed) {
+                    b"{}".to_vec()
                 } else {
-                    real.iter()
-                        .map(|b| if *b == b'2' { b'3' } else { *b })
-                        .collect()
-                };
-                let _ = write!(
-                    stream,
-                    "HTTP/1.1 200 OK\r\nContent-Type: application/vnd.oci.image.manifest.v1+json\r\nDocker-Content-Digest: {claimed}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-                    body.len()
-                );
-                if !head {
-                    let _ = stream.write_all(&body);
+                    b"{ }".to_vec()
                 }
-                let _ = stream.flush();
-                let mut rest = Vec::new();
-                let _ = reader.read_to_end(&mut rest);
+            } else if honest.load(Ordering::Relaxed) {
+                real.clone()
+            } else {
+                real.iter()
+                    .map(|b| if *b == b'2' { b'3' } else { *b })
+                    .collect()
+            };
+            let _ = write!(
+                stream,
+                "HTTP/1.1 200 OK\r\nContent-Type: application/vnd.oci.image.manifest.v1+json\r\nDocker-Content-Digest: {claimed}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                body.len()
+            );
+            if !head {
+                let _ = stream.write_all(&body);
             }
-        });
-    }
+        })
+    };
     let cache = cache_of(&url, None);
     let get = |path: &str| {
         http(
@@ -399,8 +382,21 @@ fn a_lying_upstream_is_refused_and_nothing_is_cached() {
         "{said}"
     );
     let empty = "sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a";
-    let r = get(&format!("/v2/up/liar/blobs/{empty}"));
-    assert_eq!(r.status, 503, "{}", String::from_utf8_lossy(&r.body));
+    // A HEAD waits for the fill: 503, saying why.
+    let r = http(
+        "HEAD",
+        &format!("{}/v2/up/liar/blobs/{empty}", cache.url()),
+        &[],
+        &[],
+    );
+    assert_eq!(r.status, 503);
+    // A GET streams: the response breaks off before its last bytes.
+    let (head, body) = raw_get(&cache.host, &format!("/v2/up/liar/blobs/{empty}"));
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    assert!(
+        body.len() < 3,
+        "the client got all of a lying blob: {body:?}"
+    );
     let repos = get("/api/repositories").json();
     assert_eq!(
         repos["repositories"],
@@ -414,4 +410,143 @@ fn a_lying_upstream_is_refused_and_nothing_is_cached() {
     honest.store(true, Ordering::Relaxed);
     assert_eq!(get("/v2/up/liar/manifests/v1").status, 200);
     assert_eq!(get(&format!("/v2/up/liar/blobs/{empty}")).body, b"{}");
+}
+
+/// A blob streams through the cache: the client reads its first half while
+/// the upstream still holds back the second; then all of it arrives, is
+/// verified and is served from the cache afterwards.
+#[test]
+fn a_blob_reaches_the_client_while_the_cache_fills() {
+    let blob = random_bytes(1 << 20, 42);
+    let blob_digest = digest(&blob);
+    let release = Arc::new(AtomicBool::new(false));
+    let url = {
+        let (blob, release) = (blob.clone(), release.clone());
+        raw_upstream(move |line, stream| {
+            if !line.starts_with("GET") || !line.contains("/blobs/") {
+                let _ = write!(
+                    stream,
+                    "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                );
+                return;
+            }
+            let _ = write!(
+                stream,
+                "HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                blob.len()
+            );
+            let (first, second) = blob.split_at(blob.len() / 2);
+            let _ = stream.write_all(first);
+            let _ = stream.flush();
+            while !release.load(Ordering::Relaxed) {
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            let _ = stream.write_all(second);
+        })
+    };
+    let cache = cache_of(&url, None);
+    let path = format!("/v2/up/slow/blobs/{blob_digest}");
+    let mut conn = TcpStream::connect(&cache.host).unwrap();
+    // A cache that waited for the whole blob would send nothing until the
+    // upstream is released: that is this test failing, not hanging.
+    conn.set_read_timeout(Some(std::time::Duration::from_secs(20)))
+        .unwrap();
+    write!(
+        conn,
+        "GET {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n",
+        cache.host
+    )
+    .unwrap();
+    let mut reader = BufReader::new(conn);
+    let mut head = String::new();
+    loop {
+        let mut line = String::new();
+        reader.read_line(&mut line).unwrap();
+        if line.trim().is_empty() {
+            break;
+        }
+        head.push_str(&line);
+    }
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    assert!(
+        head.to_ascii_lowercase()
+            .contains(&format!("content-length: {}", blob.len())),
+        "{head}"
+    );
+    // Chunked transfer is not used: the body is the blob's bytes.
+    let mut first = vec![0; 256 << 10];
+    reader.read_exact(&mut first).unwrap();
+    assert!(
+        !release.load(Ordering::Relaxed),
+        "the upstream sent everything first"
+    );
+    assert_eq!(first, blob[..first.len()]);
+    release.store(true, Ordering::Relaxed);
+    let mut rest = Vec::new();
+    reader.read_to_end(&mut rest).unwrap();
+    first.extend_from_slice(&rest);
+    assert_eq!(first.len(), blob.len());
+    assert_eq!(digest(&first), blob_digest, "the streamed blob");
+
+    // Committed: served from the cache, counted once as a fill, once as a hit.
+    let again = http("GET", &format!("{}{path}", cache.url()), &[], &[]);
+    assert_eq!(again.body, blob);
+    let metrics =
+        String::from_utf8(http("GET", &format!("{}/metrics", cache.url()), &[], &[]).body).unwrap();
+    for outcome in ["fill", "hit"] {
+        assert!(
+            metrics.contains(&format!(
+                "berth_upstream_requests_total{{upstream=\"up\",kind=\"blob\",outcome=\"{outcome}\"}} 1"
+            )),
+            "{metrics}"
+        );
+    }
+}
+
+/// An upstream made of `respond`, which gets each request's first line
+/// and writes the whole response; its URL.
+fn raw_upstream(respond: impl Fn(&str, &mut TcpStream) + Send + 'static) -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut line = String::new();
+            reader.read_line(&mut line).unwrap();
+            loop {
+                let mut h = String::new();
+                reader.read_line(&mut h).unwrap();
+                if h.trim().is_empty() {
+                    break;
+                }
+            }
+            respond(&line, &mut stream);
+            let _ = stream.flush();
+            let mut rest = Vec::new();
+            let _ = reader.read_to_end(&mut rest);
+        }
+    });
+    url
+}
+
+/// `GET path` on a fresh connection: the response's head and whatever body
+/// arrived before the connection closed.
+fn raw_get(host: &str, path: &str) -> (String, Vec<u8>) {
+    let mut conn = TcpStream::connect(host).unwrap();
+    write!(
+        conn,
+        "GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut all = Vec::new();
+    let _ = conn.read_to_end(&mut all);
+    let split = all
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("a response head");
+    (
+        String::from_utf8_lossy(&all[..split]).into_owned(),
+        all[split + 4..].to_vec(),
+    )
 }

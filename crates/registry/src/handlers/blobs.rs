@@ -17,9 +17,26 @@ pub(super) async fn get_blob(
     head: bool,
 ) -> Reply {
     if let Some(upstream) = reg.upstreams.route(&reg.store, repo).await? {
-        reg.upstreams
-            .fill_blob(&reg.store, repo, &upstream, digest)
-            .await?;
+        if head || range.is_some() {
+            reg.upstreams
+                .fill_blob(&reg.store, repo, &upstream, digest)
+                .await?;
+        } else if let Some((size, chunks)) = reg
+            .upstreams
+            .stream_blob(&reg.store, repo, &upstream, digest)
+            .await?
+        {
+            return Ok(blob_response(
+                StatusCode::OK,
+                body::stream(chunks),
+                digest,
+                ByteRange {
+                    start: 0,
+                    end: size,
+                },
+                size,
+            ));
+        }
     }
     let size = reg
         .store
@@ -46,6 +63,17 @@ pub(super) async fn get_blob(
     } else {
         body::stream(reg.store.read_blob(digest, served).await?)
     };
+    Ok(blob_response(status, body, digest, served, size))
+}
+
+/// A blob's response: `served` of its `size` bytes.
+fn blob_response(
+    status: StatusCode,
+    body: body::Body,
+    digest: &Digest,
+    served: ByteRange,
+    size: u64,
+) -> Response<body::Body> {
     let mut resp = Response::new(body);
     *resp.status_mut() = status;
     let h = resp.headers_mut();
@@ -61,7 +89,7 @@ pub(super) async fn get_blob(
         let range = format!("bytes {}-{}/{size}", served.start, served.end - 1);
         h.insert(header::CONTENT_RANGE, header_value(&range));
     }
-    Ok(resp)
+    resp
 }
 
 /// end-10: `DELETE /v2/<name>/blobs/<digest>`.

@@ -7,10 +7,12 @@
 //!   count against its rate limits) at most once per `tag_ttl`; when the
 //!   upstream cannot be reached, the cached tag is served as it is.
 //! - A **manifest** is fetched by digest and stored byte for byte once its
-//!   bytes hash to that digest; a **blob** is staged whole, verified, then
-//!   committed and served (so a client never receives bytes that failed
-//!   their digest, and nothing unverified is cached). Content by digest
-//!   never changes, so it is never fetched again.
+//!   bytes hash to that digest. A **blob** streams to the client while it
+//!   is staged; its last chunk is held back until the whole blob hashed to
+//!   its digest and was committed, so a client never receives all of a
+//!   blob that failed its digest (the response breaks off instead), and
+//!   nothing unverified is cached. Content by digest never changes, so it
+//!   is never fetched again.
 //! - Fills raise no events (nothing was pushed); `/metrics` counts them
 //!   (`berth_upstream_requests_total{upstream,kind,outcome}`) and the log
 //!   names each. Cached content is ordinary content: `gc` and retention
@@ -19,15 +21,17 @@
 mod client;
 
 use std::collections::BTreeMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use futures_util::TryStreamExt;
+use bytes::Bytes;
+use futures_util::{StreamExt, TryStreamExt};
 use reqwest::Method;
 use serde::{Deserialize, Serialize};
 
 use crate::config::{duration, human};
 use crate::kv::{Db, Tree};
+use crate::storage::file_io::BlobStream;
 use crate::storage::Store;
 use crate::types::{Digest, Reference, RepoName, Tag};
 use crate::Error;
@@ -85,7 +89,7 @@ pub(crate) struct Upstreams {
     /// The repositories the mirror upstream filled (`repo` → ``).
     mirrored: Tree,
     /// Requests by (upstream prefix, kind, outcome).
-    counts: Mutex<BTreeMap<(String, &'static str, &'static str), u64>>,
+    counts: Counts,
 }
 
 impl std::fmt::Debug for Upstreams {
@@ -146,7 +150,7 @@ impl Upstreams {
             upstreams,
             fetched: db.tree("upstream_fetched")?,
             mirrored: db.tree("upstream_mirrored")?,
-            counts: Mutex::default(),
+            counts: Counts::default(),
         })
     }
 
@@ -189,10 +193,7 @@ impl Upstreams {
     }
 
     fn count(&self, t: &Target<'_>, kind: &'static str, outcome: &'static str) {
-        let mut counts = self.counts.lock().unwrap_or_else(|p| p.into_inner());
-        *counts
-            .entry((t.upstream.config.prefix.clone(), kind, outcome))
-            .or_default() += 1;
+        count(&self.counts, &t.upstream.config.prefix, kind, outcome);
     }
 
     /// Makes sure the store holds `reference` of the cached `repo` (see
@@ -316,7 +317,8 @@ impl Upstreams {
         result
     }
 
-    /// Makes sure the store holds the blob `digest` for the cached `repo`.
+    /// Makes sure the store holds the blob `digest` for the cached `repo`
+    /// (for a `HEAD` or a range: a fill that streams to nobody).
     pub(crate) async fn fill_blob(
         &self,
         store: &Store,
@@ -324,43 +326,109 @@ impl Upstreams {
         t: &Target<'_>,
         digest: &Digest,
     ) -> Result<(), Error> {
+        if let Some((_, mut body)) = self.stream_blob(store, repo, t, digest).await? {
+            while let Some(chunk) = body.next().await {
+                chunk.map_err(|e| Error::Unavailable(e.to_string()))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Starts filling the blob `digest` of the cached `repo` from the
+    /// upstream and returns its size and its bytes as they arrive (`None`
+    /// when the store holds it already). The fill goes on if the client
+    /// goes away; the body's last chunk comes only once the blob is
+    /// verified and committed, and a failed fill ends the body with an
+    /// error instead.
+    pub(crate) async fn stream_blob(
+        &self,
+        store: &Store,
+        repo: &RepoName,
+        t: &Target<'_>,
+        digest: &Digest,
+    ) -> Result<Option<(u64, BlobStream)>, Error> {
         if store.blob_size(repo, digest).await?.is_some() {
             self.count(t, "blob", "hit");
-            return Ok(());
+            return Ok(None);
         }
-        let result = async {
-            let resp = t
-                .upstream
-                .client
-                .get(Method::GET, &t.name, &format!("blobs/{digest}"), None, None)
-                .await
-                .map_err(|f| f.into_error(true))?;
-            let chunks = resp
-                .bytes_stream()
-                .map_err(|e| Error::Unavailable(format!("the upstream's blob: {e}")));
-            store
-                .cache_blob(repo, digest, chunks)
-                .await
-                .map_err(|e| match e {
-                    Error::DigestMismatch { actual, .. } => lied("blob", digest, &actual),
-                    e => e,
-                })?;
-            self.remember(repo, t).await
-        }
-        .await;
-        self.count(t, "blob", if result.is_ok() { "fill" } else { "error" });
-        if result.is_ok() {
-            tracing::info!(%repo, %digest, upstream = %t.upstream.config.url, "cached a blob");
-        }
-        result
+        let resp = match t
+            .upstream
+            .client
+            .get(Method::GET, &t.name, &format!("blobs/{digest}"), None, None)
+            .await
+        {
+            Ok(resp) => resp,
+            Err(f) => {
+                self.count(t, "blob", "error");
+                return Err(f.into_error(true));
+            }
+        };
+        let Some(size) = resp.content_length() else {
+            self.count(t, "blob", "error");
+            return Err(Error::Unavailable(
+                "the upstream's blob response has no Content-Length".into(),
+            ));
+        };
+        let upstream = resp
+            .bytes_stream()
+            .map_err(|e| Error::Unavailable(format!("the upstream's blob: {e}")));
+        let (to_client, mut client) = tokio::sync::mpsc::channel::<std::io::Result<Bytes>>(4);
+        let (to_stage, mut staged) = tokio::sync::mpsc::channel::<Result<Bytes, Error>>(4);
+        let fill = {
+            let (store, repo, digest) = (store.clone(), repo.clone(), digest.clone());
+            let chunks = futures_util::stream::poll_fn(move |cx| staged.poll_recv(cx));
+            async move {
+                store
+                    .cache_blob(&repo, &digest, chunks)
+                    .await
+                    .map_err(|e| match e {
+                        Error::DigestMismatch { actual, .. } => lied("blob", &digest, &actual),
+                        e => e,
+                    })
+            }
+        };
+        let finish = Finish {
+            counts: self.counts.clone(),
+            prefix: t.upstream.config.prefix.clone(),
+            url: t.upstream.config.url.clone(),
+            mirrored: self.mirror_record(repo, t),
+            repo: repo.clone(),
+            digest: digest.clone(),
+        };
+        tokio::spawn(async move {
+            let (filled, last) = tokio::join!(fill, tee(upstream, to_stage, &to_client));
+            let outcome = match filled {
+                Ok(()) => finish.filled().await,
+                Err(e) => Err(e),
+            };
+            let sent = match outcome {
+                Ok(()) => last.map(Ok),
+                Err(e) => {
+                    tracing::warn!(repo = %finish.repo, digest = %finish.digest, error = %e, "cannot cache a blob");
+                    count(&finish.counts, &finish.prefix, "blob", "error");
+                    Some(Err(std::io::Error::other(e.to_string())))
+                }
+            };
+            if let Some(chunk) = sent {
+                let _ = to_client.send(chunk).await;
+            }
+        });
+        let body = futures_util::stream::poll_fn(move |cx| client.poll_recv(cx));
+        Ok(Some((size, Box::pin(body))))
     }
 
     /// Records that the mirror filled `repo` (prefixed ones need no record).
     async fn remember(&self, repo: &RepoName, t: &Target<'_>) -> Result<(), Error> {
-        if t.upstream.config.mirror && t.name == repo.as_str() {
-            self.mirrored.insert(repo.as_str().as_bytes(), b"").await?;
+        if let Some(tree) = self.mirror_record(repo, t) {
+            tree.insert(repo.as_str().as_bytes(), b"").await?;
         }
         Ok(())
+    }
+
+    /// Where a fill of `repo` through `t` is remembered: only the mirror's
+    /// unprefixed names need it.
+    fn mirror_record(&self, repo: &RepoName, t: &Target<'_>) -> Option<Tree> {
+        (t.upstream.config.mirror && t.name == repo.as_str()).then(|| self.mirrored.clone())
     }
 
     /// `berth_upstream_requests_total` samples.
@@ -381,6 +449,64 @@ impl Upstreams {
             );
         }
     }
+}
+
+/// Copies the upstream's chunks to the staging and, all but the last, to
+/// the client (who may have gone: the staging goes on); returns the last.
+async fn tee(
+    mut upstream: impl futures_util::Stream<Item = Result<Bytes, Error>> + Unpin,
+    to_stage: tokio::sync::mpsc::Sender<Result<Bytes, Error>>,
+    to_client: &tokio::sync::mpsc::Sender<std::io::Result<Bytes>>,
+) -> Option<Bytes> {
+    let mut held: Option<Bytes> = None;
+    while let Some(chunk) = upstream.next().await {
+        let chunk = match chunk {
+            Ok(chunk) => chunk,
+            Err(e) => {
+                let _ = to_stage.send(Err(e)).await;
+                return None;
+            }
+        };
+        if let Some(previous) = held.replace(chunk.clone()) {
+            let _ = to_client.send(Ok(previous)).await;
+        }
+        if to_stage.send(Ok(chunk)).await.is_err() {
+            return None;
+        }
+    }
+    held
+}
+
+/// What a blob fill records once it is done.
+struct Finish {
+    counts: Counts,
+    prefix: String,
+    url: String,
+    /// The mirror's record, when the mirror filled an unprefixed name.
+    mirrored: Option<Tree>,
+    repo: RepoName,
+    digest: Digest,
+}
+
+impl Finish {
+    async fn filled(&self) -> Result<(), Error> {
+        if let Some(tree) = &self.mirrored {
+            tree.insert(self.repo.as_str().as_bytes(), b"").await?;
+        }
+        count(&self.counts, &self.prefix, "blob", "fill");
+        tracing::info!(repo = %self.repo, digest = %self.digest, upstream = %self.url, "cached a blob");
+        Ok(())
+    }
+}
+
+/// Pulls of cached repositories, by upstream prefix, kind and outcome.
+type Counts = Arc<Mutex<BTreeMap<(String, &'static str, &'static str), u64>>>;
+
+fn count(counts: &Counts, prefix: &str, kind: &'static str, outcome: &'static str) {
+    let mut counts = counts.lock().unwrap_or_else(|p| p.into_inner());
+    *counts
+        .entry((prefix.to_owned(), kind, outcome))
+        .or_default() += 1;
 }
 
 /// The error of an upstream's content that is not what it said.
