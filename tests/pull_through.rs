@@ -414,20 +414,37 @@ fn a_lying_upstream_is_refused_and_nothing_is_cached() {
 
 /// A blob streams through the cache: the client reads its first half while
 /// the upstream still holds back the second; then all of it arrives, is
-/// verified and is served from the cache afterwards.
+/// verified and is served from the cache afterwards. A blob the upstream
+/// sends without a length (chunked) is filled first, then served.
 #[test]
 fn a_blob_reaches_the_client_while_the_cache_fills() {
     let blob = random_bytes(1 << 20, 42);
     let blob_digest = digest(&blob);
+    let unsized_blob = random_bytes(100_000, 43);
+    let unsized_digest = digest(&unsized_blob);
     let release = Arc::new(AtomicBool::new(false));
     let url = {
         let (blob, release) = (blob.clone(), release.clone());
+        let (unsized_blob, unsized_digest) = (unsized_blob.clone(), unsized_digest.clone());
         raw_upstream(move |line, stream| {
             if !line.starts_with("GET") || !line.contains("/blobs/") {
                 let _ = write!(
                     stream,
                     "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
                 );
+                return;
+            }
+            if line.contains(&unsized_digest) {
+                let _ = write!(
+                    stream,
+                    "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+                );
+                for chunk in unsized_blob.chunks(30_000) {
+                    let _ = write!(stream, "{:x}\r\n", chunk.len());
+                    let _ = stream.write_all(chunk);
+                    let _ = write!(stream, "\r\n");
+                }
+                let _ = write!(stream, "0\r\n\r\n");
                 return;
             }
             let _ = write!(
@@ -475,11 +492,9 @@ fn a_blob_reaches_the_client_while_the_cache_fills() {
     );
     // Chunked transfer is not used: the body is the blob's bytes.
     let mut first = vec![0; 256 << 10];
+    // Only the test releases the upstream: these bytes came while it held
+    // back the rest (or the read times out).
     reader.read_exact(&mut first).unwrap();
-    assert!(
-        !release.load(Ordering::Relaxed),
-        "the upstream sent everything first"
-    );
     assert_eq!(first, blob[..first.len()]);
     release.store(true, Ordering::Relaxed);
     let mut rest = Vec::new();
@@ -501,6 +516,14 @@ fn a_blob_reaches_the_client_while_the_cache_fills() {
             "{metrics}"
         );
     }
+    let chunked = http(
+        "GET",
+        &format!("{}/v2/up/slow/blobs/{unsized_digest}", cache.url()),
+        &[],
+        &[],
+    );
+    assert_eq!(chunked.status, 200);
+    assert_eq!(chunked.body, unsized_blob, "a blob sent without a length");
 }
 
 /// An upstream made of `respond`, which gets each request's first line

@@ -326,20 +326,18 @@ impl Upstreams {
         t: &Target<'_>,
         digest: &Digest,
     ) -> Result<(), Error> {
-        if let Some((_, mut body)) = self.stream_blob(store, repo, t, digest).await? {
-            while let Some(chunk) = body.next().await {
-                chunk.map_err(|e| Error::Unavailable(e.to_string()))?;
-            }
+        match self.stream_blob(store, repo, t, digest).await? {
+            Some((_, body)) => drain(body).await,
+            None => Ok(()),
         }
-        Ok(())
     }
 
     /// Starts filling the blob `digest` of the cached `repo` from the
     /// upstream and returns its size and its bytes as they arrive (`None`
-    /// when the store holds it already). The fill goes on if the client
-    /// goes away; the body's last chunk comes only once the blob is
-    /// verified and committed, and a failed fill ends the body with an
-    /// error instead.
+    /// when the store holds it, already or, if the upstream gave no length,
+    /// once filled). The fill goes on if the client goes away; the body's
+    /// last chunk comes only once the blob is verified and committed, and a
+    /// failed fill ends the body with an error instead.
     pub(crate) async fn stream_blob(
         &self,
         store: &Store,
@@ -363,12 +361,7 @@ impl Upstreams {
                 return Err(f.into_error(true));
             }
         };
-        let Some(size) = resp.content_length() else {
-            self.count(t, "blob", "error");
-            return Err(Error::Unavailable(
-                "the upstream's blob response has no Content-Length".into(),
-            ));
-        };
+        let size = resp.content_length();
         let upstream = resp
             .bytes_stream()
             .map_err(|e| Error::Unavailable(format!("the upstream's blob: {e}")));
@@ -413,16 +406,19 @@ impl Upstreams {
                 let _ = to_client.send(chunk).await;
             }
         });
-        let body = futures_util::stream::poll_fn(move |cx| client.poll_recv(cx));
-        Ok(Some((size, Box::pin(body))))
+        let body: BlobStream = Box::pin(futures_util::stream::poll_fn(move |cx| {
+            client.poll_recv(cx)
+        }));
+        match size {
+            Some(size) => Ok(Some((size, body))),
+            // A response's length must be known before its first byte.
+            None => drain(body).await.map(|()| None),
+        }
     }
 
     /// Records that the mirror filled `repo` (prefixed ones need no record).
     async fn remember(&self, repo: &RepoName, t: &Target<'_>) -> Result<(), Error> {
-        if let Some(tree) = self.mirror_record(repo, t) {
-            tree.insert(repo.as_str().as_bytes(), b"").await?;
-        }
-        Ok(())
+        remember(self.mirror_record(repo, t).as_ref(), repo).await
     }
 
     /// Where a fill of `repo` through `t` is remembered: only the mirror's
@@ -477,6 +473,22 @@ async fn tee(
     held
 }
 
+/// Reads a filling blob's body to its end: whether the fill succeeded.
+async fn drain(mut body: BlobStream) -> Result<(), Error> {
+    while let Some(chunk) = body.next().await {
+        chunk.map_err(|e| Error::Unavailable(e.to_string()))?;
+    }
+    Ok(())
+}
+
+/// Records in `mirrored`, if given, that the mirror filled `repo`.
+async fn remember(mirrored: Option<&Tree>, repo: &RepoName) -> Result<(), Error> {
+    if let Some(tree) = mirrored {
+        tree.insert(repo.as_str().as_bytes(), b"").await?;
+    }
+    Ok(())
+}
+
 /// What a blob fill records once it is done.
 struct Finish {
     counts: Counts,
@@ -490,9 +502,7 @@ struct Finish {
 
 impl Finish {
     async fn filled(&self) -> Result<(), Error> {
-        if let Some(tree) = &self.mirrored {
-            tree.insert(self.repo.as_str().as_bytes(), b"").await?;
-        }
+        remember(self.mirrored.as_ref(), &self.repo).await?;
         count(&self.counts, &self.prefix, "blob", "fill");
         tracing::info!(repo = %self.repo, digest = %self.digest, upstream = %self.url, "cached a blob");
         Ok(())
